@@ -1,0 +1,90 @@
+// The enclave's HTTP error catalogue. Every error a client can see is one of
+// these classes, with a stable `code`, its HTTP status and its source (who is
+// at fault). docs/errors.md lists the same codes; a test keeps them in sync.
+// Messages are fixed strings or name fields and lengths: never a value from
+// the request, a token, a key or stored data.
+
+export type ErrorSource = 'client' | 'storage' | 'enclave';
+
+export abstract class ApiError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+  abstract readonly source: ErrorSource;
+}
+
+function define(code: string, status: number, source: ErrorSource, defaultMessage: string) {
+  return class extends ApiError {
+    readonly code = code;
+    readonly status = status;
+    readonly source = source;
+    constructor(message: string = defaultMessage) {
+      super(message);
+      this.name = `${code}Error`;
+    }
+  };
+}
+
+export const AuthRequiredError = define('AUTH_REQUIRED', 401, 'client', 'an Authorization: Bearer token is required');
+export const AuthTokenMalformedError = define(
+  'AUTH_TOKEN_MALFORMED',
+  401,
+  'client',
+  'the bearer token must be 22 to 512 base64url characters (at least 16 random bytes)',
+);
+export const InvalidJsonError = define('INVALID_JSON', 400, 'client', 'the request body is not valid JSON');
+export const InvalidNameError = define(
+  'INVALID_NAME',
+  400,
+  'client',
+  'a document name is 1 to 128 characters of A-Z a-z 0-9 . _ ~ -',
+);
+export const InvalidRequestError = define('INVALID_REQUEST', 400, 'client', 'the request is malformed');
+export const NotFoundError = define('NOT_FOUND', 404, 'client', 'no document is stored under this name');
+export const RouteNotFoundError = define('ROUTE_NOT_FOUND', 404, 'client', 'no such endpoint');
+export const MethodNotAllowedError = define('METHOD_NOT_ALLOWED', 405, 'client', 'method not allowed on this endpoint');
+export const RequestTimeoutError = define('REQUEST_TIMEOUT', 408, 'client', 'the request did not arrive in time');
+export const WriteConflictError = define('WRITE_CONFLICT', 409, 'client', 'the document changed concurrently; retry');
+export const BodyTooLargeError = define('BODY_TOO_LARGE', 413, 'client', 'the request body is larger than MAX_BODY_BYTES');
+export const UnsupportedMediaTypeError = define('UNSUPPORTED_MEDIA_TYPE', 415, 'client', 'Content-Type must be application/json');
+export const HeadersTooLargeError = define('HEADERS_TOO_LARGE', 431, 'client', 'request headers are too large');
+export const InternalError = define('INTERNAL', 500, 'enclave', 'internal error');
+export const StorageIntegrityApiError = define(
+  'STORAGE_INTEGRITY',
+  502,
+  'storage',
+  'stored data failed authentication; it was changed, swapped or truncated outside the enclave',
+);
+export const StorageRollbackError = define(
+  'STORAGE_ROLLBACK',
+  502,
+  'storage',
+  'storage returned an older version of a record than this enclave has already seen',
+);
+export const StorageBadReplyError = define('STORAGE_BAD_REPLY', 502, 'storage', 'storage sent a malformed or unexpected reply');
+export const StorageUnavailableError = define('STORAGE_UNAVAILABLE', 503, 'storage', 'storage is unavailable or too slow; retry later');
+
+/** Every class above, for the catalogue test and docs/errors.md. */
+export const API_ERROR_CLASSES = [
+  AuthRequiredError,
+  AuthTokenMalformedError,
+  InvalidJsonError,
+  InvalidNameError,
+  InvalidRequestError,
+  NotFoundError,
+  RouteNotFoundError,
+  MethodNotAllowedError,
+  RequestTimeoutError,
+  WriteConflictError,
+  BodyTooLargeError,
+  UnsupportedMediaTypeError,
+  HeadersTooLargeError,
+  InternalError,
+  StorageIntegrityApiError,
+  StorageRollbackError,
+  StorageBadReplyError,
+  StorageUnavailableError,
+] as const;
+
+export function errorBody(error: ApiError): string {
+  return JSON.stringify({ error: { code: error.code, message: error.message } });
+}

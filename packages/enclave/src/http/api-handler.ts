@@ -1,0 +1,163 @@
+// The API's request handler: routing, authentication, and the mapping of
+// every failure to a JSON error with a stable code. Routes:
+//
+//   GET    /healthz                 liveness and whether storage answers
+//   POST   /private-data            store the caller's default document
+//   GET    /private-data            read it
+//   PUT    /private-data/{name}     store a named document
+//   GET    /private-data/{name}     read it
+//   DELETE /private-data/{name}     delete it
+//
+// Names are 1-128 characters of A-Z a-z 0-9 . _ ~ - (no percent-decoding,
+// so one name has exactly one spelling).
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthMode } from '../config.js';
+import type { Logger } from '../log.js';
+import type { PrivateDocuments } from '../records/private-documents.js';
+import type { StorageClient } from '../storage/storage-client.js';
+import {
+  ApiError,
+  BodyTooLargeError,
+  InternalError,
+  InvalidNameError,
+  MethodNotAllowedError,
+  RouteNotFoundError,
+} from './api-errors.js';
+import { tokenFromHeaders } from './authenticate.js';
+import { readJsonBody, RequestAbortedError } from './read-json-body.js';
+
+const DEFAULT_DOCUMENT_NAME = '';
+const NAME_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
+/** /healthz waits at most this long for the storage channel's PONG. */
+const HEALTH_STORAGE_TIMEOUT_MS = 1000;
+
+export interface ApiHandlerDeps {
+  readonly documents: PrivateDocuments;
+  readonly storage: StorageClient;
+  readonly authMode: AuthMode;
+  readonly maxBodyBytes: number;
+  readonly logger: Logger;
+}
+
+type Route =
+  | { readonly kind: 'health' }
+  | { readonly kind: 'document'; readonly name: string; readonly template: string; readonly methods: readonly string[] };
+
+function matchRoute(url: string | undefined): Route {
+  const path = (url ?? '').split('?', 1)[0] ?? '';
+  if (path === '/healthz') return { kind: 'health' };
+  if (path === '/private-data') return { kind: 'document', name: DEFAULT_DOCUMENT_NAME, template: '/private-data', methods: ['GET', 'POST'] };
+  if (path.startsWith('/private-data/')) {
+    const name = path.slice('/private-data/'.length);
+    if (!NAME_PATTERN.test(name) || name === '.' || name === '..') throw new InvalidNameError();
+    return { kind: 'document', name, template: '/private-data/{name}', methods: ['GET', 'PUT', 'DELETE'] };
+  }
+  throw new RouteNotFoundError();
+}
+
+export function createApiHandler(deps: ApiHandlerDeps): (request: IncomingMessage, response: ServerResponse) => void {
+  return (request, response) => {
+    const started = process.hrtime.bigint();
+    let template = 'unmatched';
+    handle(request, response, deps, (t) => (template = t))
+      .catch((error: unknown) => {
+        if (error instanceof RequestAbortedError) return;
+        const apiError = error instanceof ApiError ? error : new InternalError();
+        if (!(error instanceof ApiError)) {
+          // Log the class and code only: an unknown error's message may hold data.
+          deps.logger.error('unexpected error', { error: error instanceof Error ? error.name : typeof error, code: codeOf(error) });
+        }
+        if (apiError instanceof MethodNotAllowedError) response.setHeader('allow', allowedFor(request.url));
+        sendError(response, apiError);
+      })
+      .finally(() => {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        const status = response.statusCode;
+        deps.logger[status >= 500 ? 'warn' : 'debug']('request', { method: request.method, route: template, status, ms: Math.round(ms * 10) / 10 });
+      });
+  };
+}
+
+async function handle(request: IncomingMessage, response: ServerResponse, deps: ApiHandlerDeps, setTemplate: (t: string) => void): Promise<void> {
+  const route = matchRoute(request.url);
+  if (route.kind === 'health') {
+    setTemplate('/healthz');
+    if (request.method !== 'GET' && request.method !== 'HEAD') throw new MethodNotAllowedError();
+    let storage = 'ok';
+    try {
+      await deps.storage.ping(HEALTH_STORAGE_TIMEOUT_MS);
+    } catch {
+      storage = 'unavailable';
+    }
+    sendJson(response, storage === 'ok' ? 200 : 503, { status: storage === 'ok' ? 'ok' : 'degraded', storage });
+    return;
+  }
+  setTemplate(route.template);
+  const method = request.method ?? '';
+  if (!route.methods.includes(method)) throw new MethodNotAllowedError();
+  const owner = deps.documents.ownerFromToken(tokenFromHeaders(request.headers, deps.authMode));
+  switch (method) {
+    case 'GET': {
+      const document = await deps.documents.read(owner, route.name);
+      response.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': document.body.length,
+        etag: `"${document.version}"`,
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+      });
+      response.end(document.body);
+      return;
+    }
+    case 'POST':
+    case 'PUT': {
+      const body = await readJsonBody(request, deps.maxBodyBytes);
+      const written = await deps.documents.write(owner, route.name, body);
+      const status = method === 'POST' || written.created ? 201 : 200;
+      sendJson(response, status, route.name === DEFAULT_DOCUMENT_NAME ? { version: written.version } : { name: route.name, version: written.version });
+      return;
+    }
+    case 'DELETE':
+      await deps.documents.remove(owner, route.name);
+      response.writeHead(204, { 'cache-control': 'no-store' });
+      response.end();
+      return;
+  }
+}
+
+function allowedFor(url: string | undefined): string {
+  try {
+    const route = matchRoute(url);
+    return route.kind === 'health' ? 'GET, HEAD' : route.methods.join(', ');
+  } catch {
+    return 'GET';
+  }
+}
+
+function sendJson(response: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
+  response.end(body);
+}
+
+function sendError(response: ServerResponse, error: ApiError): void {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  // A body we did not read (413, or an error before reading) would poison
+  // the next request on this connection: close it after the answer.
+  if (error instanceof BodyTooLargeError || !response.req.complete) response.setHeader('connection', 'close');
+  sendJson(response, error.status, { error: { code: error.code, message: error.message } });
+}
+
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'NONE';
+}

@@ -1,0 +1,65 @@
+// The enclave's HTTP(S) server with every limit set explicitly: TLS 1.2+
+// with ECDHE+AEAD suites only (tls/tls-server-options.ts), a handshake
+// timeout far below Node's 120 s default, header/request/keep-alive
+// timeouts, a header size cap and a connection cap. Parser-level failures
+// (bad HTTP, oversized headers, timeouts) get a JSON error too.
+
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { EnclaveConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import { ApiError, errorBody, HeadersTooLargeError, InvalidRequestError, RequestTimeoutError } from './api-errors.js';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
+
+/** How often Node checks header/request timeouts; the timeouts fire up to this late. */
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
+
+export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void;
+
+export function createApiServer(
+  config: EnclaveConfig,
+  tlsOptions: (SecureContextOptions & TlsOptions) | undefined,
+  handler: RequestHandler,
+  logger: Logger,
+): HttpServer {
+  const httpOptions: ServerOptions = {
+    maxHeaderSize: config.maxHeaderBytes,
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    insecureHTTPParser: false,
+    requireHostHeader: true,
+    joinDuplicateHeaders: false,
+  };
+  const server =
+    tlsOptions === undefined
+      ? createHttpServer(httpOptions, handler)
+      : createHttpsServer({ ...httpOptions, ...tlsOptions, handshakeTimeout: config.handshakeTimeoutMs }, handler);
+  server.maxConnections = config.maxConnections;
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, logger));
+  if (tlsOptions !== undefined) {
+    server.on('tlsClientError', (error: NodeJS.ErrnoException) => {
+      logger.debug('tls handshake failed', { code: error.code ?? 'UNKNOWN' });
+    });
+  }
+  return server;
+}
+
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, logger: Logger): void {
+  logger.debug('http client error', { code: error.code ?? 'UNKNOWN' });
+  if (!socket.writable || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  let apiError: ApiError;
+  if (error.code === 'HPE_HEADER_OVERFLOW') apiError = new HeadersTooLargeError();
+  else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') apiError = new RequestTimeoutError();
+  else apiError = new InvalidRequestError();
+  const body = errorBody(apiError);
+  const reason = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }[apiError.status] ?? 'Error';
+  socket.end(
+    `HTTP/1.1 ${apiError.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,31 @@
+// Structured logging for the enclave: one JSON object per line on stdout.
+// Callers pass only metadata (route templates, status codes, error codes,
+// lengths); no request body, token, key or plaintext ever reaches this file.
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export type LogFields = Readonly<Record<string, string | number | boolean | null | undefined>>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+}
+
+export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stdout.write(line)): Logger {
+  const threshold = LEVEL_RANK[level];
+  const emit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
+    if (LEVEL_RANK[lvl] < threshold) return;
+    write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, program: 'enclave', msg, ...fields })}\n`);
+  };
+  return {
+    debug: (msg, fields) => emit('debug', msg, fields),
+    info: (msg, fields) => emit('info', msg, fields),
+    warn: (msg, fields) => emit('warn', msg, fields),
+    error: (msg, fields) => emit('error', msg, fields),
+  };
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,0 +1,59 @@
+// The enclave program: wires the process around runEnclave (config from the
+// environment, signals, exit codes). Exit 78 = configuration error, 1 = could
+// not start, 0 = stopped by a signal after draining.
+
+import { formatTransportAddress } from '@http-enclave/protocol';
+import { EnclaveConfigError, loadEnclaveConfig } from './config.js';
+import { createLogger } from './log.js';
+import { runEnclave } from './run.js';
+
+const EXIT_CONFIG = 78;
+
+// Node 20 opens the V8 inspector on SIGUSR1, which would let anyone who can
+// signal this process read its memory. A handler of our own disables that.
+process.on('SIGUSR1', () => {});
+
+function fail(line: string, code: number): never {
+  process.stderr.write(`enclave: ${line}\n`);
+  process.exit(code);
+}
+
+let config;
+try {
+  config = loadEnclaveConfig(process.env);
+} catch (error) {
+  if (error instanceof EnclaveConfigError) fail(`configuration error: ${error.message}`, EXIT_CONFIG);
+  throw error;
+}
+// The key now lives in the keyring only; keep it out of any child's environment.
+delete process.env['ENCLAVE_KEY_BASE64'];
+
+const logger = createLogger(config.logLevel);
+let handle;
+try {
+  handle = await runEnclave(config, { logger });
+} catch (error) {
+  const code = (error as { code?: unknown }).code;
+  const where = `ENCLAVE_LISTEN=${formatTransportAddress(config.listen)}`;
+  if (code === 'CONFIG_INVALID') fail(`configuration error: ${(error as Error).message}`, EXIT_CONFIG);
+  if (code === 'EADDRINUSE') fail(`cannot listen on ${where}: address already in use; set ENCLAVE_PORT or ENCLAVE_LISTEN to a free address`, 1);
+  if (code === 'EACCES') fail(`cannot listen on ${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`, 1);
+  if (code === 'TRANSPORT_UNSUPPORTED') fail(`cannot listen on ${where}: ${(error as Error).message}`, 1);
+  fail(`could not start: ${typeof code === 'string' ? code : (error as Error).name}`, 1);
+}
+
+let stopping = false;
+const stop = (signal: string): void => {
+  if (stopping) {
+    logger.warn('second signal: exiting now', { signal });
+    process.exit(1);
+  }
+  stopping = true;
+  logger.info('draining', { signal });
+  void handle.close().then(() => {
+    logger.info('stopped');
+    process.exit(0);
+  });
+};
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));

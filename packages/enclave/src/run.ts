@@ -1,0 +1,91 @@
+// Wires the enclave from a validated config: keyring, TLS identity, storage
+// client, documents, HTTP(S) server on the configured transport address.
+// Returns a handle; main.ts owns the process (signals, exit codes).
+
+import type { Server } from 'node:http';
+import { formatTransportAddress, type TransportAddress } from '@http-enclave/protocol';
+import { listenOn, listeningAddress } from '@http-enclave/transport';
+import type { EnclaveConfig } from './config.js';
+import { createApiHandler } from './http/api-handler.js';
+import { createApiServer } from './http/create-api-server.js';
+import { createKeyringFromEnvKey } from './keys/keyring.js';
+import type { Logger } from './log.js';
+import { PrivateDocuments } from './records/private-documents.js';
+import { StorageClient } from './storage/storage-client.js';
+import { loadTlsIdentity } from './tls/tls-identity.js';
+import { buildTlsServerOptions } from './tls/tls-server-options.js';
+
+export interface EnclaveHandle {
+  /** Where the server listens (the real port if port 0 was asked). */
+  readonly address: TransportAddress;
+  /** SHA-256 fingerprint of the serving certificate, as openssl prints it; undefined without TLS. */
+  readonly certificateFingerprint: string | undefined;
+  /** Stops accepting, lets requests in flight finish (at most `drainTimeoutMs`), then closes everything. */
+  close(drainTimeoutMs?: number): Promise<void>;
+}
+
+export interface EnclaveDeps {
+  readonly logger: Logger;
+  readonly now?: () => Date;
+}
+
+/** Default time in-flight requests get to finish on close. */
+const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+
+export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Promise<EnclaveHandle> {
+  const { logger } = deps;
+  const now = deps.now ?? (() => new Date());
+  const keyring = createKeyringFromEnvKey(config.masterKey);
+  logger.warn('master key source is ENCLAVE_KEY_BASE64 (env): development only; the host can read this process environment');
+
+  let tlsOptions;
+  let certificateFingerprint: string | undefined;
+  if (config.useTls) {
+    const identity = loadTlsIdentity({ certPath: config.tlsCertPath, keyPath: config.tlsKeyPath, now: now() });
+    tlsOptions = buildTlsServerOptions(identity);
+    certificateFingerprint = identity.fingerprintSha256;
+    logger.info(identity.source === 'generated' ? 'generated an in-memory TLS key and self-signed certificate' : 'loaded TLS certificate and key from files', {
+      certificateSha256: identity.fingerprintSha256,
+    });
+  } else {
+    logger.warn('USE_TLS=false: serving plain HTTP; traffic is readable by the host');
+  }
+  if (config.authMode === 'none') {
+    logger.warn('AUTH_MODE=none: every caller shares one anonymous namespace');
+  }
+
+  const storage = new StorageClient({
+    address: config.storageAddress,
+    timeoutMs: config.storageTimeoutMs,
+    maxInFlight: config.storageMaxInFlight,
+    logger,
+  });
+  const documents = new PrivateDocuments(keyring, storage);
+  const handler = createApiHandler({ documents, storage, authMode: config.authMode, maxBodyBytes: config.maxBodyBytes, logger });
+  const server = createApiServer(config, tlsOptions, handler, logger);
+  try {
+    await listenOn(server, config.listen);
+  } catch (error) {
+    storage.close();
+    throw error;
+  }
+  const address = listeningAddress(server, config.listen);
+  logger.info('enclave listening', { address: formatTransportAddress(address), tls: config.useTls, storage: formatTransportAddress(config.storageAddress) });
+  return {
+    address,
+    certificateFingerprint,
+    close: (drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) => closeServer(server, drainTimeoutMs).finally(() => storage.close()),
+  };
+}
+
+function closeServer(server: Server, drainTimeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const hardStop = setTimeout(() => server.closeAllConnections(), drainTimeoutMs);
+    hardStop.unref();
+    server.close(() => {
+      clearTimeout(hardStop);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,188 @@
+// Host configuration: one pure function from the environment to a frozen
+// object. Every bad variable is reported at once, by name; an unknown or
+// garbage value is an error, never a silent default. An empty value is an
+// error too (unset the variable to get its default).
+
+import { parseTransportAddress, type TransportAddress } from '@http-enclave/protocol';
+import { LOG_LEVELS, type LogLevel } from './log.js';
+
+export interface HostConfig {
+  /** Where clients connect (BIND_ADDR). */
+  readonly bindAddress: TransportAddress;
+  /** Where the enclave listens (ENCLAVE_ADDR, or derived from ENCLAVE_CID / ENCLAVE_PORT). */
+  readonly enclaveAddress: TransportAddress;
+  /** Where the storage service listens for the enclave (STORAGE_LISTEN). */
+  readonly storageListenAddress: TransportAddress;
+  /** SQLite database file (STORAGE_PATH), as given: relative paths are relative to the working directory. */
+  readonly storagePath: string;
+  readonly maxConnections: number;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly drainTimeoutMs: number;
+  readonly logLevel: LogLevel;
+}
+
+export interface HostEnvVariable {
+  readonly name: string;
+  /** Default as a string, or null when the variable has no default. */
+  readonly default: string | null;
+  readonly description: string;
+}
+
+/** Every variable the host reads. The README table is checked against this list. */
+export const HOST_ENV_VARIABLES: readonly HostEnvVariable[] = Object.freeze([
+  { name: 'BIND_ADDR', default: '0.0.0.0:443', description: 'Client listener: HOST:PORT, tcp://HOST:PORT or unix:///path.sock' },
+  {
+    name: 'ENCLAVE_ADDR',
+    default: null,
+    description: 'Enclave address (tcp://, unix://, vsock://CID:PORT); when set it wins over ENCLAVE_CID and ENCLAVE_PORT',
+  },
+  { name: 'ENCLAVE_CID', default: '16', description: 'Enclave vsock CID; when set (and ENCLAVE_ADDR is not), the enclave is vsock://ENCLAVE_CID:ENCLAVE_PORT' },
+  { name: 'ENCLAVE_PORT', default: '5005', description: 'Enclave port; without ENCLAVE_ADDR and ENCLAVE_CID the enclave is tcp://127.0.0.1:ENCLAVE_PORT' },
+  { name: 'STORAGE_LISTEN', default: 'tcp://127.0.0.1:5006', description: 'Storage service listener for the enclave (tcp:// or unix://)' },
+  { name: 'STORAGE_PATH', default: './data/http-enclave.db', description: 'SQLite database file; its directory is created if missing' },
+  { name: 'HOST_MAX_CONNECTIONS', default: '10000', description: 'Most client connections open at once; more are closed on accept' },
+  { name: 'HOST_CONNECT_TIMEOUT_MS', default: '5000', description: 'Time to connect to the enclave before the client connection is closed' },
+  { name: 'HOST_IDLE_TIMEOUT_MS', default: '300000', description: 'A connection with no bytes in either direction for this long is closed' },
+  { name: 'HOST_DRAIN_TIMEOUT_MS', default: '30000', description: 'On SIGTERM/SIGINT, time open connections get to finish before they are closed' },
+  { name: 'LOG_LEVEL', default: 'info', description: 'debug, info, warn or error' },
+].map((v) => Object.freeze(v)));
+
+/** Bounds of the integer variables: [min, max], inclusive, with units in the name. */
+const INTEGER_BOUNDS = {
+  ENCLAVE_PORT: [1, 65_535], // a TCP / vsock port; 0 (any) makes no sense for a connect target
+  ENCLAVE_CID: [0, 0xffff_ffff], // u32, struct sockaddr_vm.svm_cid
+  HOST_MAX_CONNECTIONS: [1, 1_000_000], // above the fd limits of any sane machine
+  HOST_CONNECT_TIMEOUT_MS: [10, 600_000], // 10 ms .. 10 min
+  HOST_IDLE_TIMEOUT_MS: [100, 86_400_000], // 100 ms .. 1 day
+  HOST_DRAIN_TIMEOUT_MS: [0, 3_600_000], // 0 (close at once) .. 1 h
+} as const satisfies Record<string, readonly [number, number]>;
+
+type IntegerVariable = keyof typeof INTEGER_BOUNDS;
+
+export interface ConfigProblem {
+  readonly variable: string;
+  readonly problem: string;
+}
+
+/** One or more bad variables. `message` is one line: `VAR: problem; VAR2: problem`. */
+export class HostConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  readonly problems: readonly ConfigProblem[];
+  constructor(problems: readonly ConfigProblem[]) {
+    super(problems.map((p) => `${p.variable}: ${p.problem}`).join('; '));
+    this.name = 'HostConfigError';
+    this.problems = Object.freeze(problems.map((p) => Object.freeze({ ...p })));
+  }
+}
+
+const KNOWN_NAMES = new Set(HOST_ENV_VARIABLES.map((v) => v.name));
+
+function defaultOf(name: string): string {
+  const value = HOST_ENV_VARIABLES.find((v) => v.name === name)?.default;
+  if (value === undefined || value === null) throw new Error(`no default for ${name}`);
+  return value;
+}
+
+/** Single line, no control characters: values may end up in an error line. */
+function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]/g, '?');
+}
+
+export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
+  const problems: ConfigProblem[] = [];
+  const fail = (variable: string, problem: string): undefined => {
+    problems.push({ variable, problem: oneLine(problem) });
+    return undefined;
+  };
+  const raw = (name: string): string | undefined => {
+    const value = env[name];
+    if (value === undefined) return undefined;
+    if (value.trim() === '') return fail(name, 'is empty (unset it to use the default)');
+    return value;
+  };
+  const integer = (name: IntegerVariable, fallback: string | undefined): number | undefined => {
+    const text = raw(name) ?? fallback;
+    if (text === undefined) return undefined;
+    const [min, max] = INTEGER_BOUNDS[name];
+    if (!/^(0|[1-9][0-9]{0,15})$/.test(text)) return fail(name, `must be a decimal integer in ${min}..${max}`);
+    const value = Number(text);
+    if (value < min || value > max) return fail(name, `must be in ${min}..${max}`);
+    return value;
+  };
+  const address = (name: string, text: string, bare: boolean): TransportAddress | undefined => {
+    try {
+      return parseTransportAddress(text, { allowBareHostPort: bare });
+    } catch (error) {
+      return fail(name, error instanceof Error ? error.message : 'invalid address');
+    }
+  };
+
+  // Typos such as HOST_IDLE_TIMEOUT would otherwise be ignored in silence.
+  for (const name of Object.keys(env).sort()) {
+    if (name.startsWith('HOST_') && !KNOWN_NAMES.has(name)) fail(name, 'unknown variable (see HOST_ENV_VARIABLES)');
+  }
+
+  const bindAddress = address('BIND_ADDR', raw('BIND_ADDR') ?? defaultOf('BIND_ADDR'), true);
+  if (bindAddress?.scheme === 'vsock') fail('BIND_ADDR', 'clients connect over tcp or unix, not vsock');
+
+  const enclavePort = integer('ENCLAVE_PORT', defaultOf('ENCLAVE_PORT'));
+  const enclaveCid = integer('ENCLAVE_CID', undefined);
+  const enclaveAddrText = raw('ENCLAVE_ADDR');
+  let enclaveAddress: TransportAddress | undefined;
+  if (enclaveAddrText !== undefined) {
+    enclaveAddress = address('ENCLAVE_ADDR', enclaveAddrText, false);
+    if (enclaveAddress?.scheme === 'vsock' && enclaveAddress.cid === 'any') {
+      enclaveAddress = fail('ENCLAVE_ADDR', 'vsock CID "any" is for listening; give the enclave CID');
+    }
+  } else if (env['ENCLAVE_CID'] !== undefined) {
+    if (enclaveCid !== undefined && enclavePort !== undefined) enclaveAddress = { scheme: 'vsock', cid: enclaveCid, port: enclavePort };
+  } else if (enclavePort !== undefined) {
+    enclaveAddress = { scheme: 'tcp', host: '127.0.0.1', port: enclavePort };
+  }
+
+  const storageListenAddress = address('STORAGE_LISTEN', raw('STORAGE_LISTEN') ?? defaultOf('STORAGE_LISTEN'), false);
+  if (storageListenAddress?.scheme === 'vsock') fail('STORAGE_LISTEN', 'vsock is not supported yet; use tcp:// or unix://');
+
+  let storagePath = raw('STORAGE_PATH') ?? defaultOf('STORAGE_PATH');
+  if (storagePath.includes('\0')) storagePath = fail('STORAGE_PATH', 'contains a NUL byte') ?? '';
+  else if (storagePath === ':memory:' || storagePath.startsWith('file:')) {
+    storagePath = fail('STORAGE_PATH', 'must be a file path (in-memory or URI databases are not durable)') ?? '';
+  }
+
+  const maxConnections = integer('HOST_MAX_CONNECTIONS', defaultOf('HOST_MAX_CONNECTIONS'));
+  const connectTimeoutMs = integer('HOST_CONNECT_TIMEOUT_MS', defaultOf('HOST_CONNECT_TIMEOUT_MS'));
+  const idleTimeoutMs = integer('HOST_IDLE_TIMEOUT_MS', defaultOf('HOST_IDLE_TIMEOUT_MS'));
+  const drainTimeoutMs = integer('HOST_DRAIN_TIMEOUT_MS', defaultOf('HOST_DRAIN_TIMEOUT_MS'));
+
+  const logLevelText = raw('LOG_LEVEL') ?? defaultOf('LOG_LEVEL');
+  const logLevel = (LOG_LEVELS as readonly string[]).includes(logLevelText)
+    ? (logLevelText as LogLevel)
+    : fail('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+
+  if (
+    problems.length > 0 ||
+    bindAddress === undefined ||
+    enclaveAddress === undefined ||
+    storageListenAddress === undefined ||
+    maxConnections === undefined ||
+    connectTimeoutMs === undefined ||
+    idleTimeoutMs === undefined ||
+    drainTimeoutMs === undefined ||
+    logLevel === undefined
+  ) {
+    // The undefined checks only narrow types: every undefined above came with a problem.
+    throw new HostConfigError(problems.length > 0 ? problems : [{ variable: 'config', problem: 'internal error' }]);
+  }
+  return Object.freeze({
+    bindAddress: Object.freeze({ ...bindAddress }),
+    enclaveAddress: Object.freeze({ ...enclaveAddress }),
+    storageListenAddress: Object.freeze({ ...storageListenAddress }),
+    storagePath,
+    maxConnections,
+    connectTimeoutMs,
+    idleTimeoutMs,
+    drainTimeoutMs,
+    logLevel,
+  });
+}

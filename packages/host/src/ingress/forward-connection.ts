@@ -1,0 +1,59 @@
+// Splices one downstream (client) socket to one upstream (enclave) socket.
+//
+// - Bytes are forwarded unchanged, never read or parsed: pipe() moves them with
+//   backpressure (the source is paused while the destination's buffer is full).
+// - Half-close: when one side ends (FIN), the other side's writable is ended
+//   once everything before the FIN was written; the other direction keeps
+//   flowing until it ends too. Both sockets must be created with
+//   allowHalfOpen: true, or Node would end them itself (K3).
+// - An error or a reset on either side, or the idle timeout (no bytes in
+//   either direction on a socket), destroys both.
+
+import type { Socket } from 'node:net';
+
+export interface ForwardResult {
+  /** Bytes received from the client and forwarded to the enclave. */
+  readonly bytesFromDownstream: number;
+  /** Bytes received from the enclave and forwarded to the client. */
+  readonly bytesFromUpstream: number;
+  /** Why the connection ended: 'closed' (both directions ended), 'idle', or the error code of the first error. */
+  readonly reason: string;
+}
+
+export function forwardConnection(downstream: Socket, upstream: Socket, idleTimeoutMs: number): Promise<ForwardResult> {
+  return new Promise((resolve) => {
+    let reason: string | undefined;
+    let open = 2;
+    const destroyBoth = (why: string): void => {
+      reason ??= why;
+      downstream.destroy();
+      upstream.destroy();
+    };
+    const onIdle = (): void => destroyBoth('idle');
+    downstream.setTimeout(idleTimeoutMs, onIdle);
+    upstream.setTimeout(idleTimeoutMs, onIdle);
+
+    for (const socket of [downstream, upstream]) {
+      socket.on('error', (error: NodeJS.ErrnoException) => destroyBoth(error.code ?? 'ERROR'));
+      socket.once('close', () => {
+        // A socket that closed before its peer's FIN arrived was aborted (reset,
+        // destroy): the other side has nothing more to exchange with it. After a
+        // clean end in both directions, the other side finishes on its own.
+        if (!socket.readableEnded || !socket.writableFinished) destroyBoth(reason ?? 'aborted');
+        open -= 1;
+        if (open === 0) {
+          resolve({
+            bytesFromDownstream: downstream.bytesRead,
+            bytesFromUpstream: upstream.bytesRead,
+            reason: reason ?? 'closed',
+          });
+        }
+      });
+    }
+    // With allowHalfOpen a socket stays open after both directions ended only
+    // if nobody destroys it; net.Socket autoDestroy does, once end and finish
+    // both happened.
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
+  });
+}

@@ -1,0 +1,119 @@
+// The L4 ingress proxy: accepts client connections on BIND_ADDR and forwards
+// each one, byte for byte, to the enclave. The host never reads what flows:
+// it holds no key and parses neither TLS nor HTTP.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import { formatTransportAddress, type TransportAddress } from '@http-enclave/protocol';
+import { connectTo, listenOn, listeningAddress } from '@http-enclave/transport';
+import { errorCode, type Logger } from '../log.js';
+import { forwardConnection } from './forward-connection.js';
+
+/** At most one "connection dropped at the limit" warning per this many ms, so a flood cannot flood the log. */
+const DROP_WARNING_INTERVAL_MS = 10_000;
+
+export interface IngressProxyOptions {
+  readonly listenAddress: TransportAddress;
+  readonly enclaveAddress: TransportAddress;
+  readonly maxConnections: number;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+export interface IngressProxy {
+  /** The address clients connect to (real port when port 0 was asked). */
+  readonly address: TransportAddress;
+  /** Client connections currently open (including those still connecting upstream). */
+  readonly connectionCount: number;
+  /** Stop accepting; let open connections finish for up to drainTimeoutMs; then destroy the rest. */
+  close(drainTimeoutMs: number): Promise<void>;
+}
+
+export async function startIngressProxy(options: IngressProxyOptions): Promise<IngressProxy> {
+  const { logger } = options;
+  const connections = new Set<Socket>();
+  let nextConnectionId = 1;
+  let droppedSinceWarning = 0;
+  let lastDropWarning = 0;
+  const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  server.maxConnections = options.maxConnections;
+
+  server.on('drop', () => {
+    droppedSinceWarning += 1;
+    const now = Date.now();
+    if (now - lastDropWarning >= DROP_WARNING_INTERVAL_MS) {
+      logger.warn('connection limit reached; dropping new connections', {
+        code: 'MAX_CONNECTIONS',
+        maxConnections: options.maxConnections,
+        dropped: droppedSinceWarning,
+      });
+      lastDropWarning = now;
+      droppedSinceWarning = 0;
+    }
+  });
+
+  server.on('connection', (downstream: Socket) => {
+    const id = nextConnectionId++;
+    const started = Date.now();
+    connections.add(downstream);
+    downstream.once('close', () => connections.delete(downstream));
+    // Until forwarding starts, a client error only has to end this connection.
+    const onEarlyError = (): void => void downstream.destroy();
+    downstream.on('error', onEarlyError);
+    const onEarlyIdle = (): void => void downstream.destroy();
+    downstream.setTimeout(options.idleTimeoutMs, onEarlyIdle);
+
+    connectTo(options.enclaveAddress, { timeoutMs: options.connectTimeoutMs, allowHalfOpen: true }).then(
+      (upstream) => {
+        downstream.off('error', onEarlyError);
+        downstream.off('timeout', onEarlyIdle);
+        if (downstream.destroyed) {
+          upstream.destroy();
+          return;
+        }
+        void forwardConnection(downstream, upstream, options.idleTimeoutMs).then((result) => {
+          logger.debug('connection closed', {
+            connection: id,
+            bytesFromClient: result.bytesFromDownstream,
+            bytesToClient: result.bytesFromUpstream,
+            reason: result.reason,
+            durationMs: Date.now() - started,
+          });
+        });
+      },
+      (error: unknown) => {
+        logger.warn('enclave connect failed; closing client connection', {
+          connection: id,
+          code: errorCode(error),
+          enclave: formatTransportAddress(options.enclaveAddress),
+        });
+        downstream.destroy();
+      },
+    );
+  });
+
+  await listenOn(server, options.listenAddress);
+  server.on('error', (error) => logger.error('ingress listener error', { code: errorCode(error) }));
+  const address = listeningAddress(server, options.listenAddress);
+
+  let closing: Promise<void> | undefined;
+  return {
+    address,
+    get connectionCount() {
+      return connections.size;
+    },
+    close(drainTimeoutMs: number): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        if (connections.size === 0) return;
+        logger.info('draining client connections', { open: connections.size, drainTimeoutMs });
+        const timer = setTimeout(() => {
+          if (connections.size > 0) logger.warn('drain timeout; closing remaining connections', { open: connections.size });
+          for (const socket of connections) socket.destroy();
+        }, drainTimeoutMs);
+        server.once('close', () => clearTimeout(timer));
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,141 @@
+// runHost: starts the storage worker and the ingress proxy from a config and
+// returns a handle. No process-wide effects (signals, exit): main.ts does those.
+
+import { formatTransportAddress, type TransportAddress } from '@http-enclave/protocol';
+import { TransportUnsupportedError } from '@http-enclave/transport';
+import type { HostConfig } from './config.js';
+import { startIngressProxy, type IngressProxy } from './ingress/ingress-proxy.js';
+import { createLogger, errorCode, type Logger } from './log.js';
+import { startStorageWorker, type StorageWorkerHandle } from './storage/storage-worker-handle.js';
+
+export interface HostHandle {
+  /** Where clients connect (real port when port 0 was asked). */
+  readonly ingressAddress: TransportAddress;
+  /** Where the enclave reaches the storage service (real port when port 0 was asked). */
+  readonly storageAddress: TransportAddress;
+  /** Graceful stop: stop accepting, drain clients (config.drainTimeoutMs), then close storage. Idempotent. */
+  close(options?: { readonly drainTimeoutMs?: number }): Promise<void>;
+}
+
+export interface HostDeps {
+  readonly logger?: Logger;
+  /** The host can no longer work (storage worker died). Default: log it and set process.exitCode = 1. */
+  readonly onFatalError?: (error: Error) => void;
+}
+
+/** A listener could not be opened. `variable` says which setting to change. */
+export class HostListenError extends Error {
+  readonly code = 'HOST_LISTEN_FAILED';
+  /** The errno code of the cause (EADDRINUSE, EACCES, ...) or TRANSPORT_UNSUPPORTED. */
+  readonly reason: string;
+  readonly variable: 'BIND_ADDR' | 'STORAGE_LISTEN';
+  readonly address: string;
+  constructor(variable: 'BIND_ADDR' | 'STORAGE_LISTEN', address: string, reason: string) {
+    super(`cannot listen on ${variable}=${address}: ${reason}`);
+    this.name = 'HostListenError';
+    this.variable = variable;
+    this.address = address;
+    this.reason = reason;
+  }
+}
+
+/** The deadline for closing the storage worker once clients are drained. */
+const STORAGE_CLOSE_DEADLINE_MS = 10_000;
+
+export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<HostHandle> {
+  const logger = deps.logger ?? createLogger({ level: config.logLevel });
+  const onFatalError =
+    deps.onFatalError ??
+    ((error: Error): void => {
+      logger.error('host cannot continue', { code: errorCode(error) });
+      process.exitCode = 1;
+    });
+
+  // Fail at start-up, not at the first client connection.
+  if (config.enclaveAddress.scheme === 'vsock') {
+    throw new TransportUnsupportedError(
+      `ENCLAVE_ADDR=${formatTransportAddress(config.enclaveAddress)}: vsock support is not built into this installation; use tcp:// or unix:// for local development`,
+    );
+  }
+
+  let storage: StorageWorkerHandle;
+  try {
+    storage = await startStorageWorker({
+      listenAddress: config.storageListenAddress,
+      storagePath: config.storagePath,
+      logLevel: config.logLevel,
+      logger,
+      onUnexpectedExit: onFatalError,
+    });
+  } catch (error) {
+    if (typeof error === 'object' && error !== null && 'stage' in error && error.stage === 'listen') {
+      throw new HostListenError('STORAGE_LISTEN', formatTransportAddress(config.storageListenAddress), errorCode(error));
+    }
+    throw error;
+  }
+
+  let ingress: IngressProxy;
+  try {
+    ingress = await startIngressProxy({
+      listenAddress: config.bindAddress,
+      enclaveAddress: config.enclaveAddress,
+      maxConnections: config.maxConnections,
+      connectTimeoutMs: config.connectTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      logger,
+    });
+  } catch (error) {
+    await storage.close(STORAGE_CLOSE_DEADLINE_MS);
+    throw new HostListenError('BIND_ADDR', formatTransportAddress(config.bindAddress), errorCode(error));
+  }
+
+  logger.info('host listening', {
+    ingressAddress: formatTransportAddress(ingress.address),
+    storageAddress: formatTransportAddress(storage.address),
+    enclaveAddress: formatTransportAddress(config.enclaveAddress),
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    ingressAddress: ingress.address,
+    storageAddress: storage.address,
+    close(options = {}): Promise<void> {
+      closing ??= (async () => {
+        // Clients first: their requests may still need storage through the enclave.
+        await ingress.close(options.drainTimeoutMs ?? config.drainTimeoutMs);
+        await storage.close(STORAGE_CLOSE_DEADLINE_MS);
+        logger.info('host stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The one line main.ts prints on stderr when start-up fails (after `host: `). */
+export function describeStartupError(error: unknown): string {
+  if (error instanceof HostListenError) {
+    const base = `cannot listen on ${error.variable}=${error.address}`;
+    switch (error.reason) {
+      case 'EADDRINUSE':
+        return `${base}: address already in use; pick a free port, for example ${error.variable}=${suggestAddress(error.variable)}`;
+      case 'EACCES':
+        return `${base}: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE (for example setcap cap_net_bind_service=+ep $(command -v node)), or pick a port above 1023, for example ${error.variable}=${suggestAddress(error.variable)}`;
+      case 'EADDRNOTAVAIL':
+        return `${base}: address not available on this machine; use an address of a local interface, for example ${error.variable}=${suggestAddress(error.variable)}`;
+      case 'TRANSPORT_UNSUPPORTED':
+        return `${base}: vsock listeners are not built into this installation; use tcp:// or unix://`;
+      default:
+        return `${base}: ${error.reason}`;
+    }
+  }
+  const code = errorCode(error);
+  if (code === 'TRANSPORT_UNSUPPORTED' && error instanceof Error) return `TRANSPORT_UNSUPPORTED: ${error.message}`;
+  if (typeof error === 'object' && error !== null && 'stage' in error && error.stage === 'open') {
+    return `cannot open STORAGE_PATH database: ${code}${error instanceof Error ? ` (${error.message})` : ''}`;
+  }
+  return `start-up failed: ${code}`;
+}
+
+function suggestAddress(variable: 'BIND_ADDR' | 'STORAGE_LISTEN'): string {
+  return variable === 'BIND_ADDR' ? '0.0.0.0:8443' : 'tcp://127.0.0.1:5016';
+}

@@ -1,0 +1,51 @@
+// The storage provider seam: a versioned store of opaque blobs, keyed by
+// (owner, record) pseudonyms. Implementations: SQLite (one machine, default);
+// PostgreSQL later (several enclaves share one database). Every write is a
+// compare-and-set on the record version, so concurrent writers never lose each
+// other's writes, and versions of a record only ever go up (a delete leaves a
+// tombstone that keeps the version).
+
+export type GetResult =
+  | { readonly kind: 'found'; readonly version: number; readonly blob: Buffer }
+  /** version 0 = never written, else the tombstone's version. */
+  | { readonly kind: 'notFound'; readonly version: number };
+
+export type WriteResult =
+  | { readonly kind: 'written'; readonly version: number }
+  | { readonly kind: 'conflict'; readonly currentVersion: number };
+
+export interface RecordStore {
+  get(owner: Buffer, record: Buffer): Promise<GetResult>;
+  /** Stores blob at expectedVersion + 1 if the current version is expectedVersion. Resolves only once durable. */
+  put(owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer): Promise<WriteResult>;
+  /** Leaves a tombstone at expectedVersion + 1 if the current version is expectedVersion. Resolves only once durable. */
+  delete(owner: Buffer, record: Buffer, expectedVersion: number): Promise<WriteResult>;
+  close(): Promise<void>;
+}
+
+/** A request the store refuses before touching the database (bad pseudonym length, version out of range). */
+export class RecordStoreInputError extends Error {
+  readonly code = 'STORE_BAD_INPUT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RecordStoreInputError';
+  }
+}
+
+/** The database was written by a newer schema than this program knows. */
+export class RecordStoreSchemaError extends Error {
+  readonly code = 'STORE_SCHEMA_TOO_NEW';
+  constructor(found: number, supported: number) {
+    super(`database schema version ${found} is newer than the supported ${supported}; run a newer host`);
+    this.name = 'RecordStoreSchemaError';
+  }
+}
+
+/** The store could not be set up with the durability it promises (for example WAL refused by the file system). */
+export class RecordStoreSetupError extends Error {
+  readonly code = 'STORE_SETUP_FAILED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RecordStoreSetupError';
+  }
+}

@@ -1,0 +1,143 @@
+// RecordStore on SQLite (better-sqlite3): the embedded default for one machine.
+//
+// Durability: journal_mode=WAL with synchronous=FULL. In WAL mode NORMAL only
+// syncs at checkpoints, so a commit that was already acknowledged can vanish
+// after a power loss or kernel crash (the database stays consistent, but the
+// write is gone). We answer WRITTEN only once a write is durable, and the
+// enclave then binds that version into its AEAD data; so every commit must
+// fsync the WAL: FULL.
+//
+// better-sqlite3 is synchronous and a durable commit waits for fsync: run this
+// store off the forwarding thread (the storage worker does).
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  RecordStoreInputError,
+  RecordStoreSchemaError,
+  RecordStoreSetupError,
+  type GetResult,
+  type RecordStore,
+  type WriteResult,
+} from './record-store.js';
+
+/** Schema version kept in PRAGMA user_version. 0 = empty database. */
+export const SQLITE_SCHEMA_VERSION = 1;
+/** How long a writer waits for another connection's lock before SQLITE_BUSY (ms). */
+export const SQLITE_BUSY_TIMEOUT_MS = 5_000;
+/** Owner and record pseudonyms are HMAC-SHA-256 outputs (see protocol storage-frame.ts). */
+const PSEUDONYM_BYTES = 32;
+
+export interface SqliteRecordStoreOptions {
+  /** Cap on the database size in pages (PRAGMA max_page_count); writes beyond it fail with SQLITE_FULL. */
+  readonly maxPageCount?: number;
+}
+
+interface VersionRow {
+  readonly version: number;
+  readonly blob: Buffer | null;
+}
+
+export class SqliteRecordStore implements RecordStore {
+  readonly #db: Database.Database;
+  readonly #select: Database.Statement<[Buffer, Buffer], VersionRow>;
+  readonly #upsert: Database.Statement<[Buffer, Buffer, number, Buffer | null]>;
+  readonly #write: (owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer | null) => WriteResult;
+
+  private constructor(db: Database.Database) {
+    this.#db = db;
+    this.#select = db.prepare<[Buffer, Buffer], VersionRow>('SELECT version, blob FROM records WHERE owner = ? AND record = ?');
+    this.#upsert = db.prepare<[Buffer, Buffer, number, Buffer | null]>(
+      `INSERT INTO records (owner, record, version, blob) VALUES (?, ?, ?, ?)
+       ON CONFLICT (owner, record) DO UPDATE SET version = excluded.version, blob = excluded.blob`,
+    );
+    const compareAndSet = db.transaction((owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer | null): WriteResult => {
+      const current = this.#select.get(owner, record)?.version ?? 0;
+      if (current !== expectedVersion) return { kind: 'conflict', currentVersion: current };
+      const version = expectedVersion + 1;
+      this.#upsert.run(owner, record, version, blob);
+      return { kind: 'written', version };
+    });
+    // IMMEDIATE takes the write lock before the read, so no other connection
+    // (another process on the same file) can commit between compare and set.
+    this.#write = (owner, record, expectedVersion, blob) => compareAndSet.immediate(owner, record, expectedVersion, blob);
+  }
+
+  /** Opens (creating file, directory and schema if missing) the database at path. */
+  static open(path: string, options: SqliteRecordStoreOptions = {}): SqliteRecordStore {
+    mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path);
+    try {
+      db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new RecordStoreSetupError(`journal_mode is ${String(mode)}, WAL was refused`);
+      db.pragma('synchronous = FULL');
+      if (options.maxPageCount !== undefined) db.pragma(`max_page_count = ${Math.trunc(options.maxPageCount)}`);
+      migrate(db);
+      return new SqliteRecordStore(db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  /** Reads back a PRAGMA (for tests and diagnostics). */
+  pragma(name: 'journal_mode' | 'synchronous' | 'busy_timeout' | 'user_version'): unknown {
+    return this.#db.pragma(name, { simple: true });
+  }
+
+  // async: a bad argument or a database error becomes a rejection, never a synchronous throw.
+  async get(owner: Buffer, record: Buffer): Promise<GetResult> {
+    checkKey(owner, record);
+    const row = this.#select.get(owner, record);
+    if (row === undefined) return { kind: 'notFound', version: 0 };
+    if (row.blob === null) return { kind: 'notFound', version: row.version };
+    return { kind: 'found', version: row.version, blob: row.blob };
+  }
+
+  async put(owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer): Promise<WriteResult> {
+    checkKey(owner, record);
+    checkExpectedVersion(expectedVersion);
+    if (blob.length === 0) throw new RecordStoreInputError('blob must not be empty (an empty blob would read as a tombstone)');
+    return this.#write(owner, record, expectedVersion, blob);
+  }
+
+  async delete(owner: Buffer, record: Buffer, expectedVersion: number): Promise<WriteResult> {
+    checkKey(owner, record);
+    checkExpectedVersion(expectedVersion);
+    return this.#write(owner, record, expectedVersion, null);
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const found = Number(db.pragma('user_version', { simple: true }));
+  if (found > SQLITE_SCHEMA_VERSION) throw new RecordStoreSchemaError(found, SQLITE_SCHEMA_VERSION);
+  if (found === SQLITE_SCHEMA_VERSION) return;
+  db.transaction(() => {
+    db.exec(`CREATE TABLE records (
+      owner   BLOB    NOT NULL,
+      record  BLOB    NOT NULL,
+      version INTEGER NOT NULL,
+      blob    BLOB, -- NULL = tombstone
+      PRIMARY KEY (owner, record)
+    ) WITHOUT ROWID`);
+    db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+function checkKey(owner: Buffer, record: Buffer): void {
+  if (owner.length !== PSEUDONYM_BYTES) throw new RecordStoreInputError(`owner must be ${PSEUDONYM_BYTES} bytes, got ${owner.length}`);
+  if (record.length !== PSEUDONYM_BYTES) throw new RecordStoreInputError(`record must be ${PSEUDONYM_BYTES} bytes, got ${record.length}`);
+}
+
+function checkExpectedVersion(expectedVersion: number): void {
+  // expectedVersion + 1 must stay a safe integer: the protocol caps versions at 2^53 - 1.
+  if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0 || expectedVersion >= Number.MAX_SAFE_INTEGER) {
+    throw new RecordStoreInputError('expectedVersion must be an integer in 0..2^53-2');
+  }
+}

@@ -1,0 +1,2 @@
+export * from './transport-address.js';
+export * from './storage-frame.js';

@@ -1,0 +1,3 @@
+export * from './transport-errors.js';
+export * from './listen-on.js';
+export * from './connect-to.js';

@@ -1,0 +1,45 @@
+// `npm test`: install and build what is missing, then run every compiled
+// test file (packages/*/dist/**/*.test.js and test/dist/**/*.test.js) with
+// node:test. Node 20 has no --test globs, so the files are listed here.
+// Arguments filter files by substring: `npm test -- seal e2e`.
+
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const built = spawnSync(process.execPath, [join(root, 'scripts', 'ensure-built.mjs')], { stdio: 'inherit' });
+if (built.status !== 0) process.exit(built.status ?? 1);
+
+function findTests(dir, out) {
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of entries) {
+    if (name === 'node_modules') continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) findTests(path, out);
+    else if (name.endsWith('.test.js')) out.push(path);
+  }
+  return out;
+}
+
+const roots = [join(root, 'test', 'dist')];
+for (const pkg of readdirSync(join(root, 'packages'))) roots.push(join(root, 'packages', pkg, 'dist'));
+const filters = process.argv.slice(2);
+const files = roots
+  .flatMap((dir) => findTests(dir, []))
+  .map((file) => relative(root, file))
+  .filter((file) => filters.length === 0 || filters.some((f) => file.includes(f)))
+  .sort();
+if (files.length === 0) {
+  process.stderr.write('run-tests: no test files matched\n');
+  process.exit(1);
+}
+const args = ['--test', '--test-reporter=spec', '--test-concurrency=2', ...files];
+const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } });
+process.exit(result.status ?? 1);

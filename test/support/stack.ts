@@ -1,0 +1,103 @@
+// A whole local stack for end-to-end tests: the real host (ingress on
+// 127.0.0.1, port chosen by the kernel; storage on a unix socket) and the
+// real enclave (listening on a unix socket), in a fresh temporary directory.
+
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ENCLAVE_MAIN, HOST_MAIN, startProgram, type RunningProgram } from './processes.js';
+
+export interface StackOptions {
+  /** Extra enclave variables (TLS_CERT_PATH, AUTH_MODE, …). */
+  readonly enclaveEnv?: Record<string, string>;
+  readonly hostEnv?: Record<string, string>;
+  /** Reuse a directory (database, sockets) from an earlier stack. */
+  readonly dir?: string;
+  /** Reuse a master key (base64) from an earlier stack. */
+  readonly masterKeyBase64?: string;
+}
+
+export interface Stack {
+  readonly dir: string;
+  readonly masterKeyBase64: string;
+  readonly databasePath: string;
+  host: RunningProgram;
+  enclave: RunningProgram;
+  /** Port of the host's client listener on 127.0.0.1. */
+  port: number;
+  restartHost(): Promise<void>;
+  restartEnclave(): Promise<void>;
+  /** Everything both programs printed, in all their lifetimes. */
+  allOutput(): string;
+  stop(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'http-enclave-e2e-'));
+  const masterKeyBase64 = options.masterKeyBase64 ?? randomBytes(32).toString('base64');
+  const databasePath = join(dir, 'store.db');
+  const enclaveSocket = join(dir, 'enclave.sock');
+  const storageSocket = join(dir, 'storage.sock');
+  const previousOutput: string[] = [];
+
+  const hostEnv = {
+    BIND_ADDR: '127.0.0.1:0',
+    ENCLAVE_ADDR: `unix://${enclaveSocket}`,
+    STORAGE_LISTEN: `unix://${storageSocket}`,
+    STORAGE_PATH: databasePath,
+    LOG_LEVEL: 'debug',
+    ...options.hostEnv,
+  };
+  const enclaveEnv = {
+    ENCLAVE_KEY_BASE64: masterKeyBase64,
+    ENCLAVE_LISTEN: `unix://${enclaveSocket}`,
+    STORAGE_ADDR: `unix://${storageSocket}`,
+    TLS_CERT_PATH: join(dir, 'absent-cert.pem'),
+    TLS_KEY_PATH: join(dir, 'absent-key.pem'),
+    LOG_LEVEL: 'debug',
+    ...options.enclaveEnv,
+  };
+
+  const startHost = async (): Promise<{ program: RunningProgram; port: number }> => {
+    const program = startProgram(HOST_MAIN, hostEnv, dir);
+    const line = await program.waitForLog('host listening');
+    const address = String(line['ingressAddress'] ?? '');
+    const port = Number(/:(\d+)$/.exec(address)?.[1]);
+    if (!Number.isInteger(port) || port <= 0) throw new Error(`cannot read the host port from ${JSON.stringify(line)}`);
+    return { program, port };
+  };
+  const startEnclave = async (): Promise<RunningProgram> => {
+    const program = startProgram(ENCLAVE_MAIN, enclaveEnv, dir);
+    await program.waitForLog('enclave listening');
+    return program;
+  };
+
+  const first = await startHost();
+  const stack: Stack = {
+    dir,
+    masterKeyBase64,
+    databasePath,
+    host: first.program,
+    enclave: await startEnclave(),
+    port: first.port,
+    async restartHost() {
+      await stack.host.stop();
+      previousOutput.push(stack.host.output());
+      const next = await startHost();
+      stack.host = next.program;
+      stack.port = next.port;
+    },
+    async restartEnclave() {
+      await stack.enclave.stop();
+      previousOutput.push(stack.enclave.output());
+      stack.enclave = await startEnclave();
+    },
+    allOutput: () => [...previousOutput, stack.host.output(), stack.enclave.output()].join('\n'),
+    async stop() {
+      await Promise.all([stack.enclave.stop(), stack.host.stop()]);
+      if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
