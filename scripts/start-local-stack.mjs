@@ -16,20 +16,18 @@ const built = spawnSync(process.execPath, [join(root, 'scripts', 'ensure-built.m
 if (built.status !== 0) process.exit(built.status ?? 1);
 
 const envPath = join(root, '.env');
+const KEY_WARNING = [
+  '# Development master key, created by `npm start`. Never use it in production:',
+  '# a key in the environment is readable by whoever runs the host.',
+];
 if (!existsSync(envPath)) {
-  const key = randomBytes(32).toString('base64');
-  writeFileSync(
-    envPath,
-    [
-      '# Created by `npm start` for local development. Never use this key in production:',
-      '# a key in the environment is readable by whoever runs the host.',
-      `ENCLAVE_KEY_BASE64=${key}`,
-      'BIND_ADDR=127.0.0.1:8443',
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
+  writeFileSync(envPath, [...KEY_WARNING, `ENCLAVE_KEY_BASE64=${randomBytes(32).toString('base64')}`, 'BIND_ADDR=127.0.0.1:8443', ''].join('\n'), { mode: 0o600 });
   console.log('created .env with a new development master key (ENCLAVE_KEY_BASE64) and BIND_ADDR=127.0.0.1:8443');
+} else if (!process.env.ENCLAVE_KEY_BASE64 && !readDotEnv(envPath).ENCLAVE_KEY_BASE64) {
+  // .env copied from env.example: fill in the one thing it cannot ship.
+  const lines = readFileSync(envPath, 'utf8').split('\n').filter((line) => !/^\s*ENCLAVE_KEY_BASE64\s*=/.test(line));
+  writeFileSync(envPath, [...KEY_WARNING, `ENCLAVE_KEY_BASE64=${randomBytes(32).toString('base64')}`, ...lines].join('\n'), { mode: 0o600 });
+  console.log('added a new development master key (ENCLAVE_KEY_BASE64) to .env');
 }
 
 /** Minimal .env reader: KEY=VALUE lines, # comments, optional surrounding quotes. The process environment wins. */

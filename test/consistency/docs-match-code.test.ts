@@ -40,7 +40,7 @@ for (const [program, variables, heading] of [
   test(`README configuration table of the ${program} matches the code`, () => {
     const table = tableAfter(readme, heading);
     assert.deepEqual([...table.keys()].sort(), variables.map((v) => v.name).sort());
-    for (const variable of variables) assert.equal(table.get(variable.name), variable.default, `default of ${variable.name}`);
+    for (const variable of variables) assert.equal(table.get(variable.name), variable.default ?? '(unset)', `default of ${variable.name}`);
   });
 }
 

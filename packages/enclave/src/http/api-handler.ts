@@ -56,7 +56,35 @@ function matchRoute(url: string | undefined): Route {
   throw new RouteNotFoundError();
 }
 
+/**
+ * Pipelined requests on one connection are handled one after another, each
+ * starting once the previous response has been handed to the socket
+ * ('finish') or the connection closed. Node would otherwise run all their
+ * handlers at once and queue every response in memory: a client that sends
+ * 100 GETs and never reads would make the enclave (and the storage service)
+ * produce all 100 documents. In series, a stalled reader stalls its own
+ * connection and nothing else.
+ */
+const connectionQueues = new WeakMap<object, Promise<void>>();
+
 export function createApiHandler(deps: ApiHandlerDeps): (request: IncomingMessage, response: ServerResponse) => void {
+  const handleOne = createSingleRequestHandler(deps);
+  return (request, response) => {
+    const connection = request.socket;
+    const previous = connectionQueues.get(connection) ?? Promise.resolve();
+    const done = previous.then(
+      () =>
+        new Promise<void>((resolve) => {
+          response.once('finish', resolve);
+          response.once('close', resolve);
+          handleOne(request, response);
+        }),
+    );
+    connectionQueues.set(connection, done);
+  };
+}
+
+function createSingleRequestHandler(deps: ApiHandlerDeps): (request: IncomingMessage, response: ServerResponse) => void {
   return (request, response) => {
     const started = process.hrtime.bigint();
     let template = 'unmatched';

@@ -36,8 +36,16 @@ export function createApiServer(
   const server =
     tlsOptions === undefined
       ? createHttpServer(httpOptions, handler)
-      : createHttpsServer({ ...httpOptions, ...tlsOptions, handshakeTimeout: config.handshakeTimeoutMs }, handler);
+      : createHttpsServer({ ...httpOptions, ...tlsOptions, handshakeTimeout: config.handshakeTimeoutMs, allowHalfOpen: true }, handler);
   server.maxConnections = config.maxConnections;
+  // A client that sends its request and then half-closes (FIN, or TLS
+  // close_notify) must still get the answer. Node's http layer aborts the
+  // request on the client's end unless `httpAllowHalfOpen` is set (an
+  // undocumented but long-standing property of http.Server, absent from the
+  // types), and TLS sockets need `allowHalfOpen` as well (measured: the
+  // answer is lost without either). With both, Node ends the connection
+  // once the last response is written.
+  (server as HttpServer & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, logger));
   if (tlsOptions !== undefined) {
     server.on('tlsClientError', (error: NodeJS.ErrnoException) => {
