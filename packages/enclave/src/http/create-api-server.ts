@@ -14,6 +14,8 @@ import type { SecureContextOptions, TlsOptions } from 'node:tls';
 
 /** How often Node checks header/request timeouts; the timeouts fire up to this late. */
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
+/** After answering a client error, the connection is destroyed at the latest this much later. */
+const CLIENT_ERROR_LINGER_MS = 2000;
 
 export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void;
 
@@ -57,7 +59,12 @@ export function createApiServer(
 
 function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, logger: Logger): void {
   logger.debug('http client error', { code: error.code ?? 'UNKNOWN' });
-  if (!socket.writable || error.code === 'ECONNRESET') {
+  // Only HTTP-level failures get an HTTP answer. Anything else (a TLS
+  // handshake timeout or failure, a reset) means there is no HTTP
+  // conversation to answer in: writing would queue bytes on a socket that
+  // never sends them and keep it open, so destroy it.
+  const httpLevel = error.code?.startsWith('HPE_') === true || error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  if (!httpLevel || !socket.writable) {
     socket.destroy();
     return;
   }
@@ -70,4 +77,6 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, logger:
   socket.end(
     `HTTP/1.1 ${apiError.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+  // A peer that does not read its answer must not hold the socket open.
+  setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
 }

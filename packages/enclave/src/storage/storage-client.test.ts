@@ -1,0 +1,436 @@
+// Tests of the enclave's storage client against a hostile fake storage host:
+// a real unix-socket server in this file that speaks frames with the protocol
+// codec and answers however each test scripts it (out of order, late, wrong,
+// malformed, one byte at a time, or not at all).
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+
+import {
+  encodeStorageFrame,
+  FrameType,
+  StorageFrameReader,
+  type StorageFrame,
+  type StorageReply,
+  type StorageRequest,
+  type TransportAddress,
+} from '@http-enclave/protocol';
+import { silentLogger } from '../log.js';
+import { StorageClient, type StorageClientOptions } from './storage-client.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'storage-client-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const OWNER = Buffer.alloc(32, 0x11);
+const record = (n: number): Buffer => {
+  const b = Buffer.alloc(32, 0x22);
+  b.writeUInt32BE(n);
+  return b;
+};
+
+interface Connection {
+  readonly socket: Socket;
+  send(reply: StorageReply): void;
+  sendRaw(bytes: Buffer): void;
+}
+type Handler = (request: StorageRequest, connection: Connection) => void;
+
+/** A scriptable storage host: each request goes to `handler`; counts connections. */
+class FakeStorageHost {
+  readonly server: Server;
+  readonly address: TransportAddress;
+  readonly sockets = new Set<Socket>();
+  connections = 0;
+  handler: Handler = () => {};
+
+  private constructor(path: string) {
+    this.address = { scheme: 'unix', path };
+    this.server = createServer((socket) => this.#accept(socket));
+  }
+
+  static async start(name: string): Promise<FakeStorageHost> {
+    const host = new FakeStorageHost(join(dir, `${name}.sock`));
+    await new Promise<void>((resolve) => host.server.listen(host.address.scheme === 'unix' ? host.address.path : '', resolve));
+    return host;
+  }
+
+  #accept(socket: Socket): void {
+    this.connections += 1;
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => {});
+    const reader = new StorageFrameReader();
+    const connection: Connection = {
+      socket,
+      send: (reply) => {
+        if (!socket.destroyed) socket.write(encodeStorageFrame(reply));
+      },
+      sendRaw: (bytes) => {
+        if (!socket.destroyed) socket.write(bytes);
+      },
+    };
+    socket.on('data', (chunk: Buffer) => {
+      for (const frame of reader.push(chunk)) this.handler(frame as StorageRequest, connection);
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function client(host: FakeStorageHost, overrides: Partial<StorageClientOptions> = {}): StorageClient {
+  return new StorageClient({ address: host.address, timeoutMs: 2_000, maxInFlight: 128, logger: silentLogger, ...overrides });
+}
+
+async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.equal((error as { code?: unknown }).code, code, `got ${String(error)}`);
+    return true;
+  });
+}
+
+/** An honest answer to any request. */
+function honestReply(request: StorageRequest): StorageReply {
+  switch (request.type) {
+    case FrameType.Get:
+      return { type: FrameType.Found, requestId: request.requestId, version: 3, blob: Buffer.from(request.record) };
+    case FrameType.Put:
+    case FrameType.Delete:
+      return { type: FrameType.Written, requestId: request.requestId, version: request.expectedVersion + 1 };
+    case FrameType.Ping:
+      return { type: FrameType.Pong, requestId: request.requestId };
+  }
+}
+
+/** Resolves once `count` requests reached the host (bounded wait). */
+function collectRequests(host: FakeStorageHost, count: number): Promise<{ request: StorageRequest; connection: Connection }[]> {
+  const seen: { request: StorageRequest; connection: Connection }[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${seen.length} of ${count} requests arrived`)), 5_000);
+    host.handler = (request, connection) => {
+      seen.push({ request, connection });
+      if (seen.length === count) {
+        clearTimeout(timer);
+        resolve(seen);
+      }
+    };
+  });
+}
+
+test('100 requests in flight, answered in reverse order, each get their own reply', async () => {
+  const host = await FakeStorageHost.start('reverse');
+  const storage = client(host);
+  const arrived = collectRequests(host, 100);
+  const gets = Array.from({ length: 100 }, (_, i) => storage.get(OWNER, record(i)));
+  const requests = await arrived;
+  assert.equal(storage.inFlight, 100);
+  for (const { request, connection } of [...requests].reverse()) connection.send(honestReply(request));
+  const results = await Promise.all(gets);
+  results.forEach((result, i) => {
+    assert.ok(result.found);
+    assert.equal(result.version, 3);
+    assert.deepEqual(result.blob, record(i));
+  });
+  assert.equal(storage.inFlight, 0);
+  assert.equal(storage.unmatchedReplies, 0);
+  assert.equal(host.connections, 1, 'one connection carries all requests');
+  storage.close();
+  await host.stop();
+});
+
+test('put, delete and ping with honest replies', async () => {
+  const host = await FakeStorageHost.start('honest');
+  host.handler = (request, connection) => connection.send(honestReply(request));
+  const storage = client(host);
+  assert.deepEqual(await storage.put(OWNER, record(1), 0, Buffer.from('blob')), { written: true, version: 1 });
+  assert.deepEqual(await storage.delete(OWNER, record(1), 1), { written: true, version: 2 });
+  await storage.ping();
+  host.handler = (request, connection) => {
+    if (request.type === FrameType.Put) connection.send({ type: FrameType.Conflict, requestId: request.requestId, version: 9 });
+    if (request.type === FrameType.Get) connection.send({ type: FrameType.NotFound, requestId: request.requestId, version: 4 });
+  };
+  assert.deepEqual(await storage.put(OWNER, record(1), 2, Buffer.from('blob')), { written: false, currentVersion: 9 });
+  assert.deepEqual(await storage.get(OWNER, record(1)), { found: false, version: 4 });
+  storage.close();
+  await host.stop();
+});
+
+test('a reply with an unknown request id is ignored and counted; the real reply still works', async () => {
+  const host = await FakeStorageHost.start('unknown-id');
+  host.handler = (request, connection) => {
+    connection.send({ type: FrameType.Found, requestId: request.requestId + 1000, version: 1, blob: Buffer.from('forged') });
+    connection.send({ type: FrameType.Error, requestId: 0xffff_ffff, errorCode: 1 });
+    connection.send(honestReply(request));
+  };
+  const storage = client(host);
+  const result = await storage.get(OWNER, record(7));
+  assert.ok(result.found);
+  assert.deepEqual(result.blob, record(7));
+  assert.equal(storage.unmatchedReplies, 2);
+  storage.close();
+  await host.stop();
+});
+
+const STREAM_POISONS: { name: string; bytes: () => Buffer }[] = [
+  { name: 'an unknown frame type', bytes: () => Buffer.from('00000005ee00000001', 'hex') },
+  { name: 'a 4 GiB length header', bytes: () => Buffer.from('ffffffff', 'hex') },
+  { name: 'a length header below 5', bytes: () => Buffer.from('0000000181', 'hex') },
+  { name: 'a WRITTEN with a version above 2^53-1', bytes: () => Buffer.from('0000000d' + '83' + '00000001' + '0020000000000000', 'hex') },
+  {
+    name: 'a request-type frame (PING) from the host',
+    bytes: () => encodeStorageFrame({ type: FrameType.Ping, requestId: 1 } satisfies StorageFrame),
+  },
+];
+
+for (const poison of STREAM_POISONS) {
+  test(`${poison.name} fails every pending request with STORAGE_BAD_REPLY; the next request reconnects`, async () => {
+    const host = await FakeStorageHost.start(`poison-${STREAM_POISONS.indexOf(poison)}`);
+    const storage = client(host);
+    const arrived = collectRequests(host, 3);
+    const pending = [storage.get(OWNER, record(1)), storage.put(OWNER, record(2), 0, Buffer.from('b')), storage.ping()];
+    const [first] = await arrived;
+    assert.ok(first !== undefined);
+    first.connection.sendRaw(poison.bytes());
+    for (const p of pending) await rejectsWithCode(p, 'STORAGE_BAD_REPLY');
+    assert.equal(storage.inFlight, 0);
+    host.handler = (request, connection) => connection.send(honestReply(request));
+    await storage.ping();
+    assert.equal(host.connections, 2, 'a new connection after the poisoned one');
+    storage.close();
+    await host.stop();
+  });
+}
+
+test('replies that break the version arithmetic or answer the wrong request fail with STORAGE_BAD_REPLY', async () => {
+  const host = await FakeStorageHost.start('lies');
+  const storage = client(host);
+  let lie: (request: StorageRequest) => StorageReply = honestReply;
+  host.handler = (request, connection) => connection.send(lie(request));
+  const blob = Buffer.from('sealed');
+  const cases: { name: string; lie: (r: StorageRequest) => StorageReply; call: () => Promise<unknown> }[] = [
+    {
+      name: 'PUT: WRITTEN with expected + 2',
+      lie: (r) => ({ type: FrameType.Written, requestId: r.requestId, version: 7 }),
+      call: () => storage.put(OWNER, record(1), 5, blob),
+    },
+    {
+      name: 'PUT: WRITTEN with the expected version (not + 1)',
+      lie: (r) => ({ type: FrameType.Written, requestId: r.requestId, version: 5 }),
+      call: () => storage.put(OWNER, record(1), 5, blob),
+    },
+    {
+      name: 'PUT: WRITTEN with a lower version',
+      lie: (r) => ({ type: FrameType.Written, requestId: r.requestId, version: 0 }),
+      call: () => storage.put(OWNER, record(1), 5, blob),
+    },
+    {
+      name: 'DELETE: WRITTEN with expected + 2',
+      lie: (r) => ({ type: FrameType.Written, requestId: r.requestId, version: 7 }),
+      call: () => storage.delete(OWNER, record(1), 5),
+    },
+    {
+      name: 'PUT: CONFLICT with the expected version',
+      lie: (r) => ({ type: FrameType.Conflict, requestId: r.requestId, version: 5 }),
+      call: () => storage.put(OWNER, record(1), 5, blob),
+    },
+    {
+      name: 'DELETE: CONFLICT with the expected version',
+      lie: (r) => ({ type: FrameType.Conflict, requestId: r.requestId, version: 5 }),
+      call: () => storage.delete(OWNER, record(1), 5),
+    },
+    {
+      name: 'PUT: FOUND',
+      lie: (r) => ({ type: FrameType.Found, requestId: r.requestId, version: 6, blob }),
+      call: () => storage.put(OWNER, record(1), 5, blob),
+    },
+    {
+      name: 'PUT: NOT_FOUND',
+      lie: (r) => ({ type: FrameType.NotFound, requestId: r.requestId, version: 6 }),
+      call: () => storage.put(OWNER, record(1), 5, blob),
+    },
+    {
+      name: 'PUT: PONG',
+      lie: (r) => ({ type: FrameType.Pong, requestId: r.requestId }),
+      call: () => storage.put(OWNER, record(1), 5, blob),
+    },
+    {
+      name: 'GET: WRITTEN',
+      lie: (r) => ({ type: FrameType.Written, requestId: r.requestId, version: 1 }),
+      call: () => storage.get(OWNER, record(1)),
+    },
+    {
+      name: 'GET: CONFLICT',
+      lie: (r) => ({ type: FrameType.Conflict, requestId: r.requestId, version: 1 }),
+      call: () => storage.get(OWNER, record(1)),
+    },
+    {
+      name: 'PING: FOUND',
+      lie: (r) => ({ type: FrameType.Found, requestId: r.requestId, version: 1, blob }),
+      call: () => storage.ping(),
+    },
+  ];
+  for (const c of cases) {
+    lie = c.lie;
+    await assert.rejects(c.call(), (error: unknown) => {
+      assert.equal((error as { code?: unknown }).code, 'STORAGE_BAD_REPLY', c.name);
+      return true;
+    });
+  }
+  assert.equal(storage.inFlight, 0);
+  storage.close();
+  await host.stop();
+});
+
+test('an ERROR frame fails the request with STORAGE_UNAVAILABLE and keeps the connection', async () => {
+  const host = await FakeStorageHost.start('error-frame');
+  host.handler = (request, connection) =>
+    connection.send(
+      request.type === FrameType.Get ? { type: FrameType.Error, requestId: request.requestId, errorCode: 3 } : honestReply(request),
+    );
+  const storage = client(host);
+  await rejectsWithCode(storage.get(OWNER, record(1)), 'STORAGE_UNAVAILABLE');
+  await storage.ping();
+  assert.equal(host.connections, 1);
+  storage.close();
+  await host.stop();
+});
+
+test('silence fails the request with STORAGE_UNAVAILABLE after timeoutMs; a late reply is counted as unmatched', async () => {
+  const host = await FakeStorageHost.start('silence');
+  const held: { request: StorageRequest; connection: Connection }[] = [];
+  host.handler = (request, connection) => held.push({ request, connection });
+  const storage = client(host, { timeoutMs: 200 });
+  const started = Date.now();
+  await rejectsWithCode(storage.get(OWNER, record(1)), 'STORAGE_UNAVAILABLE');
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 190 && elapsed < 1_000, `failed after ${elapsed} ms`);
+  assert.equal(storage.inFlight, 0);
+  const late = held[0];
+  assert.ok(late !== undefined);
+  host.handler = (request, connection) => connection.send(honestReply(request));
+  late.connection.send(honestReply(late.request));
+  await storage.ping();
+  assert.equal(storage.unmatchedReplies, 1);
+  storage.close();
+  await host.stop();
+});
+
+test('the host closing mid-frame fails pending requests with STORAGE_UNAVAILABLE; the next request reconnects', async () => {
+  const host = await FakeStorageHost.start('mid-frame');
+  host.handler = (request, connection) => {
+    const reply = encodeStorageFrame(honestReply(request));
+    connection.sendRaw(reply.subarray(0, reply.length - 3));
+    connection.socket.end();
+  };
+  const storage = client(host);
+  await rejectsWithCode(storage.get(OWNER, record(1)), 'STORAGE_UNAVAILABLE');
+  host.handler = (request, connection) => connection.send(honestReply(request));
+  const result = await storage.get(OWNER, record(2));
+  assert.ok(result.found);
+  assert.equal(host.connections, 2);
+  storage.close();
+  await host.stop();
+});
+
+test('more than maxInFlight requests: the extra one fails at once with STORAGE_UNAVAILABLE', async () => {
+  const host = await FakeStorageHost.start('in-flight');
+  const storage = client(host, { maxInFlight: 4 });
+  // Connected client: four requests held by the host, the fifth refused.
+  host.handler = (request, connection) => connection.send(honestReply(request));
+  await storage.ping();
+  const arrived = collectRequests(host, 4);
+  const held = Array.from({ length: 4 }, (_, i) => storage.get(OWNER, record(i)));
+  const requests = await arrived;
+  const started = Date.now();
+  await rejectsWithCode(storage.get(OWNER, record(99)), 'STORAGE_UNAVAILABLE');
+  assert.ok(Date.now() - started < 100, 'refused immediately');
+  for (const { request, connection } of requests) connection.send(honestReply(request));
+  await Promise.all(held);
+  storage.close();
+  await host.stop();
+});
+
+test('more than maxInFlight requests issued before the connection exists are also refused', async () => {
+  const host = await FakeStorageHost.start('in-flight-connecting');
+  host.handler = (request, connection) => connection.send(honestReply(request));
+  const storage = client(host, { maxInFlight: 4 });
+  const calls = Array.from({ length: 10 }, (_, i) => storage.get(OWNER, record(i)));
+  const settled = await Promise.allSettled(calls);
+  const refused = settled.filter((s) => s.status === 'rejected');
+  assert.equal(settled.length - refused.length, 4, 'exactly maxInFlight requests went out');
+  for (const r of refused) assert.equal((r.reason as { code?: unknown }).code, 'STORAGE_UNAVAILABLE');
+  storage.close();
+  await host.stop();
+});
+
+test('a reply dripped one byte every 10 ms completes within the timeout', async () => {
+  const host = await FakeStorageHost.start('drip');
+  const timers = new Set<NodeJS.Timeout>();
+  host.handler = (request, connection) => {
+    const bytes = encodeStorageFrame(honestReply(request));
+    let at = 0;
+    const timer = setInterval(() => {
+      connection.sendRaw(bytes.subarray(at, at + 1));
+      at += 1;
+      if (at >= bytes.length) {
+        clearInterval(timer);
+        timers.delete(timer);
+      }
+    }, 10);
+    timers.add(timer);
+  };
+  const storage = client(host, { timeoutMs: 3_000 });
+  const started = Date.now();
+  const result = await storage.get(OWNER, record(5)); // FOUND of 4 + 5 + 8 + 32 = 49 bytes: ~0.5 s
+  assert.ok(result.found);
+  assert.deepEqual(result.blob, record(5));
+  assert.ok(Date.now() - started >= 400);
+  for (const timer of timers) clearInterval(timer);
+  storage.close();
+  await host.stop();
+});
+
+test('a drip slower than the timeout fails with STORAGE_UNAVAILABLE', async () => {
+  const host = await FakeStorageHost.start('slow-drip');
+  const timers = new Set<NodeJS.Timeout>();
+  host.handler = (request, connection) => {
+    const bytes = encodeStorageFrame(honestReply(request));
+    let at = 0;
+    const timer = setInterval(() => connection.sendRaw(bytes.subarray(at, (at += 1))), 10);
+    timers.add(timer);
+  };
+  const storage = client(host, { timeoutMs: 200 });
+  await rejectsWithCode(storage.get(OWNER, record(5)), 'STORAGE_UNAVAILABLE');
+  for (const timer of timers) clearInterval(timer);
+  storage.close();
+  await host.stop();
+});
+
+test('no storage listening: STORAGE_UNAVAILABLE', async () => {
+  const storage = new StorageClient({
+    address: { scheme: 'unix', path: join(dir, 'nobody.sock') },
+    timeoutMs: 500,
+    maxInFlight: 4,
+    logger: silentLogger,
+  });
+  await rejectsWithCode(storage.ping(), 'STORAGE_UNAVAILABLE');
+  storage.close();
+});
+
+test('close() fails pending requests and refuses new ones with STORAGE_UNAVAILABLE', async () => {
+  const host = await FakeStorageHost.start('close');
+  const arrived = collectRequests(host, 1);
+  const storage = client(host);
+  const pending = storage.get(OWNER, record(1));
+  await arrived;
+  storage.close();
+  await rejectsWithCode(pending, 'STORAGE_UNAVAILABLE');
+  await rejectsWithCode(storage.ping(), 'STORAGE_UNAVAILABLE');
+  await host.stop();
+});
