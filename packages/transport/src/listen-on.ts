@@ -4,7 +4,7 @@
 // stream handles whatever the scheme.
 
 import { lstatSync, unlinkSync } from 'node:fs';
-import type { Server } from 'node:net';
+import { connect, type Server } from 'node:net';
 import { formatTransportAddress, type TransportAddress } from '@http-enclave/protocol';
 import { TransportUnsupportedError } from './transport-errors.js';
 
@@ -16,8 +16,12 @@ export interface ListenOnOptions {
   readonly replaceStaleUnixSocket?: boolean;
 }
 
-export function listenOn(server: Server, address: TransportAddress, options: ListenOnOptions = {}): Promise<void> {
-  return new Promise((resolve, reject) => {
+export async function listenOn(server: Server, address: TransportAddress, options: ListenOnOptions = {}): Promise<void> {
+  if (address.scheme === 'vsock') {
+    throw new TransportUnsupportedError(`${formatTransportAddress(address)}: vsock support is not built into this installation`);
+  }
+  if (address.scheme === 'unix' && options.replaceStaleUnixSocket !== false) await removeStaleUnixSocket(address.path);
+  await new Promise<void>((resolve, reject) => {
     const onError = (error: Error): void => {
       server.off('listening', onListening);
       reject(error);
@@ -26,29 +30,33 @@ export function listenOn(server: Server, address: TransportAddress, options: Lis
       server.off('error', onError);
       resolve();
     };
-    switch (address.scheme) {
-      case 'tcp':
-        server.once('error', onError).once('listening', onListening);
-        server.listen({ host: address.host, port: address.port, backlog: LISTEN_BACKLOG });
-        return;
-      case 'unix':
-        if (options.replaceStaleUnixSocket !== false) removeStaleUnixSocket(address.path);
-        server.once('error', onError).once('listening', onListening);
-        server.listen({ path: address.path, backlog: LISTEN_BACKLOG });
-        return;
-      case 'vsock':
-        reject(new TransportUnsupportedError(`${formatTransportAddress(address)}: vsock support is not built into this installation`));
-        return;
-    }
+    server.once('error', onError).once('listening', onListening);
+    if (address.scheme === 'tcp') server.listen({ host: address.host, port: address.port, backlog: LISTEN_BACKLOG });
+    else server.listen({ path: address.path, backlog: LISTEN_BACKLOG });
   });
 }
 
-function removeStaleUnixSocket(path: string): void {
+/**
+ * Removes a socket file left by a process that is gone: only a socket, and
+ * only if nobody accepts on it (ECONNREFUSED). A live listener's socket is
+ * left alone, so listening fails with EADDRINUSE instead of stealing it.
+ */
+async function removeStaleUnixSocket(path: string): Promise<void> {
   try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
+    if (!lstatSync(path).isSocket()) return;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
   }
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code !== 'ECONNREFUSED'));
+  });
+  if (!live) unlinkSync(path);
 }
 
 /** The address a server really listens on (after port 0 was resolved), in transport syntax. */

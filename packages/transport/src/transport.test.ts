@@ -113,6 +113,17 @@ test('unix: replaceStaleUnixSocket false keeps the stale file and fails with EAD
   assert.ok(statSync(path).isSocket());
 });
 
+test('unix: the socket of a live listener is never taken over (EADDRINUSE, the first keeps serving)', async () => {
+  const path = join(dir, 'live.sock');
+  const first = echoServer();
+  await listenOn(first, { scheme: 'unix', path });
+  await rejectsWithCode(listenOn(echoServer(), { scheme: 'unix', path }), 'EADDRINUSE');
+  const socket = await connectTo({ scheme: 'unix', path }, { timeoutMs: 1_000 });
+  assert.deepEqual(await echoRoundTrip(socket, Buffer.from('still mine')), Buffer.from('still mine'));
+  socket.destroy();
+  await closeServer(first);
+});
+
 test('unix: a regular file at the path is never removed', async () => {
   const path = join(dir, 'regular-file.sock');
   writeFileSync(path, 'not a socket');

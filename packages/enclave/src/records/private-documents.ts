@@ -12,6 +12,7 @@ import type { Keyring } from '../keys/keyring.js';
 import type { OwnerId, RecordId } from '../keys/identifiers.js';
 import { openRecord, sealRecord } from '../seal/seal-record.js';
 import { StorageIntegrityError } from '../seal/seal-errors.js';
+import { TAG_BYTES } from '../seal/sealed-envelope.js';
 import {
   NotFoundError,
   StorageBadReplyError,
@@ -60,7 +61,7 @@ export class PrivateDocuments {
       const sealed = sealRecord({ keyring: this.#keyring, owner, record, version: current.version + 1, plaintext: body });
       const result = await guardStorage(() => this.#storage.put(owner, record, current.version, sealed));
       if (result.written) {
-        this.#watermark.raise(record.toString('hex'), result.version);
+        this.#watermark.raise(record.toString('hex'), result.version, blobTag(sealed));
         return { version: result.version, created: current.body === undefined };
       }
     }
@@ -74,7 +75,7 @@ export class PrivateDocuments {
       if (current.body === undefined) throw new NotFoundError();
       const result = await guardStorage(() => this.#storage.delete(owner, record, current.version));
       if (result.written) {
-        this.#watermark.raise(record.toString('hex'), result.version);
+        this.#watermark.raise(record.toString('hex'), result.version, undefined);
         return;
       }
     }
@@ -94,7 +95,10 @@ export class PrivateDocuments {
       if (error instanceof StorageIntegrityError) throw new StorageIntegrityApiError();
       throw error;
     }
-    this.#watermark.raise(recordKey, reply.version);
+    // Authenticated now: a different blob at a version already seen is a fork.
+    const tag = blobTag(reply.blob);
+    if (!this.#watermark.allows(recordKey, reply.version, tag)) throw new StorageRollbackError();
+    this.#watermark.raise(recordKey, reply.version, tag);
     return { version: reply.version, body };
   }
 }
@@ -108,4 +112,9 @@ async function guardStorage<T>(call: () => Promise<T>): Promise<T> {
     if (error instanceof StorageBadReply) throw new StorageBadReplyError();
     throw error;
   }
+}
+
+/** The GCM tag closing a sealed envelope: identifies one sealed blob (see version-watermark.ts). */
+function blobTag(sealed: Buffer): Buffer {
+  return sealed.subarray(sealed.length - TAG_BYTES);
 }

@@ -1,35 +1,54 @@
-// Highest record version this enclave has seen, per record, to detect the
-// host serving an older (validly sealed) blob of a record: the version lives
-// in the AEAD data, so the host can only replay versions that existed, and
-// this watermark catches any that go backwards within the enclave's lifetime.
-// Bounded: the oldest entries are forgotten first (a forgotten record loses
-// only this extra check, never correctness of what is returned).
+// What this enclave has seen of each record: the highest version, and which
+// sealed blob held it. The version lives in the AEAD data, so the host can
+// only serve blobs that were really sealed; this watermark catches it
+// serving an older one (a lower version) or a different blob sealed for the
+// same version (a write that lost a compare-and-set race, or that the host
+// answered with CONFLICT after keeping it). It lasts as long as the process:
+// a restart forgets it (see docs/threat-model.md).
+//
+// A blob is identified by its GCM tag: 16 bytes that are already
+// authenticated once the blob opens, and differ between any two seals
+// (fresh nonce), so no extra hashing is needed.
+//
+// Bounded: the least recently touched records are forgotten first; a
+// forgotten record loses only this extra check.
 
-/** Records remembered; 100 000 entries cost about 10 MiB (64-char hex key + number + Map overhead). */
+/** Records remembered; 100 000 entries cost about 15 MiB (64-char hex key, number, 16-byte tag, Map overhead). */
 export const VERSION_WATERMARK_ENTRIES = 100_000;
 
+interface Seen {
+  readonly version: number;
+  readonly blobTag: Buffer | undefined;
+}
+
 export class VersionWatermark {
-  readonly #versions = new Map<string, number>();
+  readonly #seen = new Map<string, Seen>();
   readonly #capacity: number;
 
   constructor(capacity: number = VERSION_WATERMARK_ENTRIES) {
     this.#capacity = capacity;
   }
 
-  /** False if `version` is below what was already seen for this record. */
-  allows(recordKey: string, version: number): boolean {
-    const seen = this.#versions.get(recordKey);
-    return seen === undefined || version >= seen;
+  /**
+   * False if `version` is below what was seen for this record, or equal to it
+   * with a different blob (when both tags are known).
+   */
+  allows(recordKey: string, version: number, blobTag?: Buffer): boolean {
+    const seen = this.#seen.get(recordKey);
+    if (seen === undefined || version > seen.version) return true;
+    if (version < seen.version) return false;
+    return blobTag === undefined || seen.blobTag === undefined || seen.blobTag.equals(blobTag);
   }
 
-  /** Records an authenticated (or store-confirmed) version; never lowers the mark. */
-  raise(recordKey: string, version: number): void {
-    const seen = this.#versions.get(recordKey);
-    this.#versions.delete(recordKey);
-    this.#versions.set(recordKey, seen === undefined ? version : Math.max(seen, version));
-    if (this.#versions.size > this.#capacity) {
-      const oldest = this.#versions.keys().next();
-      if (oldest.done !== true) this.#versions.delete(oldest.value);
+  /** Records an authenticated (or store-confirmed) version and its blob's tag; never lowers the mark. */
+  raise(recordKey: string, version: number, blobTag: Buffer | undefined): void {
+    const seen = this.#seen.get(recordKey);
+    this.#seen.delete(recordKey);
+    const next = seen !== undefined && seen.version > version ? seen : { version, blobTag: blobTag === undefined ? undefined : Buffer.from(blobTag) };
+    this.#seen.set(recordKey, next);
+    if (this.#seen.size > this.#capacity) {
+      const oldest = this.#seen.keys().next();
+      if (oldest.done !== true) this.#seen.delete(oldest.value);
     }
   }
 }

@@ -23,7 +23,14 @@ import { silentLogger } from '../log.js';
 import { StorageClient, type StorageClientOptions } from './storage-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'storage-client-test-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+/** Everything a test opened, closed here even when the test failed half-way (so the run never hangs). */
+const openHosts = new Set<FakeStorageHost>();
+const openClients = new Set<StorageClient>();
+after(async () => {
+  for (const storage of openClients) storage.close();
+  for (const host of openHosts) await host.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const OWNER = Buffer.alloc(32, 0x11);
 const record = (n: number): Buffer => {
@@ -55,6 +62,7 @@ class FakeStorageHost {
   static async start(name: string): Promise<FakeStorageHost> {
     const host = new FakeStorageHost(join(dir, `${name}.sock`));
     await new Promise<void>((resolve) => host.server.listen(host.address.scheme === 'unix' ? host.address.path : '', resolve));
+    openHosts.add(host);
     return host;
   }
 
@@ -79,13 +87,16 @@ class FakeStorageHost {
   }
 
   async stop(): Promise<void> {
+    if (!openHosts.delete(this)) return;
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
 
 function client(host: FakeStorageHost, overrides: Partial<StorageClientOptions> = {}): StorageClient {
-  return new StorageClient({ address: host.address, timeoutMs: 2_000, maxInFlight: 128, logger: silentLogger, ...overrides });
+  const storage = new StorageClient({ address: host.address, timeoutMs: 2_000, maxInFlight: 128, logger: silentLogger, ...overrides });
+  openClients.add(storage);
+  return storage;
 }
 
 async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {

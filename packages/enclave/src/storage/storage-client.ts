@@ -68,6 +68,8 @@ export class StorageClient {
   #socket: Socket | undefined;
   #connecting: Promise<Socket> | undefined;
   #nextRequestId = 1;
+  /** Requests past the in-flight check that are waiting for #connection (counted against maxInFlight). */
+  #awaitingConnection = 0;
   #closed = false;
   /** Replies whose request id matched nothing in flight (late after a timeout, or hostile). */
   unmatchedReplies = 0;
@@ -121,11 +123,18 @@ export class StorageClient {
 
   async #send(request: DistributiveOmit<StorageRequest, 'requestId'>, timeoutMs = this.#options.timeoutMs): Promise<StorageReply> {
     if (this.#closed) throw new StorageUnavailable('storage client closed');
-    if (this.#pending.size >= this.#options.maxInFlight) {
+    // Requests still waiting for the connection count too: they are not in #pending yet.
+    if (this.#pending.size + this.#awaitingConnection >= this.#options.maxInFlight) {
       throw new StorageUnavailable(`more than ${this.#options.maxInFlight} storage requests in flight`);
     }
     const deadline = Date.now() + timeoutMs;
-    const socket = await this.#connection(timeoutMs);
+    this.#awaitingConnection += 1;
+    let socket: Socket;
+    try {
+      socket = await this.#connection(timeoutMs);
+    } finally {
+      this.#awaitingConnection -= 1;
+    }
     if (socket.writableLength > MAX_QUEUED_WRITE_BYTES) {
       throw new StorageUnavailable('storage connection is not draining');
     }

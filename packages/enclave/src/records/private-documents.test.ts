@@ -1,0 +1,319 @@
+// Tests of PrivateDocuments with a real keyring and a real storage client,
+// against an in-test storage host (unix socket, protocol frames) that keeps
+// rows in a Map with compare-and-set, remembers every blob it was ever sent,
+// and can be told to lie: replay an old blob, claim NOT_FOUND, move a blob to
+// another record. Negative tests assert the ApiError code.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+
+import { encodeStorageFrame, FrameType, StorageFrameReader, type StorageReply, type StorageRequest } from '@http-enclave/protocol';
+import { ApiError } from '../http/api-errors.js';
+import type { OwnerId } from '../keys/identifiers.js';
+import { createKeyringFromEnvKey } from '../keys/keyring.js';
+import { silentLogger } from '../log.js';
+import { openRecord, sealRecord } from '../seal/seal-record.js';
+import { StorageClient } from '../storage/storage-client.js';
+import { PrivateDocuments } from './private-documents.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'private-documents-test-'));
+const keyring = createKeyringFromEnvKey(randomBytes(32));
+
+interface Row {
+  version: number;
+  blob: Buffer | undefined; // undefined: tombstone
+}
+
+/** Honest compare-and-set storage, with a hook that lets a test rewrite any reply. */
+class MapStorageHost {
+  readonly rows = new Map<string, Row>();
+  /** Every blob ever PUT, by row key and the version it was written as. */
+  readonly history = new Map<string, Map<number, Buffer>>();
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  readonly path: string;
+  /** Rewrites the honest reply to a request; identity by default. */
+  tamper: (request: StorageRequest, honest: StorageReply) => StorageReply = (_request, honest) => honest;
+
+  constructor(name: string) {
+    this.path = join(dir, `${name}.sock`);
+    this.#server = createServer((socket) => {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+      socket.on('error', () => {});
+      const reader = new StorageFrameReader();
+      socket.on('data', (chunk: Buffer) => {
+        for (const frame of reader.push(chunk)) {
+          const request = frame as StorageRequest;
+          socket.write(encodeStorageFrame(this.tamper(request, this.#answer(request))));
+        }
+      });
+    });
+  }
+
+  static key(owner: Buffer, record: Buffer): string {
+    return `${owner.toString('hex')}:${record.toString('hex')}`;
+  }
+
+  #answer(request: StorageRequest): StorageReply {
+    const { requestId } = request;
+    if (request.type === FrameType.Ping) return { type: FrameType.Pong, requestId };
+    const key = MapStorageHost.key(request.owner, request.record);
+    const row = this.rows.get(key);
+    const current = row?.version ?? 0;
+    switch (request.type) {
+      case FrameType.Get:
+        return row?.blob !== undefined
+          ? { type: FrameType.Found, requestId, version: row.version, blob: row.blob }
+          : { type: FrameType.NotFound, requestId, version: current };
+      case FrameType.Put:
+      case FrameType.Delete: {
+        if (request.expectedVersion !== current) return { type: FrameType.Conflict, requestId, version: current };
+        const version = current + 1;
+        const blob = request.type === FrameType.Put ? request.blob : undefined;
+        this.rows.set(key, { version, blob });
+        if (blob !== undefined) {
+          const versions = this.history.get(key) ?? new Map<number, Buffer>();
+          versions.set(version, blob);
+          this.history.set(key, versions);
+        }
+        return { type: FrameType.Written, requestId, version };
+      }
+    }
+  }
+
+  start(): Promise<void> {
+    return new Promise((resolve) => this.#server.listen(this.path, resolve));
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+const hosts: MapStorageHost[] = [];
+const clients: StorageClient[] = [];
+after(async () => {
+  for (const storage of clients) storage.close();
+  for (const host of hosts) await host.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function startHost(name: string): Promise<MapStorageHost> {
+  const host = new MapStorageHost(name);
+  await host.start();
+  hosts.push(host);
+  return host;
+}
+
+/** One enclave instance: its own storage connection and its own version watermark. */
+function enclave(host: MapStorageHost): PrivateDocuments {
+  const storage = new StorageClient({ address: { scheme: 'unix', path: host.path }, timeoutMs: 2_000, maxInFlight: 256, logger: silentLogger });
+  clients.push(storage);
+  return new PrivateDocuments(keyring, storage);
+}
+
+async function rejectsWithApiCode(promise: Promise<unknown>, code: string, context = code): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof ApiError, `${context}: expected ApiError, got ${String(error)}`);
+    assert.equal(error.code, code, context);
+    return true;
+  });
+}
+
+const newOwner = (): OwnerId => keyring.ownerIdFromToken(randomBytes(24).toString('base64url'));
+
+test('write, read, overwrite, remove and re-create round trip', async () => {
+  const host = await startHost('round-trip');
+  const docs = enclave(host);
+  const owner = newOwner();
+  assert.deepEqual(await docs.write(owner, 'notes', Buffer.from('first')), { version: 1, created: true });
+  assert.deepEqual(await docs.read(owner, 'notes'), { version: 1, body: Buffer.from('first') });
+  assert.deepEqual(await docs.write(owner, 'notes', Buffer.from('second')), { version: 2, created: false });
+  assert.deepEqual(await docs.read(owner, 'notes'), { version: 2, body: Buffer.from('second') });
+  await rejectsWithApiCode(docs.read(owner, 'other'), 'NOT_FOUND');
+  await rejectsWithApiCode(docs.read(newOwner(), 'notes'), 'NOT_FOUND', 'another owner sees nothing');
+  await docs.remove(owner, 'notes');
+  await rejectsWithApiCode(docs.read(owner, 'notes'), 'NOT_FOUND', 'after remove');
+  await rejectsWithApiCode(docs.remove(owner, 'notes'), 'NOT_FOUND', 'remove twice');
+  assert.deepEqual(await docs.write(owner, 'notes', Buffer.from('third')), { version: 4, created: true }, 'after the tombstone at 3');
+  assert.deepEqual(await docs.read(owner, 'notes'), { version: 4, body: Buffer.from('third') });
+  // The host holds only pseudonyms and ciphertext.
+  for (const row of host.rows.values()) {
+    if (row.blob !== undefined) assert.equal(row.blob.includes(Buffer.from('third')), false);
+  }
+});
+
+test('the host replaying an older blob after a newer one was read: STORAGE_ROLLBACK', async () => {
+  const host = await startHost('replay');
+  const writer = enclave(host);
+  const reader = enclave(host); // a second enclave: its watermark comes only from what it read
+  const owner = newOwner();
+  await writer.write(owner, 'doc', Buffer.from('v1'));
+  await writer.write(owner, 'doc', Buffer.from('v2'));
+  assert.deepEqual(await reader.read(owner, 'doc'), { version: 2, body: Buffer.from('v2') });
+  const replayOldest = (request: StorageRequest, honest: StorageReply): StorageReply => {
+    if (request.type !== FrameType.Get) return honest;
+    const old = host.history.get(MapStorageHost.key(request.owner, request.record))?.get(1);
+    assert.ok(old !== undefined);
+    return { type: FrameType.Found, requestId: request.requestId, version: 1, blob: old };
+  };
+  host.tamper = replayOldest;
+  await rejectsWithApiCode(reader.read(owner, 'doc'), 'STORAGE_ROLLBACK', 'reader');
+  await rejectsWithApiCode(writer.read(owner, 'doc'), 'STORAGE_ROLLBACK', 'writer (watermark raised by its own writes)');
+  await rejectsWithApiCode(writer.write(owner, 'doc', Buffer.from('v3')), 'STORAGE_ROLLBACK', 'write reads first');
+  // A fresh enclave cannot tell (no watermark): the replayed blob is authentic for version 1.
+  assert.deepEqual(await enclave(host).read(owner, 'doc'), { version: 1, body: Buffer.from('v1') });
+  host.tamper = (_request, honest) => honest;
+  assert.deepEqual(await reader.read(owner, 'doc'), { version: 2, body: Buffer.from('v2') });
+});
+
+test('NOT_FOUND with a lower version after the record was seen: STORAGE_ROLLBACK', async () => {
+  const host = await startHost('hidden');
+  const docs = enclave(host);
+  const owner = newOwner();
+  await docs.write(owner, 'doc', Buffer.from('a'));
+  await docs.write(owner, 'doc', Buffer.from('b'));
+  for (const version of [0, 1]) {
+    host.tamper = (request, honest) =>
+      request.type === FrameType.Get ? { type: FrameType.NotFound, requestId: request.requestId, version } : honest;
+    await rejectsWithApiCode(docs.read(owner, 'doc'), 'STORAGE_ROLLBACK', `NOT_FOUND version ${version}`);
+    await rejectsWithApiCode(docs.remove(owner, 'doc'), 'STORAGE_ROLLBACK', `remove, NOT_FOUND version ${version}`);
+  }
+  host.tamper = (_request, honest) => honest;
+  await docs.remove(owner, 'doc');
+  // After our own delete (tombstone at 3), an older live version is a rollback too.
+  host.tamper = (request, honest) => {
+    if (request.type !== FrameType.Get) return honest;
+    const blob = host.history.get(MapStorageHost.key(request.owner, request.record))?.get(2);
+    assert.ok(blob !== undefined);
+    return { type: FrameType.Found, requestId: request.requestId, version: 2, blob };
+  };
+  await rejectsWithApiCode(docs.read(owner, 'doc'), 'STORAGE_ROLLBACK', 'resurrected after delete');
+});
+
+test('a different blob sealed for a version already seen (a fork): STORAGE_ROLLBACK', async () => {
+  const host = await startHost('fork');
+  const docs = enclave(host);
+  const owner = newOwner();
+  await docs.write(owner, 'doc', Buffer.from('"a"'));
+  await docs.write(owner, 'doc', Buffer.from('"acknowledged"'));
+  // Another authentic blob for version 2, as a writer that lost the race would have sealed it.
+  const record = keyring.recordIdFromName(owner, 'doc');
+  const losing = sealRecord({ keyring, owner, record, version: 2, plaintext: Buffer.from('"lost the race"') });
+  host.tamper = (request, honest) =>
+    request.type === FrameType.Get ? { type: FrameType.Found, requestId: request.requestId, version: 2, blob: losing } : honest;
+  await rejectsWithApiCode(docs.read(owner, 'doc'), 'STORAGE_ROLLBACK', 'fork at version 2');
+  // Without the watermark (a fresh enclave) it is authentic for version 2: the stated limit.
+  assert.deepEqual(await enclave(host).read(owner, 'doc'), { version: 2, body: Buffer.from('"lost the race"') });
+  host.tamper = (_request, honest) => honest;
+  assert.deepEqual(await docs.read(owner, 'doc'), { version: 2, body: Buffer.from('"acknowledged"') });
+});
+
+test('a blob moved to another record, another owner or another version: STORAGE_INTEGRITY', async () => {
+  const host = await startHost('moved');
+  const docs = enclave(host);
+  const owner = newOwner();
+  const otherOwner = newOwner();
+  await docs.write(owner, 'source', Buffer.from('secret'));
+  await docs.write(owner, 'target', Buffer.from('x'));
+  await docs.write(owner, 'target', Buffer.from('y'));
+  const sourceRecord = keyring.recordIdFromName(owner, 'source');
+  const sourceRow = host.rows.get(MapStorageHost.key(owner, sourceRecord));
+  assert.ok(sourceRow?.blob !== undefined);
+  const sourceBlob = sourceRow.blob;
+
+  host.tamper = (request, honest) =>
+    request.type === FrameType.Get && !request.record.equals(sourceRecord)
+      ? { type: FrameType.Found, requestId: request.requestId, version: 2, blob: sourceBlob }
+      : honest;
+  await rejectsWithApiCode(docs.read(owner, 'target'), 'STORAGE_INTEGRITY', 'moved to another record');
+  await rejectsWithApiCode(docs.read(otherOwner, 'source'), 'STORAGE_INTEGRITY', 'moved to another owner');
+  await rejectsWithApiCode(docs.read(owner, 'never-written'), 'STORAGE_INTEGRITY', 'moved to an empty record');
+
+  // Right record, wrong version (the version is in the AEAD data).
+  host.tamper = (request, honest) =>
+    request.type === FrameType.Get ? { type: FrameType.Found, requestId: request.requestId, version: 5, blob: sourceBlob } : honest;
+  await rejectsWithApiCode(docs.read(owner, 'source'), 'STORAGE_INTEGRITY', 'version changed');
+
+  // A flipped byte.
+  host.tamper = (request, honest) => {
+    if (request.type !== FrameType.Get || honest.type !== FrameType.Found) return honest;
+    const blob = Buffer.from(honest.blob);
+    blob[blob.length - 1] = (blob[blob.length - 1] ?? 0) ^ 1;
+    return { ...honest, blob };
+  };
+  await rejectsWithApiCode(docs.read(owner, 'source'), 'STORAGE_INTEGRITY', 'flipped tag byte');
+
+  host.tamper = (_request, honest) => honest;
+  assert.deepEqual(await docs.read(owner, 'source'), { version: 1, body: Buffer.from('secret') });
+  // A failed open does not raise the watermark: version 5 was never accepted.
+});
+
+test('storage failures map to STORAGE_UNAVAILABLE and STORAGE_BAD_REPLY', async () => {
+  const host = await startHost('failures');
+  const docs = enclave(host);
+  const owner = newOwner();
+  host.tamper = (request) => ({ type: FrameType.Error, requestId: request.requestId, errorCode: 3 });
+  await rejectsWithApiCode(docs.read(owner, 'doc'), 'STORAGE_UNAVAILABLE');
+  host.tamper = (request, honest) =>
+    request.type === FrameType.Put ? { type: FrameType.Written, requestId: request.requestId, version: 9 } : honest;
+  await rejectsWithApiCode(docs.write(owner, 'doc', Buffer.from('x')), 'STORAGE_BAD_REPLY');
+  host.tamper = (request, honest) =>
+    request.type === FrameType.Put ? { type: FrameType.Conflict, requestId: request.requestId, version: 0 } : honest;
+  await rejectsWithApiCode(docs.write(owner, 'doc2', Buffer.from('x')), 'STORAGE_BAD_REPLY', 'CONFLICT at the expected version');
+  // A host that always claims a conflict at some other version: bounded retries, then WRITE_CONFLICT.
+  let puts = 0;
+  host.tamper = (request, honest) => {
+    if (request.type !== FrameType.Put) return honest;
+    puts += 1;
+    return { type: FrameType.Conflict, requestId: request.requestId, version: 7 };
+  };
+  await rejectsWithApiCode(docs.write(owner, 'doc3', Buffer.from('x')), 'WRITE_CONFLICT');
+  assert.equal(puts, 4, 'MAX_WRITE_ATTEMPTS');
+});
+
+test('20 concurrent writers on one record: each succeeds or reports WRITE_CONFLICT; no acknowledged write is lost', async () => {
+  const host = await startHost('concurrent');
+  const enclaves = [enclave(host), enclave(host)]; // two enclaves sharing the database, plus concurrency within each
+  const owner = newOwner();
+  const writes = Array.from({ length: 20 }, (_, i) => {
+    const docs = enclaves[i % 2];
+    assert.ok(docs !== undefined);
+    return docs.write(owner, 'shared', Buffer.from(`writer ${i}`));
+  });
+  const settled = await Promise.allSettled(writes);
+  const acknowledged: { writer: number; version: number }[] = [];
+  settled.forEach((s, writer) => {
+    if (s.status === 'fulfilled') acknowledged.push({ writer, version: s.value.version });
+    else {
+      assert.ok(s.reason instanceof ApiError, String(s.reason));
+      assert.equal(s.reason.code, 'WRITE_CONFLICT');
+    }
+  });
+  assert.ok(acknowledged.length >= 1);
+  const versions = acknowledged.map((a) => a.version).sort((a, b) => a - b);
+  assert.deepEqual(versions, Array.from({ length: acknowledged.length }, (_, i) => i + 1), 'versions 1..n, each once');
+  const row = host.rows.get(MapStorageHost.key(owner, keyring.recordIdFromName(owner, 'shared')));
+  assert.equal(row?.version, acknowledged.length, 'final version = acknowledged writes');
+  const last = acknowledged.find((a) => a.version === acknowledged.length);
+  assert.ok(last !== undefined);
+  for (const docs of enclaves) {
+    assert.deepEqual(await docs.read(owner, 'shared'), { version: acknowledged.length, body: Buffer.from(`writer ${last.writer}`) });
+  }
+  // Every acknowledged version's blob opens to the writer that was told it was written.
+  const record = keyring.recordIdFromName(owner, 'shared');
+  const history = host.history.get(MapStorageHost.key(owner, record));
+  assert.equal(history?.size, acknowledged.length);
+  for (const { writer, version } of acknowledged) {
+    const sealed = history.get(version);
+    assert.ok(sealed !== undefined);
+    assert.deepEqual(openRecord({ keyring, owner, record, version, sealed }), Buffer.from(`writer ${writer}`));
+  }
+});
