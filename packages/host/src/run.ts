@@ -54,7 +54,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
   // Fail at start-up, not at the first client connection.
   if (config.enclaveAddress.scheme === 'vsock') {
     throw new TransportUnsupportedError(
-      `ENCLAVE_ADDR=${formatTransportAddress(config.enclaveAddress)}: vsock support is not built into this installation; use tcp:// or unix:// for local development`,
+      `enclave address ${formatTransportAddress(config.enclaveAddress)} (ENCLAVE_ADDR or ENCLAVE_CID): vsock support is not built into this installation; set ENCLAVE_ADDR=tcp://HOST:PORT or unix:///PATH for local development`,
     );
   }
 
@@ -86,7 +86,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     });
   } catch (error) {
     await storage.close(STORAGE_CLOSE_DEADLINE_MS);
-    throw new HostListenError('BIND_ADDR', formatTransportAddress(config.bindAddress), errorCode(error));
+    throw new HostListenError('BIND_ADDR', formatBindAddress(config.bindAddress), errorCode(error));
   }
 
   logger.info('host listening', {
@@ -138,4 +138,10 @@ export function describeStartupError(error: unknown): string {
 
 function suggestAddress(variable: 'BIND_ADDR' | 'STORAGE_LISTEN'): string {
   return variable === 'BIND_ADDR' ? '0.0.0.0:8443' : 'tcp://127.0.0.1:5016';
+}
+
+/** BIND_ADDR in the seed's HOST:PORT form when it is tcp (what users write), else in transport syntax. */
+function formatBindAddress(address: TransportAddress): string {
+  const text = formatTransportAddress(address);
+  return address.scheme === 'tcp' ? text.slice('tcp://'.length) : text;
 }

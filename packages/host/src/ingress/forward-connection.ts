@@ -6,8 +6,8 @@
 //   once everything before the FIN was written; the other direction keeps
 //   flowing until it ends too. Both sockets must be created with
 //   allowHalfOpen: true, or Node would end them itself (K3).
-// - An error or a reset on either side, or the idle timeout (no bytes in
-//   either direction on a socket), destroys both.
+// - An error or a reset on either side resets the other (RST on TCP); the
+//   idle timeout (no bytes in either direction on a socket) closes both.
 
 import type { Socket } from 'node:net';
 
@@ -33,13 +33,25 @@ export function forwardConnection(downstream: Socket, upstream: Socket, idleTime
     downstream.setTimeout(idleTimeoutMs, onIdle);
     upstream.setTimeout(idleTimeoutMs, onIdle);
 
-    for (const socket of [downstream, upstream]) {
-      socket.on('error', (error: NodeJS.ErrnoException) => destroyBoth(error.code ?? 'ERROR'));
+    for (const [socket, other] of [
+      [downstream, upstream],
+      [upstream, downstream],
+    ] as const) {
+      // A reset (or any error) on one side is passed on as a reset to the
+      // other, so the peer sees an abort, never a clean end of a cut stream.
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        reason ??= error.code ?? 'ERROR';
+        resetOrDestroy(other);
+        socket.destroy();
+      });
       socket.once('close', () => {
         // A socket that closed before its peer's FIN arrived was aborted (reset,
         // destroy): the other side has nothing more to exchange with it. After a
         // clean end in both directions, the other side finishes on its own.
-        if (!socket.readableEnded || !socket.writableFinished) destroyBoth(reason ?? 'aborted');
+        if (!socket.readableEnded || !socket.writableFinished) {
+          reason ??= 'aborted';
+          resetOrDestroy(other);
+        }
         open -= 1;
         if (open === 0) {
           resolve({
@@ -56,4 +68,13 @@ export function forwardConnection(downstream: Socket, upstream: Socket, idleTime
     downstream.pipe(upstream);
     upstream.pipe(downstream);
   });
+}
+
+function resetOrDestroy(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy(); // TCP only
+  } catch {
+    socket.destroy(); // unix socket: no RST exists, close it
+  }
 }

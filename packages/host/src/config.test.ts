@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HOST_ENV_VARIABLES, HostConfigError, loadHostConfig } from './config.js';
+
+function configError(env: NodeJS.ProcessEnv): HostConfigError {
+  try {
+    loadHostConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof HostConfigError);
+    assert.equal(error.code, 'CONFIG_INVALID');
+    return error;
+  }
+  assert.fail('expected CONFIG_INVALID');
+}
+
+test('defaults match the seed and the documented table', () => {
+  const config = loadHostConfig({});
+  assert.deepEqual(config.bindAddress, { scheme: 'tcp', host: '0.0.0.0', port: 443 });
+  assert.deepEqual(config.enclaveAddress, { scheme: 'tcp', host: '127.0.0.1', port: 5005 });
+  assert.deepEqual(config.storageListenAddress, { scheme: 'tcp', host: '127.0.0.1', port: 5006 });
+  assert.equal(config.storagePath, './data/http-enclave.db');
+  assert.equal(config.maxConnections, 10_000);
+  assert.equal(config.connectTimeoutMs, 5_000);
+  assert.equal(config.idleTimeoutMs, 300_000);
+  assert.equal(config.drainTimeoutMs, 30_000);
+  assert.equal(config.logLevel, 'info');
+  assert.ok(Object.isFrozen(config) && Object.isFrozen(config.bindAddress));
+  const byName = new Map(HOST_ENV_VARIABLES.map((v) => [v.name, v.default]));
+  assert.equal(byName.get('BIND_ADDR'), '0.0.0.0:443');
+  assert.equal(byName.get('ENCLAVE_CID'), '16');
+  assert.equal(byName.get('ENCLAVE_PORT'), '5005');
+  assert.equal(byName.get('ENCLAVE_ADDR'), null);
+  assert.equal(HOST_ENV_VARIABLES.length, 11);
+});
+
+test('accepts every address syntax the contract names', () => {
+  const config = loadHostConfig({
+    BIND_ADDR: 'tcp://[::1]:8443',
+    ENCLAVE_ADDR: 'unix:///run/enclave.sock',
+    STORAGE_LISTEN: 'unix:///run/storage.sock',
+    HOST_DRAIN_TIMEOUT_MS: '0',
+    LOG_LEVEL: 'debug',
+  });
+  assert.deepEqual(config.bindAddress, { scheme: 'tcp', host: '::1', port: 8443 });
+  assert.deepEqual(config.enclaveAddress, { scheme: 'unix', path: '/run/enclave.sock' });
+  assert.equal(config.drainTimeoutMs, 0);
+  assert.deepEqual(loadHostConfig({ BIND_ADDR: 'unix:///tmp/in.sock' }).bindAddress, { scheme: 'unix', path: '/tmp/in.sock' });
+});
+
+test('ENCLAVE_ADDR wins over ENCLAVE_CID; ENCLAVE_CID alone means vsock', () => {
+  const explicit = loadHostConfig({ ENCLAVE_ADDR: 'tcp://10.0.0.2:7000', ENCLAVE_CID: '16', ENCLAVE_PORT: '5005' });
+  assert.deepEqual(explicit.enclaveAddress, { scheme: 'tcp', host: '10.0.0.2', port: 7000 });
+  const vsock = loadHostConfig({ ENCLAVE_CID: '16', ENCLAVE_PORT: '6000' });
+  assert.deepEqual(vsock.enclaveAddress, { scheme: 'vsock', cid: 16, port: 6000 });
+  const tcp = loadHostConfig({ ENCLAVE_PORT: '6001' });
+  assert.deepEqual(tcp.enclaveAddress, { scheme: 'tcp', host: '127.0.0.1', port: 6001 });
+});
+
+test('every bad value is named', () => {
+  const cases: Array<[string, string]> = [
+    ['BIND_ADDR', 'localhost'],
+    ['BIND_ADDR', 'vsock://any:443'],
+    ['BIND_ADDR', ''],
+    ['ENCLAVE_ADDR', 'http://x:1'],
+    ['ENCLAVE_ADDR', 'vsock://any:5005'],
+    ['ENCLAVE_CID', '-1'],
+    ['ENCLAVE_CID', '4294967296'],
+    ['ENCLAVE_PORT', '0'],
+    ['ENCLAVE_PORT', '65536'],
+    ['ENCLAVE_PORT', '0x10'],
+    ['ENCLAVE_PORT', ' 5005'],
+    ['STORAGE_LISTEN', '127.0.0.1:5006'],
+    ['STORAGE_LISTEN', 'unix://relative.sock'],
+    ['STORAGE_PATH', ':memory:'],
+    ['STORAGE_PATH', 'a\0b'],
+    ['HOST_MAX_CONNECTIONS', '0'],
+    ['HOST_MAX_CONNECTIONS', '1e3'],
+    ['HOST_CONNECT_TIMEOUT_MS', '5000.5'],
+    ['HOST_CONNECT_TIMEOUT_MS', '+5000'],
+    ['HOST_IDLE_TIMEOUT_MS', '99'],
+    ['HOST_IDLE_TIMEOUT_MS', '0100'],
+    ['HOST_DRAIN_TIMEOUT_MS', '3600001'],
+    ['HOST_DRAIN_TIMEOUT_MS', 'forever'],
+    ['LOG_LEVEL', 'INFO'],
+    ['LOG_LEVEL', 'trace'],
+    ['HOST_IDLE_TIMEOUT', '5000'],
+  ];
+  for (const [name, value] of cases) {
+    const error = configError({ [name]: value });
+    assert.deepEqual(
+      error.problems.map((p) => p.variable),
+      [name],
+      `${name}=${JSON.stringify(value)} should be reported alone, got ${error.message}`,
+    );
+    assert.ok(error.message.startsWith(`${name}: `));
+    assert.ok(!error.message.includes('\n') && !error.message.includes('\0'));
+  }
+});
+
+test('a bad ENCLAVE_CID is reported even when ENCLAVE_ADDR wins', () => {
+  assert.deepEqual(configError({ ENCLAVE_ADDR: 'tcp://127.0.0.1:1', ENCLAVE_CID: 'sixteen' }).problems.map((p) => p.variable), ['ENCLAVE_CID']);
+});
+
+test('several errors in one one-line message, in a stable order', () => {
+  const error = configError({ BIND_ADDR: 'nope', ENCLAVE_PORT: 'x', HOST_IDLE_TIMEOUT_MS: '-5', LOG_LEVEL: 'loud' });
+  assert.deepEqual(
+    error.problems.map((p) => p.variable),
+    ['BIND_ADDR', 'ENCLAVE_PORT', 'HOST_IDLE_TIMEOUT_MS', 'LOG_LEVEL'],
+  );
+  assert.match(error.message, /^BIND_ADDR: [^;]+; ENCLAVE_PORT: [^;]+; HOST_IDLE_TIMEOUT_MS: [^;]+; LOG_LEVEL: must be one of debug, info, warn, error$/);
+});

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { makeTempDir } from '../test-support.js';
+import { SQLITE_BUSY_TIMEOUT_MS, SQLITE_SCHEMA_VERSION, SqliteRecordStore } from './sqlite-record-store.js';
+
+const key = (): Buffer => randomBytes(32);
+
+test('durability settings read back: WAL, synchronous=FULL (2), busy_timeout, schema version', async () => {
+  const path = join(makeTempDir(), 'nested', 'dir', 'store.db');
+  const store = SqliteRecordStore.open(path);
+  assert.ok(existsSync(path), 'directory and file created');
+  assert.equal(store.pragma('journal_mode'), 'wal');
+  assert.equal(store.pragma('synchronous'), 2);
+  assert.equal(store.pragma('busy_timeout'), SQLITE_BUSY_TIMEOUT_MS);
+  assert.equal(store.pragma('user_version'), SQLITE_SCHEMA_VERSION);
+  await store.close();
+  const raw = new Database(path, { readonly: true });
+  const table = raw.prepare("SELECT sql FROM sqlite_master WHERE name = 'records'").get() as { sql: string };
+  assert.match(table.sql, /WITHOUT ROWID/);
+  raw.close();
+});
+
+test('compare-and-set: versions go 0 -> 1 -> 2, a stale expected version is a conflict that writes nothing', async () => {
+  const store = SqliteRecordStore.open(join(makeTempDir(), 's.db'));
+  const [owner, record] = [key(), key()];
+  assert.deepEqual(await store.get(owner, record), { kind: 'notFound', version: 0 });
+  assert.deepEqual(await store.put(owner, record, 0, Buffer.from('v1')), { kind: 'written', version: 1 });
+  assert.deepEqual(await store.put(owner, record, 0, Buffer.from('stale')), { kind: 'conflict', currentVersion: 1 });
+  assert.deepEqual(await store.put(owner, record, 5, Buffer.from('ahead')), { kind: 'conflict', currentVersion: 1 });
+  assert.deepEqual(await store.put(owner, record, 1, Buffer.from('v2')), { kind: 'written', version: 2 });
+  const got = await store.get(owner, record);
+  assert.equal(got.kind, 'found');
+  assert.equal(got.version, 2);
+  assert.equal(got.kind === 'found' ? got.blob.toString() : '', 'v2');
+  // Another owner with the same record id is another record.
+  assert.deepEqual(await store.get(key(), record), { kind: 'notFound', version: 0 });
+  await store.close();
+});
+
+test('delete leaves a tombstone; versions stay monotonic through delete and re-create', async () => {
+  const path = join(makeTempDir(), 's.db');
+  const store = SqliteRecordStore.open(path);
+  const [owner, record] = [key(), key()];
+  await store.put(owner, record, 0, Buffer.from('a'));
+  assert.deepEqual(await store.delete(owner, record, 0), { kind: 'conflict', currentVersion: 1 });
+  assert.deepEqual(await store.delete(owner, record, 1), { kind: 'written', version: 2 });
+  assert.deepEqual(await store.get(owner, record), { kind: 'notFound', version: 2 });
+  assert.deepEqual(await store.put(owner, record, 0, Buffer.from('again')), { kind: 'conflict', currentVersion: 2 });
+  assert.deepEqual(await store.put(owner, record, 2, Buffer.from('again')), { kind: 'written', version: 3 });
+  await store.close();
+  // Survives reopening (same file, second process-like open).
+  const reopened = SqliteRecordStore.open(path);
+  const got = await reopened.get(owner, record);
+  assert.equal(got.version, 3);
+  await reopened.close();
+});
+
+test('two stores on one file (two writers): CAS lets exactly one of two racing writes win', async () => {
+  const path = join(makeTempDir(), 's.db');
+  const a = SqliteRecordStore.open(path);
+  const b = SqliteRecordStore.open(path);
+  const [owner, record] = [key(), key()];
+  const results = await Promise.all([a.put(owner, record, 0, Buffer.from('a')), b.put(owner, record, 0, Buffer.from('b'))]);
+  assert.deepEqual(results.map((r) => r.kind).sort(), ['conflict', 'written']);
+  await a.close();
+  await b.close();
+});
+
+test('bad input is refused with STORE_BAD_INPUT', async () => {
+  const store = SqliteRecordStore.open(join(makeTempDir(), 's.db'));
+  await assert.rejects(store.get(Buffer.alloc(31), key()), { code: 'STORE_BAD_INPUT' });
+  await assert.rejects(store.put(key(), key(), -1, Buffer.from('x')), { code: 'STORE_BAD_INPUT' });
+  await assert.rejects(store.put(key(), key(), Number.MAX_SAFE_INTEGER, Buffer.from('x')), { code: 'STORE_BAD_INPUT' });
+  await assert.rejects(store.put(key(), key(), 0, Buffer.alloc(0)), { code: 'STORE_BAD_INPUT' });
+  await store.close();
+});
+
+test('a database from a newer schema is refused with STORE_SCHEMA_TOO_NEW', () => {
+  const path = join(makeTempDir(), 's.db');
+  const raw = new Database(path);
+  raw.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`);
+  raw.close();
+  assert.throws(() => SqliteRecordStore.open(path), { code: 'STORE_SCHEMA_TOO_NEW' });
+});
+
+test('a full database fails the write with SQLITE_FULL and keeps earlier records', async () => {
+  const store = SqliteRecordStore.open(join(makeTempDir(), 's.db'), { maxPageCount: 8 });
+  const owner = key();
+  const kept = key();
+  await store.put(owner, kept, 0, Buffer.from('small'));
+  await assert.rejects(store.put(owner, key(), 0, randomBytes(64 * 1024)), { code: 'SQLITE_FULL' });
+  const got = await store.get(owner, kept);
+  assert.equal(got.kind === 'found' ? got.blob.toString() : '', 'small');
+  await store.close();
+});
