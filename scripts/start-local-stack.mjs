@@ -15,7 +15,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const built = spawnSync(process.execPath, [join(root, 'scripts', 'ensure-built.mjs')], { stdio: 'inherit' });
 if (built.status !== 0) process.exit(built.status ?? 1);
 
-const envPath = join(root, '.env');
+// ENV_FILE moves the .env file (tests use a scratch one); the default is the repository's .env.
+const envPath = process.env.ENV_FILE || join(root, '.env');
 const KEY_WARNING = [
   '# Development master key, created by `npm start`. Never use it in production:',
   '# a key in the environment is readable by whoever runs the host.',
