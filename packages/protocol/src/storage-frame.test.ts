@@ -88,6 +88,13 @@ function readInChunks(bytes: Buffer, cuts: readonly number[]): StorageFrame[] {
 const allValid = vectors.valid.map((v) => ({ ...v, bytes: Buffer.from(v.hex, 'hex'), frame: frameFromFields(v.fields) }));
 const concatenated = Buffer.concat(allValid.map((v) => v.bytes));
 
+test('type 0x03 (the retired DELETE) is no frame type, and NOT_FOUND carries no fields', () => {
+  assert.equal((FrameType as unknown as Record<number, string | undefined>)[0x03], undefined);
+  assertFrameError(() => decodeStorageFrameBody(Buffer.from('0300000001', 'hex')), 'unknown frame type 0x03', 'bare 0x03');
+  assert.deepEqual(decodeStorageFrameBody(Buffer.from('8200000009', 'hex')), { type: FrameType.NotFound, requestId: 9 });
+  assert.equal(encodeStorageFrame({ type: FrameType.NotFound, requestId: 9 }).toString('hex'), '000000058200000009');
+});
+
 test('vectors cover every frame type, valid and invalid', () => {
   const types = new Set(vectors.valid.map((v) => v.fields.type));
   for (const type of Object.values(FrameType).filter((t): t is number => typeof t === 'number')) {
@@ -157,8 +164,18 @@ test('encoder refuses frames it could not decode', () => {
       fragment: `got ${MAX_BLOB_BYTES + 1}`,
     },
     {
-      frame: { type: FrameType.Delete, requestId: 1, owner, record, expectedVersion: 2 ** 53 },
+      frame: { type: FrameType.Put, requestId: 1, owner, record, expectedVersion: 2 ** 53, blob: Buffer.alloc(1) },
       fragment: 'expectedVersion must be a safe non-negative integer',
+    },
+    {
+      // The retired DELETE, as an old caller would have built it.
+      frame: { type: 0x03, requestId: 1, owner, record, expectedVersion: 7 } as unknown as StorageFrame,
+      fragment: 'unknown frame type 0x03',
+    },
+    {
+      // NOT_FOUND has no fields: a version given by a caller is not silently sent.
+      frame: { type: FrameType.NotFound, requestId: 1, version: 3 } as unknown as StorageFrame,
+      fragment: 'NOT_FOUND carries no version',
     },
     { frame: { type: FrameType.Written, requestId: 1, version: -1 }, fragment: 'version must be a safe non-negative integer' },
     { frame: { type: FrameType.Found, requestId: 1, version: 1, blob: Buffer.alloc(0) }, fragment: 'blob must be 1..' },

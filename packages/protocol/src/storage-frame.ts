@@ -22,15 +22,14 @@
 //   0x02 PUT      OWNER[32] RECORD[32] expectedVersion u64 BLOB[rest, 1..MAX_BLOB_BYTES]
 //                 compare-and-set: stored only if the current version equals
 //                 expectedVersion; the new version is expectedVersion + 1.
-//   0x03 DELETE   OWNER[32] RECORD[32] expectedVersion u64
-//                 compare-and-set; leaves a tombstone at expectedVersion + 1 so
-//                 versions of a record never go back to a lower number.
+//   0x03          retired (was DELETE): an unknown type, a frame error; never
+//                 to be reused, so an old peer cannot misread a new frame.
 //   0x04 PING     (no fields)
 //
 // Replies (host -> enclave):
 //   0x81 FOUND     version u64 BLOB[rest, 1..MAX_BLOB_BYTES]
-//   0x82 NOT_FOUND version u64        0 = never written, else the tombstone's version
-//   0x83 WRITTEN   version u64        the version now stored (PUT and DELETE)
+//   0x82 NOT_FOUND (no fields)        never written (version 0)
+//   0x83 WRITTEN   version u64        the version now stored
 //   0x84 CONFLICT  version u64        the current version; nothing was written
 //   0x85 PONG      (no fields)
 //   0x86 ERROR     code u16           see StorageErrorCode
@@ -38,6 +37,14 @@
 // u64 fields are big-endian and must be <= 2^53 - 1 (Number.MAX_SAFE_INTEGER);
 // a larger value is a frame error. A write is answered WRITTEN only once it is
 // durable on the host (SQLite WAL with synchronous=FULL).
+//
+// Deletion is not a storage operation: the enclave deletes a record by PUTting
+// a sealed tombstone (an empty plaintext, sealed and padded like any document,
+// so the host cannot tell it from a small document). Every record that was
+// ever written therefore holds a blob, versions never go back to a lower
+// number, and NOT_FOUND only ever means "never written": once the enclave has
+// seen a record, NOT_FOUND for it is a rollback the enclave detects, not a
+// deletion the host can fake.
 
 export const STORAGE_PROTOCOL_VERSION = 1;
 
@@ -53,7 +60,7 @@ export const PSEUDONYM_BYTES = 32;
 export enum FrameType {
   Get = 0x01,
   Put = 0x02,
-  Delete = 0x03,
+  // 0x03 retired (was DELETE): never reuse.
   Ping = 0x04,
   Found = 0x81,
   NotFound = 0x82,
@@ -80,18 +87,11 @@ export type StorageRequest =
       readonly expectedVersion: number;
       readonly blob: Buffer;
     }
-  | {
-      readonly type: FrameType.Delete;
-      readonly requestId: number;
-      readonly owner: Buffer;
-      readonly record: Buffer;
-      readonly expectedVersion: number;
-    }
   | { readonly type: FrameType.Ping; readonly requestId: number };
 
 export type StorageReply =
   | { readonly type: FrameType.Found; readonly requestId: number; readonly version: number; readonly blob: Buffer }
-  | { readonly type: FrameType.NotFound; readonly requestId: number; readonly version: number }
+  | { readonly type: FrameType.NotFound; readonly requestId: number }
   | { readonly type: FrameType.Written; readonly requestId: number; readonly version: number }
   | { readonly type: FrameType.Conflict; readonly requestId: number; readonly version: number }
   | { readonly type: FrameType.Pong; readonly requestId: number }
@@ -147,11 +147,10 @@ export function encodeStorageFrame(frame: StorageFrame): Buffer {
       checkBlob(frame.blob);
       fields = [frame.owner, frame.record, u64(frame.expectedVersion), frame.blob];
       break;
-    case FrameType.Delete:
-      checkPseudonym(frame.owner, 'owner');
-      checkPseudonym(frame.record, 'record');
-      checkVersion(frame.expectedVersion, 'expectedVersion');
-      fields = [frame.owner, frame.record, u64(frame.expectedVersion)];
+    case FrameType.NotFound:
+      // An earlier draft carried a version here; refuse one rather than drop it silently.
+      if ('version' in frame) throw new StorageFrameError('NOT_FOUND carries no version');
+      fields = [];
       break;
     case FrameType.Ping:
     case FrameType.Pong:
@@ -162,7 +161,6 @@ export function encodeStorageFrame(frame: StorageFrame): Buffer {
       checkBlob(frame.blob);
       fields = [u64(frame.version), frame.blob];
       break;
-    case FrameType.NotFound:
     case FrameType.Written:
     case FrameType.Conflict:
       checkVersion(frame.version, 'version');
@@ -176,6 +174,11 @@ export function encodeStorageFrame(frame: StorageFrame): Buffer {
       code.writeUInt16BE(frame.errorCode);
       fields = [code];
       break;
+    }
+    default: {
+      // Unreachable for typed callers; refuses a cast frame of a retired or unknown type (0x03).
+      const type = Number((frame as { readonly type: unknown }).type);
+      throw new StorageFrameError(`unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
     }
   }
   const fieldBytes = fields.reduce((sum, b) => sum + b.length, 0);
@@ -228,18 +231,15 @@ export function decodeStorageFrameBody(body: Buffer): StorageFrame {
       const blob = expectBlobBody(body, p + 72, 'PUT');
       return { type, requestId, owner: owner(), record: record(), expectedVersion: readU64(body, p + 64, 'expectedVersion'), blob };
     }
-    case FrameType.Delete:
-      expectLength(body, p + 72, 'DELETE');
-      return { type, requestId, owner: owner(), record: record(), expectedVersion: readU64(body, p + 64, 'expectedVersion') };
     case FrameType.Ping:
     case FrameType.Pong:
-      expectLength(body, p, type === FrameType.Ping ? 'PING' : 'PONG');
+    case FrameType.NotFound:
+      expectLength(body, p, type === FrameType.Ping ? 'PING' : type === FrameType.Pong ? 'PONG' : 'NOT_FOUND');
       return { type, requestId };
     case FrameType.Found: {
       const blob = expectBlobBody(body, p + 8, 'FOUND');
       return { type, requestId, version: readU64(body, p, 'version'), blob };
     }
-    case FrameType.NotFound:
     case FrameType.Written:
     case FrameType.Conflict:
       expectLength(body, p + 8, 'version reply');

@@ -1,8 +1,9 @@
 // Tests of PrivateDocuments with a real keyring and a real storage client,
 // against an in-test storage host (unix socket, protocol frames) that keeps
-// rows in a Map with compare-and-set, remembers every blob it was ever sent,
-// and can be told to lie: replay an old blob, claim NOT_FOUND, move a blob to
-// another record. Negative tests assert the ApiError code.
+// rows in a Map with compare-and-set, remembers every blob it was ever sent
+// (documents and sealed tombstones alike: it cannot tell them apart), and can
+// be told to lie: replay an old blob, claim NOT_FOUND, move a blob to another
+// record, fake or undo a deletion. Negative tests assert the ApiError code.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -26,7 +27,7 @@ const keyring = createKeyringFromEnvKey(randomBytes(32));
 
 interface Row {
   version: number;
-  blob: Buffer | undefined; // undefined: tombstone
+  blob: Buffer; // a document or a sealed tombstone: the host cannot tell which
 }
 
 /** Honest compare-and-set storage, with a hook that lets a test rewrite any reply. */
@@ -68,20 +69,16 @@ class MapStorageHost {
     const current = row?.version ?? 0;
     switch (request.type) {
       case FrameType.Get:
-        return row?.blob !== undefined
+        return row !== undefined
           ? { type: FrameType.Found, requestId, version: row.version, blob: row.blob }
-          : { type: FrameType.NotFound, requestId, version: current };
-      case FrameType.Put:
-      case FrameType.Delete: {
+          : { type: FrameType.NotFound, requestId };
+      case FrameType.Put: {
         if (request.expectedVersion !== current) return { type: FrameType.Conflict, requestId, version: current };
         const version = current + 1;
-        const blob = request.type === FrameType.Put ? request.blob : undefined;
-        this.rows.set(key, { version, blob });
-        if (blob !== undefined) {
-          const versions = this.history.get(key) ?? new Map<number, Buffer>();
-          versions.set(version, blob);
-          this.history.set(key, versions);
-        }
+        this.rows.set(key, { version, blob: request.blob });
+        const versions = this.history.get(key) ?? new Map<number, Buffer>();
+        versions.set(version, request.blob);
+        this.history.set(key, versions);
         return { type: FrameType.Written, requestId, version };
       }
     }
@@ -144,10 +141,51 @@ test('write, read, overwrite, remove and re-create round trip', async () => {
   await rejectsWithApiCode(docs.remove(owner, 'notes'), 'NOT_FOUND', 'remove twice');
   assert.deepEqual(await docs.write(owner, 'notes', Buffer.from('third')), { version: 4, created: true }, 'after the tombstone at 3');
   assert.deepEqual(await docs.read(owner, 'notes'), { version: 4, body: Buffer.from('third') });
-  // The host holds only pseudonyms and ciphertext.
-  for (const row of host.rows.values()) {
-    if (row.blob !== undefined) assert.equal(row.blob.includes(Buffer.from('third')), false);
-  }
+  // The host holds only pseudonyms and ciphertext; the tombstone at 3 is a sealed blob that opens to nothing.
+  const record = keyring.recordIdFromName(owner, 'notes');
+  const history = host.history.get(MapStorageHost.key(owner, record));
+  assert.deepEqual([...(history?.keys() ?? [])], [1, 2, 3, 4]);
+  const tombstone = history?.get(3);
+  assert.ok(tombstone !== undefined);
+  assert.deepEqual(openRecord({ keyring, owner, record, version: 3, sealed: tombstone }), Buffer.alloc(0));
+  for (const row of host.rows.values()) assert.equal(row.blob.includes(Buffer.from('third')), false);
+});
+
+test('an empty body is refused (INVALID_JSON) before anything is stored: it would read back as a tombstone', async () => {
+  const host = await startHost('empty-body');
+  const docs = enclave(host);
+  const owner = newOwner();
+  await rejectsWithApiCode(docs.write(owner, 'doc', Buffer.alloc(0)), 'INVALID_JSON');
+  assert.equal(host.history.size, 0, 'nothing was stored');
+  await rejectsWithApiCode(docs.read(owner, 'doc'), 'NOT_FOUND');
+});
+
+test('remove() stores a sealed blob the host cannot tell from a small document (same length as a 1-byte document)', async () => {
+  const host = await startHost('tombstone-size');
+  const docs = enclave(host);
+  const owner = newOwner();
+  await docs.write(owner, 'small', Buffer.from('1')); // a 1-byte JSON document
+  await docs.write(owner, 'top-of-bucket', Buffer.from(`"${'x'.repeat(250)}"`)); // 252 bytes: 4 + 252 = 256, still the smallest bucket
+  await docs.write(owner, 'gone', Buffer.from('{"secret":true}'));
+  await docs.remove(owner, 'gone');
+  const blobOf = (name: string): Buffer => {
+    const row = host.rows.get(MapStorageHost.key(owner, keyring.recordIdFromName(owner, name)));
+    assert.ok(row !== undefined, name);
+    return row.blob;
+  };
+  const tombstone = blobOf('gone');
+  assert.equal(tombstone.length, blobOf('small').length, 'same length as a 1-byte document');
+  assert.equal(tombstone.length, blobOf('top-of-bucket').length, 'same length as a 252-byte document');
+  // Not a fixed marker either: two tombstones differ like any two seals (fresh nonce, so other ciphertext and tag).
+  await docs.write(owner, 'gone-too', Buffer.from('2'));
+  await docs.remove(owner, 'gone-too');
+  const other = blobOf('gone-too');
+  assert.equal(other.length, tombstone.length);
+  assert.notDeepEqual(other.subarray(-64), tombstone.subarray(-64));
+  // Authenticated: it opens, under the owner's key, for exactly its record and version.
+  const record = keyring.recordIdFromName(owner, 'gone');
+  assert.deepEqual(openRecord({ keyring, owner, record, version: 2, sealed: tombstone }), Buffer.alloc(0));
+  assert.throws(() => openRecord({ keyring, owner, record, version: 1, sealed: tombstone }), { code: 'STORAGE_INTEGRITY' });
 });
 
 test('the host replaying an older blob after a newer one was read: STORAGE_ROLLBACK', async () => {
@@ -174,28 +212,82 @@ test('the host replaying an older blob after a newer one was read: STORAGE_ROLLB
   assert.deepEqual(await reader.read(owner, 'doc'), { version: 2, body: Buffer.from('v2') });
 });
 
-test('NOT_FOUND with a lower version after the record was seen: STORAGE_ROLLBACK', async () => {
-  const host = await startHost('hidden');
+test('the host faking a deletion (NOT_FOUND, or a tombstone-looking answer) of a seen record: STORAGE_ROLLBACK', async () => {
+  const host = await startHost('fake-delete');
+  const writer = enclave(host);
+  const reader = enclave(host); // a second enclave: its watermark comes only from what it read
+  const owner = newOwner();
+  const record = keyring.recordIdFromName(owner, 'doc');
+  const rowKey = MapStorageHost.key(owner, record);
+  // History: v1 document, v2 tombstone (a real delete), v3 and v4 documents.
+  await writer.write(owner, 'doc', Buffer.from('"a"'));
+  await writer.remove(owner, 'doc');
+  await writer.write(owner, 'doc', Buffer.from('"b"'));
+  await writer.write(owner, 'doc', Buffer.from('"c"'));
+  assert.deepEqual(await reader.read(owner, 'doc'), { version: 4, body: Buffer.from('"c"') });
+  const onGet = (reply: (requestId: number) => StorageReply) => (request: StorageRequest, honest: StorageReply): StorageReply =>
+    request.type === FrameType.Get ? reply(request.requestId) : honest;
+  const seen = [
+    { docs: writer, who: 'writer (watermark from its own writes)' },
+    { docs: reader, who: 'reader (watermark from a read)' },
+  ];
+
+  // 1. NOT_FOUND: "never written", for a record both enclaves saw.
+  host.tamper = onGet((requestId) => ({ type: FrameType.NotFound, requestId }));
+  for (const { docs, who } of seen) {
+    await rejectsWithApiCode(docs.read(owner, 'doc'), 'STORAGE_ROLLBACK', `NOT_FOUND, read, ${who}`);
+    await rejectsWithApiCode(docs.write(owner, 'doc', Buffer.from('"d"')), 'STORAGE_ROLLBACK', `NOT_FOUND, write, ${who}`);
+    await rejectsWithApiCode(docs.remove(owner, 'doc'), 'STORAGE_ROLLBACK', `NOT_FOUND, remove, ${who}`);
+  }
+  // 2. An authentic tombstone replayed: the real one of an earlier delete (version 2).
+  const oldTombstone = host.history.get(rowKey)?.get(2);
+  assert.ok(oldTombstone !== undefined);
+  host.tamper = onGet((requestId) => ({ type: FrameType.Found, requestId, version: 2, blob: oldTombstone }));
+  for (const { docs, who } of seen) {
+    await rejectsWithApiCode(docs.read(owner, 'doc'), 'STORAGE_ROLLBACK', `old tombstone, read, ${who}`);
+    await rejectsWithApiCode(docs.remove(owner, 'doc'), 'STORAGE_ROLLBACK', `old tombstone, remove, ${who}`);
+  }
+  // 3. An authentic tombstone for the version seen, as a concurrent remove that lost the race would have sealed it (a fork).
+  const losing = sealRecord({ keyring, owner, record, version: 4, plaintext: Buffer.alloc(0) });
+  host.tamper = onGet((requestId) => ({ type: FrameType.Found, requestId, version: 4, blob: losing }));
+  for (const { docs, who } of seen) {
+    await rejectsWithApiCode(docs.read(owner, 'doc'), 'STORAGE_ROLLBACK', `losing tombstone, read, ${who}`);
+  }
+  // 4. A tombstone the host made up (right size, higher version): it does not open.
+  const forged = randomBytes(oldTombstone.length);
+  forged.set(oldTombstone.subarray(0, 11)); // keep the envelope's magic, format version and key id: it fails the GCM tag
+  host.tamper = onGet((requestId) => ({ type: FrameType.Found, requestId, version: 5, blob: forged }));
+  await rejectsWithApiCode(reader.read(owner, 'doc'), 'STORAGE_INTEGRITY', 'forged tombstone');
+  // The document is still there for an honest host, and nothing was lowered.
+  host.tamper = (_request, honest) => honest;
+  for (const { docs, who } of seen) assert.deepEqual(await docs.read(owner, 'doc'), { version: 4, body: Buffer.from('"c"') }, who);
+});
+
+test('a real delete cannot be undone by the host serving the pre-delete blob: STORAGE_ROLLBACK', async () => {
+  const host = await startHost('undo-delete');
   const docs = enclave(host);
   const owner = newOwner();
-  await docs.write(owner, 'doc', Buffer.from('a'));
-  await docs.write(owner, 'doc', Buffer.from('b'));
-  for (const version of [0, 1]) {
-    host.tamper = (request, honest) =>
-      request.type === FrameType.Get ? { type: FrameType.NotFound, requestId: request.requestId, version } : honest;
-    await rejectsWithApiCode(docs.read(owner, 'doc'), 'STORAGE_ROLLBACK', `NOT_FOUND version ${version}`);
-    await rejectsWithApiCode(docs.remove(owner, 'doc'), 'STORAGE_ROLLBACK', `remove, NOT_FOUND version ${version}`);
-  }
-  host.tamper = (_request, honest) => honest;
-  await docs.remove(owner, 'doc');
-  // After our own delete (tombstone at 3), an older live version is a rollback too.
-  host.tamper = (request, honest) => {
-    if (request.type !== FrameType.Get) return honest;
-    const blob = host.history.get(MapStorageHost.key(request.owner, request.record))?.get(2);
+  const rowKey = MapStorageHost.key(owner, keyring.recordIdFromName(owner, 'doc'));
+  await docs.write(owner, 'doc', Buffer.from('"a"'));
+  await docs.write(owner, 'doc', Buffer.from('"b"'));
+  await docs.remove(owner, 'doc'); // tombstone at 3
+  for (const version of [2, 1]) {
+    const blob = host.history.get(rowKey)?.get(version);
     assert.ok(blob !== undefined);
-    return { type: FrameType.Found, requestId: request.requestId, version: 2, blob };
-  };
-  await rejectsWithApiCode(docs.read(owner, 'doc'), 'STORAGE_ROLLBACK', 'resurrected after delete');
+    host.tamper = (request, honest) =>
+      request.type === FrameType.Get ? { type: FrameType.Found, requestId: request.requestId, version, blob } : honest;
+    await rejectsWithApiCode(docs.read(owner, 'doc'), 'STORAGE_ROLLBACK', `resurrected version ${version}, read`);
+    await rejectsWithApiCode(docs.remove(owner, 'doc'), 'STORAGE_ROLLBACK', `resurrected version ${version}, remove`);
+    await rejectsWithApiCode(docs.write(owner, 'doc', Buffer.from('"c"')), 'STORAGE_ROLLBACK', `resurrected version ${version}, write`);
+  }
+  // Nor by claiming the record was never written (so that a write would start again at version 1).
+  host.tamper = (request, honest) => (request.type === FrameType.Get ? { type: FrameType.NotFound, requestId: request.requestId } : honest);
+  await rejectsWithApiCode(docs.write(owner, 'doc', Buffer.from('"c"')), 'STORAGE_ROLLBACK', 'NOT_FOUND after delete');
+  host.tamper = (_request, honest) => honest;
+  await rejectsWithApiCode(docs.read(owner, 'doc'), 'NOT_FOUND', 'still deleted');
+  // A fresh enclave sees the tombstone too: the delete is in the store, not only in memory.
+  await rejectsWithApiCode(enclave(host).read(owner, 'doc'), 'NOT_FOUND', 'fresh enclave');
+  assert.deepEqual(await docs.write(owner, 'doc', Buffer.from('"c"')), { version: 4, created: true });
 });
 
 test('a different blob sealed for a version already seen (a fork): STORAGE_ROLLBACK', async () => {

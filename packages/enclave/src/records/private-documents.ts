@@ -7,6 +7,18 @@
 // store with the expected version. A concurrent writer (another request, or
 // another enclave sharing the database) makes the store answer CONFLICT; we
 // retry a few times with the fresh version, then report WRITE_CONFLICT.
+//
+// Deletion is a write too: remove() seals a tombstone, an EMPTY plaintext
+// (a document is never empty: it must be JSON), at version + 1 with the same
+// compare-and-set PUT. The tombstone is padded to the same 256-byte bucket as
+// a small document, so the host cannot tell a delete from a write, and it is
+// authenticated like any blob, so the host cannot fake one. Reading a record:
+//   NOT_FOUND             never written (version 0); once this enclave has
+//                         seen the record it is a rollback (STORAGE_ROLLBACK)
+//   FOUND, empty opened   deleted: no body, but its version is kept, so the
+//                         next write goes to version + 1 (versions only grow)
+//   FOUND, otherwise      the document
+// Every reply goes through the version watermark (version-watermark.ts).
 
 import type { Keyring } from '../keys/keyring.js';
 import type { OwnerId, RecordId } from '../keys/identifiers.js';
@@ -14,6 +26,7 @@ import { openRecord, sealRecord } from '../seal/seal-record.js';
 import { StorageIntegrityError } from '../seal/seal-errors.js';
 import { TAG_BYTES } from '../seal/sealed-envelope.js';
 import {
+  InvalidJsonError,
   NotFoundError,
   StorageBadReplyError,
   StorageIntegrityApiError,
@@ -26,6 +39,14 @@ import { VersionWatermark } from './version-watermark.js';
 
 /** Compare-and-set attempts before giving up with WRITE_CONFLICT. */
 const MAX_WRITE_ATTEMPTS = 4;
+/** The plaintext of a sealed tombstone. No document has it: documents are JSON, never empty. */
+const TOMBSTONE_PLAINTEXT = Buffer.alloc(0);
+
+interface Current {
+  readonly version: number;
+  /** undefined: never written, or deleted (a tombstone). */
+  readonly body: Buffer | undefined;
+}
 
 export interface StoredDocument {
   readonly version: number;
@@ -55,10 +76,35 @@ export class PrivateDocuments {
 
   /** Stores `body` as the new version of the document; returns the version and whether it was created. */
   async write(owner: OwnerId, name: string, body: Buffer): Promise<{ version: number; created: boolean }> {
+    // An empty body would be stored as a tombstone; the API never passes one (it must parse as JSON).
+    if (body.length === 0) throw new InvalidJsonError();
     const record = this.#keyring.recordIdFromName(owner, name);
+    return this.#compareAndSet(owner, record, body, () => undefined);
+  }
+
+  /** Deletes the document: stores a sealed tombstone as its next version. NOT_FOUND if absent or already deleted. */
+  async remove(owner: OwnerId, name: string): Promise<void> {
+    const record = this.#keyring.recordIdFromName(owner, name);
+    await this.#compareAndSet(owner, record, TOMBSTONE_PLAINTEXT, (current) => {
+      if (current.body === undefined) throw new NotFoundError();
+    });
+  }
+
+  /**
+   * Seals `plaintext` for the current version + 1 and stores it with a
+   * compare-and-set PUT, after `check` accepts the current state; retries on
+   * CONFLICT. Raises the watermark with the stored blob's tag.
+   */
+  async #compareAndSet(
+    owner: OwnerId,
+    record: RecordId,
+    plaintext: Buffer,
+    check: (current: Current) => void,
+  ): Promise<{ version: number; created: boolean }> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt += 1) {
       const current = await this.#readCurrent(owner, record);
-      const sealed = sealRecord({ keyring: this.#keyring, owner, record, version: current.version + 1, plaintext: body });
+      check(current);
+      const sealed = sealRecord({ keyring: this.#keyring, owner, record, version: current.version + 1, plaintext });
       const result = await guardStorage(() => this.#storage.put(owner, record, current.version, sealed));
       if (result.written) {
         this.#watermark.raise(record.toString('hex'), result.version, blobTag(sealed));
@@ -68,29 +114,16 @@ export class PrivateDocuments {
     throw new WriteConflictError();
   }
 
-  async remove(owner: OwnerId, name: string): Promise<void> {
-    const record = this.#keyring.recordIdFromName(owner, name);
-    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt += 1) {
-      const current = await this.#readCurrent(owner, record);
-      if (current.body === undefined) throw new NotFoundError();
-      const result = await guardStorage(() => this.#storage.delete(owner, record, current.version));
-      if (result.written) {
-        this.#watermark.raise(record.toString('hex'), result.version, undefined);
-        return;
-      }
-    }
-    throw new WriteConflictError();
-  }
-
-  /** The current version and, unless absent or deleted, the opened body. */
-  async #readCurrent(owner: OwnerId, record: RecordId): Promise<{ version: number; body: Buffer | undefined }> {
+  /** The current version and, unless never written or deleted, the opened body. */
+  async #readCurrent(owner: OwnerId, record: RecordId): Promise<Current> {
     const reply = await guardStorage(() => this.#storage.get(owner, record));
     const recordKey = record.toString('hex');
+    // NOT_FOUND is version 0: a rollback once this enclave has seen the record.
     if (!this.#watermark.allows(recordKey, reply.version)) throw new StorageRollbackError();
-    if (!reply.found) return { version: reply.version, body: undefined };
-    let body: Buffer;
+    if (!reply.found) return { version: 0, body: undefined };
+    let plaintext: Buffer;
     try {
-      body = openRecord({ keyring: this.#keyring, owner, record, version: reply.version, sealed: reply.blob });
+      plaintext = openRecord({ keyring: this.#keyring, owner, record, version: reply.version, sealed: reply.blob });
     } catch (error) {
       if (error instanceof StorageIntegrityError) throw new StorageIntegrityApiError();
       throw error;
@@ -99,7 +132,7 @@ export class PrivateDocuments {
     const tag = blobTag(reply.blob);
     if (!this.#watermark.allows(recordKey, reply.version, tag)) throw new StorageRollbackError();
     this.#watermark.raise(recordKey, reply.version, tag);
-    return { version: reply.version, body };
+    return { version: reply.version, body: plaintext.length === 0 ? undefined : plaintext };
   }
 }
 

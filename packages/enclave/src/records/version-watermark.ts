@@ -1,10 +1,18 @@
 // What this enclave has seen of each record: the highest version, and which
 // sealed blob held it. The version lives in the AEAD data, so the host can
 // only serve blobs that were really sealed; this watermark catches it
-// serving an older one (a lower version) or a different blob sealed for the
-// same version (a write that lost a compare-and-set race, or that the host
-// answered with CONFLICT after keeping it). It lasts as long as the process:
-// a restart forgets it (see docs/threat-model.md).
+// serving an older one (a lower version, or NOT_FOUND, which is version 0) or
+// a different blob sealed for the same version (a write that lost a
+// compare-and-set race, or that the host answered with CONFLICT after keeping
+// it). It lasts as long as the process: a restart forgets it (see
+// docs/threat-model.md).
+//
+// Deletes are sealed tombstones (private-documents.ts), blobs like any other:
+// every version recorded here has a blob and a tag. So the host can neither
+// fake a deletion of a record seen here (NOT_FOUND is a lower version; a
+// tombstone it did not get from us does not open, and an old or losing one is
+// a lower version or a fork) nor undo a real one (the document before the
+// tombstone is a lower version).
 //
 // A blob is identified by its GCM tag: 16 bytes that are already
 // authenticated once the blob opens, and differ between any two seals
@@ -18,7 +26,7 @@ export const VERSION_WATERMARK_ENTRIES = 100_000;
 
 interface Seen {
   readonly version: number;
-  readonly blobTag: Buffer | undefined;
+  readonly blobTag: Buffer;
 }
 
 export class VersionWatermark {
@@ -31,20 +39,20 @@ export class VersionWatermark {
 
   /**
    * False if `version` is below what was seen for this record, or equal to it
-   * with a different blob (when both tags are known).
+   * with a different blob (when `blobTag` is given: once the blob opened).
    */
   allows(recordKey: string, version: number, blobTag?: Buffer): boolean {
     const seen = this.#seen.get(recordKey);
     if (seen === undefined || version > seen.version) return true;
     if (version < seen.version) return false;
-    return blobTag === undefined || seen.blobTag === undefined || seen.blobTag.equals(blobTag);
+    return blobTag === undefined || seen.blobTag.equals(blobTag);
   }
 
   /** Records an authenticated (or store-confirmed) version and its blob's tag; never lowers the mark. */
-  raise(recordKey: string, version: number, blobTag: Buffer | undefined): void {
+  raise(recordKey: string, version: number, blobTag: Buffer): void {
     const seen = this.#seen.get(recordKey);
     this.#seen.delete(recordKey);
-    const next = seen !== undefined && seen.version > version ? seen : { version, blobTag: blobTag === undefined ? undefined : Buffer.from(blobTag) };
+    const next = seen !== undefined && seen.version > version ? seen : { version, blobTag: Buffer.from(blobTag) };
     this.#seen.set(recordKey, next);
     if (this.#seen.size > this.#capacity) {
       const oldest = this.#seen.keys().next();

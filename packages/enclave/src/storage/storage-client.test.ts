@@ -112,7 +112,6 @@ function honestReply(request: StorageRequest): StorageReply {
     case FrameType.Get:
       return { type: FrameType.Found, requestId: request.requestId, version: 3, blob: Buffer.from(request.record) };
     case FrameType.Put:
-    case FrameType.Delete:
       return { type: FrameType.Written, requestId: request.requestId, version: request.expectedVersion + 1 };
     case FrameType.Ping:
       return { type: FrameType.Pong, requestId: request.requestId };
@@ -155,19 +154,20 @@ test('100 requests in flight, answered in reverse order, each get their own repl
   await host.stop();
 });
 
-test('put, delete and ping with honest replies', async () => {
+test('put, ping and NOT_FOUND (never written: version 0) with honest replies; the client has no delete', async () => {
   const host = await FakeStorageHost.start('honest');
   host.handler = (request, connection) => connection.send(honestReply(request));
   const storage = client(host);
   assert.deepEqual(await storage.put(OWNER, record(1), 0, Buffer.from('blob')), { written: true, version: 1 });
-  assert.deepEqual(await storage.delete(OWNER, record(1), 1), { written: true, version: 2 });
+  assert.deepEqual(await storage.put(OWNER, record(1), 1, Buffer.from('tombstone')), { written: true, version: 2 });
   await storage.ping();
+  assert.equal('delete' in storage, false);
   host.handler = (request, connection) => {
     if (request.type === FrameType.Put) connection.send({ type: FrameType.Conflict, requestId: request.requestId, version: 9 });
-    if (request.type === FrameType.Get) connection.send({ type: FrameType.NotFound, requestId: request.requestId, version: 4 });
+    if (request.type === FrameType.Get) connection.send({ type: FrameType.NotFound, requestId: request.requestId });
   };
   assert.deepEqual(await storage.put(OWNER, record(1), 2, Buffer.from('blob')), { written: false, currentVersion: 9 });
-  assert.deepEqual(await storage.get(OWNER, record(1)), { found: false, version: 4 });
+  assert.deepEqual(await storage.get(OWNER, record(1)), { found: false, version: 0 });
   storage.close();
   await host.stop();
 });
@@ -193,6 +193,8 @@ const STREAM_POISONS: { name: string; bytes: () => Buffer }[] = [
   { name: 'a 4 GiB length header', bytes: () => Buffer.from('ffffffff', 'hex') },
   { name: 'a length header below 5', bytes: () => Buffer.from('0000000181', 'hex') },
   { name: 'a WRITTEN with a version above 2^53-1', bytes: () => Buffer.from('0000000d' + '83' + '00000001' + '0020000000000000', 'hex') },
+  // The retired tombstone answer: NOT_FOUND with a version. A host cannot fake a deletion this way any more.
+  { name: 'a NOT_FOUND with a (retired) tombstone version', bytes: () => Buffer.from('0000000d' + '82' + '00000001' + '0000000000000007', 'hex') },
   {
     name: 'a request-type frame (PING) from the host',
     bytes: () => encodeStorageFrame({ type: FrameType.Ping, requestId: 1 } satisfies StorageFrame),
@@ -241,19 +243,9 @@ test('replies that break the version arithmetic or answer the wrong request fail
       call: () => storage.put(OWNER, record(1), 5, blob),
     },
     {
-      name: 'DELETE: WRITTEN with expected + 2',
-      lie: (r) => ({ type: FrameType.Written, requestId: r.requestId, version: 7 }),
-      call: () => storage.delete(OWNER, record(1), 5),
-    },
-    {
       name: 'PUT: CONFLICT with the expected version',
       lie: (r) => ({ type: FrameType.Conflict, requestId: r.requestId, version: 5 }),
       call: () => storage.put(OWNER, record(1), 5, blob),
-    },
-    {
-      name: 'DELETE: CONFLICT with the expected version',
-      lie: (r) => ({ type: FrameType.Conflict, requestId: r.requestId, version: 5 }),
-      call: () => storage.delete(OWNER, record(1), 5),
     },
     {
       name: 'PUT: FOUND',
@@ -262,7 +254,7 @@ test('replies that break the version arithmetic or answer the wrong request fail
     },
     {
       name: 'PUT: NOT_FOUND',
-      lie: (r) => ({ type: FrameType.NotFound, requestId: r.requestId, version: 6 }),
+      lie: (r) => ({ type: FrameType.NotFound, requestId: r.requestId }),
       call: () => storage.put(OWNER, record(1), 5, blob),
     },
     {

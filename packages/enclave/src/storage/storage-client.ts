@@ -43,7 +43,8 @@ export class StorageBadReply extends Error {
   }
 }
 
-export type GetResult = { readonly found: true; readonly version: number; readonly blob: Buffer } | { readonly found: false; readonly version: number };
+/** NOT_FOUND means "never written": its version is 0 (a deleted record holds a sealed tombstone, found like any blob). */
+export type GetResult = { readonly found: true; readonly version: number; readonly blob: Buffer } | { readonly found: false; readonly version: 0 };
 export type WriteResult = { readonly written: true; readonly version: number } | { readonly written: false; readonly currentVersion: number };
 
 export interface StorageClientOptions {
@@ -85,16 +86,12 @@ export class StorageClient {
   async get(owner: Buffer, record: Buffer): Promise<GetResult> {
     const reply = await this.#send({ type: FrameType.Get, owner, record });
     if (reply.type === FrameType.Found) return { found: true, version: reply.version, blob: reply.blob };
-    if (reply.type === FrameType.NotFound) return { found: false, version: reply.version };
+    if (reply.type === FrameType.NotFound) return { found: false, version: 0 };
     throw unexpected(reply);
   }
 
   async put(owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer): Promise<WriteResult> {
     return this.#write(await this.#send({ type: FrameType.Put, owner, record, expectedVersion, blob }), expectedVersion);
-  }
-
-  async delete(owner: Buffer, record: Buffer, expectedVersion: number): Promise<WriteResult> {
-    return this.#write(await this.#send({ type: FrameType.Delete, owner, record, expectedVersion }), expectedVersion);
   }
 
   async ping(timeoutMs?: number): Promise<void> {

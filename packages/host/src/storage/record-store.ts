@@ -2,13 +2,14 @@
 // (owner, record) pseudonyms. Implementations: SQLite (one machine, default);
 // PostgreSQL later (several enclaves share one database). Every write is a
 // compare-and-set on the record version, so concurrent writers never lose each
-// other's writes, and versions of a record only ever go up (a delete leaves a
-// tombstone that keeps the version).
+// other's writes, and versions of a record only ever go up. There is no
+// delete: the enclave deletes a document by writing a sealed tombstone, a blob
+// like any other, so a record once written always holds a blob.
 
 export type GetResult =
   | { readonly kind: 'found'; readonly version: number; readonly blob: Buffer }
-  /** version 0 = never written, else the tombstone's version. */
-  | { readonly kind: 'notFound'; readonly version: number };
+  /** Never written (version 0). */
+  | { readonly kind: 'notFound' };
 
 export type WriteResult =
   | { readonly kind: 'written'; readonly version: number }
@@ -18,8 +19,6 @@ export interface RecordStore {
   get(owner: Buffer, record: Buffer): Promise<GetResult>;
   /** Stores blob at expectedVersion + 1 if the current version is expectedVersion. Resolves only once durable. */
   put(owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer): Promise<WriteResult>;
-  /** Leaves a tombstone at expectedVersion + 1 if the current version is expectedVersion. Resolves only once durable. */
-  delete(owner: Buffer, record: Buffer, expectedVersion: number): Promise<WriteResult>;
   close(): Promise<void>;
 }
 

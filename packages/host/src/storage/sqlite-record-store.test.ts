@@ -27,7 +27,7 @@ test('durability settings read back: WAL, synchronous=FULL (2), busy_timeout, sc
 test('compare-and-set: versions go 0 -> 1 -> 2, a stale expected version is a conflict that writes nothing', async () => {
   const store = SqliteRecordStore.open(join(makeTempDir(), 's.db'));
   const [owner, record] = [key(), key()];
-  assert.deepEqual(await store.get(owner, record), { kind: 'notFound', version: 0 });
+  assert.deepEqual(await store.get(owner, record), { kind: 'notFound' });
   assert.deepEqual(await store.put(owner, record, 0, Buffer.from('v1')), { kind: 'written', version: 1 });
   assert.deepEqual(await store.put(owner, record, 0, Buffer.from('stale')), { kind: 'conflict', currentVersion: 1 });
   assert.deepEqual(await store.put(owner, record, 5, Buffer.from('ahead')), { kind: 'conflict', currentVersion: 1 });
@@ -37,26 +37,49 @@ test('compare-and-set: versions go 0 -> 1 -> 2, a stale expected version is a co
   assert.equal(got.version, 2);
   assert.equal(got.kind === 'found' ? got.blob.toString() : '', 'v2');
   // Another owner with the same record id is another record.
-  assert.deepEqual(await store.get(key(), record), { kind: 'notFound', version: 0 });
+  assert.deepEqual(await store.get(key(), record), { kind: 'notFound' });
   await store.close();
 });
 
-test('delete leaves a tombstone; versions stay monotonic through delete and re-create', async () => {
+test('versions stay monotonic and survive reopening; every stored row holds a blob', async () => {
   const path = join(makeTempDir(), 's.db');
   const store = SqliteRecordStore.open(path);
   const [owner, record] = [key(), key()];
   await store.put(owner, record, 0, Buffer.from('a'));
-  assert.deepEqual(await store.delete(owner, record, 0), { kind: 'conflict', currentVersion: 1 });
-  assert.deepEqual(await store.delete(owner, record, 1), { kind: 'written', version: 2 });
-  assert.deepEqual(await store.get(owner, record), { kind: 'notFound', version: 2 });
+  await store.put(owner, record, 1, Buffer.from('tombstone-sized'));
+  // No way back to a lower version, nor to "never written".
   assert.deepEqual(await store.put(owner, record, 0, Buffer.from('again')), { kind: 'conflict', currentVersion: 2 });
   assert.deepEqual(await store.put(owner, record, 2, Buffer.from('again')), { kind: 'written', version: 3 });
   await store.close();
   // Survives reopening (same file, second process-like open).
   const reopened = SqliteRecordStore.open(path);
   const got = await reopened.get(owner, record);
-  assert.equal(got.version, 3);
+  assert.equal(got.kind, 'found');
+  assert.equal(got.kind === 'found' ? `${got.version}:${got.blob.toString()}` : '', '3:again');
+  assert.equal('delete' in reopened, false, 'the store has no delete');
   await reopened.close();
+});
+
+test('the schema makes a NULL or empty blob impossible', async () => {
+  const path = join(makeTempDir(), 's.db');
+  await SqliteRecordStore.open(path).close();
+  const raw = new Database(path);
+  const insert = raw.prepare('INSERT INTO records (owner, record, version, blob) VALUES (?, ?, 1, ?)');
+  assert.throws(() => insert.run(key(), key(), null), { code: 'SQLITE_CONSTRAINT_NOTNULL' });
+  assert.throws(() => insert.run(key(), key(), Buffer.alloc(0)), { code: 'SQLITE_CONSTRAINT_CHECK' });
+  assert.throws(() => insert.run(key(), key(), 'text, not a blob'), { code: 'SQLITE_CONSTRAINT_CHECK' });
+  insert.run(key(), key(), Buffer.from('x'));
+  raw.close();
+});
+
+test('a database from the pre-release draft of schema 1 (nullable blob) is refused with STORE_SETUP_FAILED', () => {
+  const path = join(makeTempDir(), 's.db');
+  const raw = new Database(path);
+  raw.exec(`CREATE TABLE records (owner BLOB NOT NULL, record BLOB NOT NULL, version INTEGER NOT NULL, blob BLOB,
+    PRIMARY KEY (owner, record)) WITHOUT ROWID`);
+  raw.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
+  raw.close();
+  assert.throws(() => SqliteRecordStore.open(path), { code: 'STORE_SETUP_FAILED' });
 });
 
 test('two stores on one file (two writers): CAS lets exactly one of two racing writes win', async () => {

@@ -36,23 +36,23 @@ export interface SqliteRecordStoreOptions {
 
 interface VersionRow {
   readonly version: number;
-  readonly blob: Buffer | null;
+  readonly blob: Buffer;
 }
 
 export class SqliteRecordStore implements RecordStore {
   readonly #db: Database.Database;
   readonly #select: Database.Statement<[Buffer, Buffer], VersionRow>;
-  readonly #upsert: Database.Statement<[Buffer, Buffer, number, Buffer | null]>;
-  readonly #write: (owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer | null) => WriteResult;
+  readonly #upsert: Database.Statement<[Buffer, Buffer, number, Buffer]>;
+  readonly #write: (owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer) => WriteResult;
 
   private constructor(db: Database.Database) {
     this.#db = db;
     this.#select = db.prepare<[Buffer, Buffer], VersionRow>('SELECT version, blob FROM records WHERE owner = ? AND record = ?');
-    this.#upsert = db.prepare<[Buffer, Buffer, number, Buffer | null]>(
+    this.#upsert = db.prepare<[Buffer, Buffer, number, Buffer]>(
       `INSERT INTO records (owner, record, version, blob) VALUES (?, ?, ?, ?)
        ON CONFLICT (owner, record) DO UPDATE SET version = excluded.version, blob = excluded.blob`,
     );
-    const compareAndSet = db.transaction((owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer | null): WriteResult => {
+    const compareAndSet = db.transaction((owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer): WriteResult => {
       const current = this.#select.get(owner, record)?.version ?? 0;
       if (current !== expectedVersion) return { kind: 'conflict', currentVersion: current };
       const version = expectedVersion + 1;
@@ -91,22 +91,15 @@ export class SqliteRecordStore implements RecordStore {
   async get(owner: Buffer, record: Buffer): Promise<GetResult> {
     checkKey(owner, record);
     const row = this.#select.get(owner, record);
-    if (row === undefined) return { kind: 'notFound', version: 0 };
-    if (row.blob === null) return { kind: 'notFound', version: row.version };
+    if (row === undefined) return { kind: 'notFound' };
     return { kind: 'found', version: row.version, blob: row.blob };
   }
 
   async put(owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer): Promise<WriteResult> {
     checkKey(owner, record);
     checkExpectedVersion(expectedVersion);
-    if (blob.length === 0) throw new RecordStoreInputError('blob must not be empty (an empty blob would read as a tombstone)');
+    if (blob.length === 0) throw new RecordStoreInputError('blob must not be empty (the protocol sends 1..MAX_BLOB_BYTES)');
     return this.#write(owner, record, expectedVersion, blob);
-  }
-
-  async delete(owner: Buffer, record: Buffer, expectedVersion: number): Promise<WriteResult> {
-    checkKey(owner, record);
-    checkExpectedVersion(expectedVersion);
-    return this.#write(owner, record, expectedVersion, null);
   }
 
   async close(): Promise<void> {
@@ -117,17 +110,33 @@ export class SqliteRecordStore implements RecordStore {
 function migrate(db: Database.Database): void {
   const found = Number(db.pragma('user_version', { simple: true }));
   if (found > SQLITE_SCHEMA_VERSION) throw new RecordStoreSchemaError(found, SQLITE_SCHEMA_VERSION);
-  if (found === SQLITE_SCHEMA_VERSION) return;
+  if (found === SQLITE_SCHEMA_VERSION) {
+    checkBlobNotNull(db);
+    return;
+  }
   db.transaction(() => {
     db.exec(`CREATE TABLE records (
       owner   BLOB    NOT NULL,
       record  BLOB    NOT NULL,
       version INTEGER NOT NULL,
-      blob    BLOB, -- NULL = tombstone
+      blob    BLOB    NOT NULL CHECK (typeof(blob) = 'blob' AND length(blob) > 0), -- sealed by the enclave (a tombstone too)
       PRIMARY KEY (owner, record)
     ) WITHOUT ROWID`);
     db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
   }).immediate();
+}
+
+/**
+ * A pre-release draft of schema 1 let blob be NULL (unauthenticated
+ * tombstones). Refuse such a database rather than serve its rows: a NULL blob
+ * must be impossible.
+ */
+function checkBlobNotNull(db: Database.Database): void {
+  const columns = db.pragma('table_info(records)') as Array<{ name: string; notnull: number }>;
+  const blob = columns.find((c) => c.name === 'blob');
+  if (blob === undefined || blob.notnull !== 1) {
+    throw new RecordStoreSetupError('the records table is from a pre-release draft of schema 1 (blob may be NULL); remove the database file');
+  }
 }
 
 function checkKey(owner: Buffer, record: Buffer): void {

@@ -59,12 +59,12 @@ class TestClient {
 
 const key = (): Buffer => randomBytes(32);
 
-test('PUT, GET, CAS conflict, DELETE and PING over a real socket', async () => {
-  const { service, port } = await startService();
+test('PUT, GET, CAS conflict and PING over a real socket; type 0x03 (retired DELETE) closes the connection', async () => {
+  const { service, port, lines } = await startService();
   const client = await TestClient.connect(port);
   const [owner, record] = [key(), key()];
   assert.deepEqual(await client.ask({ type: FrameType.Ping, requestId: 1 }), { type: FrameType.Pong, requestId: 1 });
-  assert.deepEqual(await client.ask({ type: FrameType.Get, requestId: 2, owner, record }), { type: FrameType.NotFound, requestId: 2, version: 0 });
+  assert.deepEqual(await client.ask({ type: FrameType.Get, requestId: 2, owner, record }), { type: FrameType.NotFound, requestId: 2 });
   const blob = randomBytes(100_000);
   assert.deepEqual(await client.ask({ type: FrameType.Put, requestId: 3, owner, record, expectedVersion: 0, blob }), {
     type: FrameType.Written,
@@ -77,13 +77,15 @@ test('PUT, GET, CAS conflict, DELETE and PING over a real socket', async () => {
     version: 1,
   });
   assert.deepEqual(await client.ask({ type: FrameType.Get, requestId: 5, owner, record }), { type: FrameType.Found, requestId: 5, version: 1, blob });
-  assert.deepEqual(await client.ask({ type: FrameType.Delete, requestId: 6, owner, record, expectedVersion: 1 }), {
-    type: FrameType.Written,
-    requestId: 6,
-    version: 2,
-  });
-  assert.deepEqual(await client.ask({ type: FrameType.Get, requestId: 7, owner, record }), { type: FrameType.NotFound, requestId: 7, version: 2 });
-  client.socket.destroy();
+  // The old DELETE frame (type 0x03, owner, record, expectedVersion) is an unknown type now.
+  const retired = Buffer.concat([Buffer.from('0000004d0300000006', 'hex'), owner, record, Buffer.from('0000000000000001', 'hex')]);
+  client.socket.write(retired);
+  await closedWithin(client.socket, 2_000);
+  assert.equal(lines.find((l) => l['msg'] === 'bad storage frame; closing connection')?.['code'], 'STORAGE_FRAME_INVALID');
+  // Nothing was deleted.
+  const again = await TestClient.connect(port);
+  assert.deepEqual(await again.ask({ type: FrameType.Get, requestId: 7, owner, record }), { type: FrameType.Found, requestId: 7, version: 1, blob });
+  again.socket.destroy();
   await service.close(1_000);
 });
 

@@ -170,14 +170,10 @@ class StorageConnection {
           const result = await this.#store.get(request.owner, request.record);
           return result.kind === 'found'
             ? { type: FrameType.Found, requestId, version: result.version, blob: result.blob }
-            : { type: FrameType.NotFound, requestId, version: result.version };
+            : { type: FrameType.NotFound, requestId };
         }
-        case FrameType.Put:
-        case FrameType.Delete: {
-          const result =
-            request.type === FrameType.Put
-              ? await this.#store.put(request.owner, request.record, request.expectedVersion, request.blob)
-              : await this.#store.delete(request.owner, request.record, request.expectedVersion);
+        case FrameType.Put: {
+          const result = await this.#store.put(request.owner, request.record, request.expectedVersion, request.blob);
           return result.kind === 'written'
             ? { type: FrameType.Written, requestId, version: result.version }
             : { type: FrameType.Conflict, requestId, version: result.currentVersion };
