@@ -163,7 +163,7 @@ const COORDINATE_BYTES: Readonly<Record<string, number>> = { prime256v1: 32, sec
  * (the uncompressed EC point 04||X||Y, which ends the SPKI DER encoding).
  *
  * The point is taken from the SPKI DER export, never from a JWK export: in
- * Node 20, KeyObject.export({ format: 'jwk' }) on an EC key holds the key's
+ * Node 20, a JWK export of an EC KeyObject holds the key's
  * mutex while it allocates JS objects; a garbage collection then may run the
  * destructor of the key-generation job, which takes the same mutex, and the
  * process deadlocks (measured here: 20 000 generate+export rounds with a small
