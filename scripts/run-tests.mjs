@@ -40,6 +40,17 @@ if (files.length === 0) {
   process.stderr.write('run-tests: no test files matched\n');
   process.exit(1);
 }
-const args = ['--test', '--test-reporter=spec', '--test-concurrency=2', ...files];
-const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } });
+/** One test may take at most this long (the slowest, end-to-end tampering, takes ~5 s). */
+const TEST_TIMEOUT_MS = 120_000;
+/** The whole run may take at most this long (it takes well under a minute): a hung process fails the run instead of eating CI's 90 minutes. */
+const RUN_TIMEOUT_MS = 20 * 60_000;
+const args = ['--test', '--test-reporter=spec', '--test-concurrency=2', `--test-timeout=${TEST_TIMEOUT_MS}`, ...files];
+const result = spawnSync(process.execPath, args, {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, NODE_ENV: 'test' },
+  timeout: RUN_TIMEOUT_MS,
+  killSignal: 'SIGKILL',
+});
+if (result.error !== undefined) process.stderr.write(`run-tests: ${result.error.message}\n`);
 process.exit(result.status ?? 1);
