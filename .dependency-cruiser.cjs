@@ -25,6 +25,13 @@ module.exports = {
       to: { path: ['^packages/(?!protocol/)', '@http-enclave/(?!protocol)'] },
     },
     {
+      name: 'attestation-imports-nothing-of-ours',
+      comment: 'The attestation verifier is used by any client: it depends on no other package of ours (and on no runtime npm package).',
+      severity: 'error',
+      from: { path: '^packages/attestation/' },
+      to: { path: ['^packages/(?!attestation/)', '@http-enclave/(?!attestation)'] },
+    },
+    {
       name: 'transport-imports-only-protocol',
       comment: 'The transport seam is shared by host and enclave; it must not pull either in.',
       severity: 'error',

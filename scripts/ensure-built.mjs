@@ -4,7 +4,7 @@
 // Node built-ins only: this runs before anything is installed.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,3 +32,20 @@ if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
   run('npm', ['ci', '--no-audit', '--no-fund']);
 }
 run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b']);
+
+// The client's command (`npx http-enclave`). npm links a workspace's bin only
+// if its target exists at install time, and on a fresh clone dist/ is built
+// after `npm ci`: link it here, and make the target executable.
+const cli = join(root, 'packages', 'client', 'dist', 'cli.js');
+const binLink = join(root, 'node_modules', '.bin', 'http-enclave');
+chmodSync(cli, 0o755);
+let linked = false;
+try {
+  linked = lstatSync(binLink).isSymbolicLink();
+} catch {
+  // absent
+}
+if (!linked) {
+  mkdirSync(dirname(binLink), { recursive: true });
+  symlinkSync('../@http-enclave/client/dist/cli.js', binLink);
+}

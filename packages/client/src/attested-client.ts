@@ -1,0 +1,204 @@
+// An HTTPS client that talks to an enclave only after verifying its
+// attestation document, and only to the TLS key that document binds.
+//
+// - Every new connection is checked before a byte of a request is written:
+//   if its certificate is the pinned (attested) one it is used; otherwise an
+//   attestation document is asked for over THAT connection with a fresh
+//   nonce and verified (chain, signature, policy, nonce, and user_data
+//   binding the certificate this connection presented); on success the new
+//   certificate becomes the pin, on failure the connection is closed and the
+//   request fails with ATTESTATION_FAILED.
+// - The server's certificate is self-issued by the enclave, so the usual
+//   WebPKI check does not apply: attestation replaces it, pinning enforces it.
+// - Connections are kept alive and reused through one agent.
+
+import { Agent, request as httpRequest, type ClientRequestArgs, type IncomingHttpHeaders } from 'node:http';
+import { randomBytes as cryptoRandomBytes, type X509Certificate } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { verifyAttestationDocument, type AttestationPolicy, type AttestationResult } from '@http-enclave/attestation';
+import { requestAttestationOverSocket } from './attestation-exchange.js';
+import { AttestedClientError } from './client-errors.js';
+
+/** Nonce length the client sends: 32 random bytes (the enclave accepts up to 512). */
+const NONCE_BYTES = 32;
+/** Default connect + handshake + attestation budget. */
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** Default maximum age of a document: it was just made for our nonce, so a few minutes cover clock skew. */
+export const DEFAULT_MAX_DOCUMENT_AGE_MS = 5 * 60_000;
+/** Largest response body `request` buffers. */
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+export type AttestedPolicy = Omit<AttestationPolicy, 'nonce' | 'tlsCertificate'>;
+
+export interface AttestedClientOptions {
+  /** https://HOST:PORT of the enclave (through its host). */
+  readonly url: string | URL;
+  /** Trust anchor: the AWS Nitro root (pinned by fingerprint), or an explicitly given dev root. */
+  readonly root: 'aws' | { readonly certificatePem: string };
+  readonly policy?: AttestedPolicy;
+  readonly now?: () => Date;
+  readonly randomBytes?: (size: number) => Buffer;
+  readonly timeoutMs?: number;
+}
+
+export interface VerifiedEnclave {
+  readonly result: Extract<AttestationResult, { ok: true }>;
+  /** The certificate this connection presented; the document binds its key. */
+  readonly certificate: X509Certificate;
+}
+
+export interface AttestedResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+export interface AttestedRequest {
+  readonly method?: string;
+  readonly path: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string | Buffer;
+}
+
+export class AttestedClient {
+  readonly #host: string;
+  readonly #port: number;
+  readonly #servername: string;
+  readonly #options: AttestedClientOptions;
+  readonly #agent: Agent;
+  #pinned: VerifiedEnclave | undefined;
+
+  constructor(options: AttestedClientOptions) {
+    const url = new URL(options.url);
+    if (url.protocol !== 'https:') throw new TypeError('url must be https://HOST:PORT');
+    this.#host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.#port = url.port === '' ? 443 : Number(url.port);
+    this.#servername = /^[\d.]+$|:/.test(this.#host) ? 'localhost' : this.#host;
+    this.#options = options;
+    const admit = (socket: TLSSocket): Promise<void> => this.#admit(socket, false).then(() => undefined);
+    const open = (): TLSSocket => this.#connect();
+    // An agent whose connections are admitted (pinned or attested) before use.
+    this.#agent = new (class extends Agent {
+      override createConnection(_options: ClientRequestArgs, callback?: (error: Error | null, socket: Duplex) => void): Duplex | undefined {
+        const socket = open();
+        let settled = false;
+        const settle = (error: Error | null): void => {
+          if (settled) return;
+          settled = true;
+          if (error !== null) socket.destroy();
+          callback?.(error, socket);
+        };
+        socket.once('error', (error: NodeJS.ErrnoException) =>
+          settle(error instanceof AttestedClientError ? error : new AttestedClientError('CONNECT_FAILED', `connection failed: ${error.code ?? error.name}`)),
+        );
+        socket.once('secureConnect', () => {
+          admit(socket).then(
+            () => settle(null),
+            (error: Error) => settle(error),
+          );
+        });
+        return undefined;
+      }
+    })({ keepAlive: true, maxSockets: 8 });
+  }
+
+  /** The attested enclave currently pinned, if any. */
+  get pinned(): VerifiedEnclave | undefined {
+    return this.#pinned;
+  }
+
+  /** Opens a new connection, asks it for a document with a fresh nonce, verifies it and pins its certificate. */
+  async verify(): Promise<VerifiedEnclave> {
+    const socket = this.#connect();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', () => resolve());
+        socket.once('error', (error: NodeJS.ErrnoException) =>
+          reject(new AttestedClientError('CONNECT_FAILED', `cannot connect to ${this.#host}:${this.#port}: ${error.code ?? error.name}`)),
+        );
+      });
+      return await this.#admit(socket, true);
+    } finally {
+      socket.destroy();
+    }
+  }
+
+  /** Sends one request on an admitted connection. Nothing is written before the connection is pinned or attested. */
+  request(req: AttestedRequest): Promise<AttestedResponse> {
+    return new Promise((resolve, reject) => {
+      const body = req.body === undefined ? undefined : Buffer.from(req.body);
+      const headers: Record<string, string | number> = { host: `${this.#servername}:${this.#port}`, ...req.headers };
+      if (body !== undefined) headers['content-length'] = body.length;
+      const outgoing = httpRequest(
+        { host: this.#host, port: this.#port, method: req.method ?? 'GET', path: req.path, headers, agent: this.#agent },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_RESPONSE_BYTES) {
+              res.destroy(new AttestedClientError('REQUEST_FAILED', `response larger than ${MAX_RESPONSE_BYTES} bytes`));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        },
+      );
+      outgoing.setTimeout(this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS, () =>
+        outgoing.destroy(new AttestedClientError('REQUEST_FAILED', 'request timed out')),
+      );
+      outgoing.on('error', (error: Error) => reject(error instanceof AttestedClientError ? error : new AttestedClientError('REQUEST_FAILED', error.message)));
+      outgoing.end(body);
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  #connect(): TLSSocket {
+    const socket = tlsConnect({
+      host: this.#host,
+      port: this.#port,
+      servername: this.#servername,
+      // The enclave's certificate is self-issued; attestation and pinning replace the WebPKI check.
+      rejectUnauthorized: false,
+      ALPNProtocols: ['http/1.1'],
+      timeout: this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    });
+    socket.once('timeout', () => socket.destroy(new AttestedClientError('CONNECT_FAILED', 'connection timed out')));
+    return socket;
+  }
+
+  /** Admits a connection: its certificate is the pinned one, or it proves itself with a fresh document. */
+  async #admit(socket: TLSSocket, forceAttestation: boolean): Promise<VerifiedEnclave> {
+    const certificate = socket.getPeerX509Certificate();
+    if (certificate === undefined) throw new AttestedClientError('CONNECT_FAILED', 'the server presented no certificate');
+    const pinned = this.#pinned;
+    if (!forceAttestation && pinned !== undefined && pinned.certificate.fingerprint256 === certificate.fingerprint256) return pinned;
+    const nonce = (this.#options.randomBytes ?? cryptoRandomBytes)(NONCE_BYTES);
+    const document = await requestAttestationOverSocket(socket, {
+      hostHeader: `${this.#servername}:${this.#port}`,
+      nonce,
+      timeoutMs: this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    });
+    const result = verifyAttestationDocument(document, {
+      now: (this.#options.now ?? (() => new Date()))(),
+      root: this.#options.root,
+      policy: { maxAgeMs: DEFAULT_MAX_DOCUMENT_AGE_MS, ...this.#options.policy, nonce, tlsCertificate: certificate },
+    });
+    if (!result.ok) {
+      throw new AttestedClientError('ATTESTATION_FAILED', `attestation failed: ${result.reason}: ${result.message}`, result.reason);
+    }
+    const verified: VerifiedEnclave = { result, certificate };
+    this.#pinned = verified;
+    return verified;
+  }
+}
+
+export function createAttestedClient(options: AttestedClientOptions): AttestedClient {
+  return new AttestedClient(options);
+}

@@ -1,0 +1,91 @@
+// Command-line options of `http-enclave`, parsed strictly: an unknown option
+// or a malformed value is a usage error (exit 2), never ignored.
+
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { AttestedPolicy } from './attested-client.js';
+
+export class UsageError extends Error {
+  readonly code = 'USAGE';
+}
+
+export const USAGE = `usage:
+  http-enclave verify https://HOST:PORT [--pcr N=HEX ...] [--root aws|FILE] [--allow-debug]
+  http-enclave verify-doc FILE [--at TIME] [--root aws|FILE] [--pcr N=HEX ...] [--allow-debug] [--nonce HEX] [--tls-cert PEM]
+  http-enclave put https://HOST:PORT [NAME] [--data JSON | --file FILE] [verify options]
+  http-enclave get https://HOST:PORT [NAME] [verify options]
+
+  put and get send the bearer token from HTTP_ENCLAVE_TOKEN (or --token, which
+  other local users can see in the process list), and only after the enclave's
+  attestation document verified; every connection is pinned to the attested key.
+  TIME is ISO 8601 (2025-01-06T16:07:05Z) or Unix seconds. FILE for --root is a
+  PEM root certificate (for the dev provider); the default is the AWS Nitro root.
+exit codes: 0 success, 1 a check failed (the reason is printed), 2 usage error
+`;
+
+export interface CommonOptions {
+  readonly root: 'aws' | { readonly certificatePem: string };
+  readonly policy: AttestedPolicy;
+}
+
+const OPTION_SPEC = {
+  pcr: { type: 'string', multiple: true },
+  root: { type: 'string' },
+  'allow-debug': { type: 'boolean' },
+  at: { type: 'string' },
+  nonce: { type: 'string' },
+  'tls-cert': { type: 'string' },
+  data: { type: 'string' },
+  file: { type: 'string' },
+  token: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function parseCommandLine(argv: readonly string[]): { command: string; positionals: string[]; values: ReturnType<typeof parse>['values'] } {
+  const parsed = parse(argv);
+  const [command = '', ...positionals] = parsed.positionals;
+  return { command, positionals, values: parsed.values };
+}
+
+function parse(argv: readonly string[]) {
+  try {
+    return parseArgs({ args: [...argv], options: OPTION_SPEC, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+export function readCommonOptions(values: { pcr?: string[] | undefined; root?: string | undefined; 'allow-debug'?: boolean | undefined }): CommonOptions {
+  const pcrs: Record<number, string> = {};
+  for (const entry of values.pcr ?? []) {
+    const match = /^(\d{1,2})=([0-9a-fA-F]+)$/.exec(entry);
+    if (match === null || Number(match[1]) > 31 || ![64, 96, 128].includes((match[2] ?? '').length)) {
+      throw new UsageError(`--pcr ${entry}: expected N=HEX with N in 0..31 and 32, 48 or 64 bytes of hex`);
+    }
+    pcrs[Number(match[1])] = (match[2] ?? '').toLowerCase();
+  }
+  let root: CommonOptions['root'] = 'aws';
+  if (values.root !== undefined && values.root !== 'aws') {
+    try {
+      root = { certificatePem: readFileSync(values.root, 'utf8') };
+    } catch (error) {
+      throw new UsageError(`--root ${values.root}: cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return { root, policy: { pcrs, allowDebug: values['allow-debug'] === true } };
+}
+
+/** ISO 8601 or Unix seconds. */
+export function parseTime(text: string): Date {
+  if (/^\d{1,12}(\.\d+)?$/.test(text)) return new Date(Number(text) * 1000);
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text)) {
+    const date = new Date(text);
+    if (!Number.isNaN(date.getTime())) return date;
+  }
+  throw new UsageError(`--at ${text}: expected ISO 8601 (2025-01-06T16:07:05Z) or Unix seconds`);
+}
+
+export function parseHex(text: string, option: string): Buffer {
+  if (!/^([0-9a-fA-F]{2})+$/.test(text)) throw new UsageError(`${option}: expected an even number of hex digits`);
+  return Buffer.from(text, 'hex');
+}

@@ -1,0 +1,36 @@
+// A readable report of a verified attestation document: what was checked,
+// the module, time, PCRs, chain subjects and the TLS binding.
+
+import { X509Certificate } from 'node:crypto';
+import type { AttestationResult } from '@http-enclave/attestation';
+
+type Verified = Extract<AttestationResult, { ok: true }>;
+
+export function formatVerificationReport(result: Verified, extra: { readonly endpoint?: string; readonly tlsFingerprint256?: string } = {}): string {
+  const { document } = result;
+  const lines: string[] = [];
+  lines.push(`attestation: VERIFIED${result.anchor === 'dev' ? ' (DEV ROOT: not a real enclave)' : ''}`);
+  if (extra.endpoint !== undefined) lines.push(`endpoint:    ${extra.endpoint}`);
+  lines.push(`module:      ${document.moduleId}`);
+  lines.push(`time:        ${new Date(document.timestamp).toISOString()}`);
+  lines.push(`root:        ${result.anchor === 'aws' ? 'AWS Nitro Enclaves root G1 (pinned by SHA-256 fingerprint)' : 'dev root given on the command line'}`);
+  lines.push('chain:');
+  for (const der of [...document.cabundle, document.certificate]) {
+    const certificate = new X509Certificate(der);
+    lines.push(`  - ${certificate.subject.replace(/\n/g, ', ')}  (until ${new Date(certificate.validTo).toISOString()})`);
+  }
+  lines.push(`debug mode:  ${result.debugMode ? 'YES (PCR0-2 all zero)' : 'no'}`);
+  lines.push('pcrs:');
+  for (const [index, value] of [...document.pcrs.entries()].sort((a, b) => a[0] - b[0])) {
+    const hex = Buffer.from(value).toString('hex');
+    if (/^0+$/.test(hex) && index > 2) continue;
+    lines.push(`  ${String(index).padStart(2)}: ${hex}`);
+  }
+  if (result.tlsBindingScheme !== null) {
+    lines.push(`tls binding: user_data binds the presented certificate's key (${result.tlsBindingScheme})`);
+    if (extra.tlsFingerprint256 !== undefined) lines.push(`tls cert:    SHA-256 ${extra.tlsFingerprint256}`);
+  }
+  lines.push('checks:');
+  for (const check of result.checks) lines.push(`  ${check.outcome === 'passed' ? 'ok  ' : 'skip'} ${check.name}`);
+  return `${lines.join('\n')}\n`;
+}
