@@ -66,6 +66,21 @@ describe('enclave start-up errors', () => {
     for (const name of ['USE_TLS', 'MAX_BODY_BYTES', 'STORAGE_ADDR', 'ENCLAVE_KEY_BASE64']) assert.match(line, new RegExp(name));
   });
 
+  test('ATTESTATION_PROVIDER=nsm without /dev/nsm support: one line with ATTESTATION_UNAVAILABLE, exit 1', async () => {
+    const { code, stderr } = await runToExit(ENCLAVE_MAIN, enclaveEnv({ ENCLAVE_KEY_BASE64: randomBytes(32).toString('base64'), ATTESTATION_PROVIDER: 'nsm' }));
+    assert.equal(code, 1);
+    assert.match(oneLine(stderr), /^enclave: cannot start attestation \(ATTESTATION_UNAVAILABLE\): ATTESTATION_PROVIDER=nsm: the nsm provider needs \/dev\/nsm and the native addon/);
+  });
+
+  test('a dev root key without its certificate: one line naming ATTESTATION_DEV_ROOT_CERT_PATH, exit 78', async () => {
+    const { code, stderr } = await runToExit(
+      ENCLAVE_MAIN,
+      enclaveEnv({ ENCLAVE_KEY_BASE64: randomBytes(32).toString('base64'), ATTESTATION_PROVIDER: 'dev', ATTESTATION_DEV_ROOT_KEY_PATH: join(dir, 'root.key') }),
+    );
+    assert.equal(code, 78);
+    assert.match(oneLine(stderr), /^enclave: configuration error: ATTESTATION_DEV_ROOT_CERT_PATH: must be set too/);
+  });
+
   test('port in use: one line saying what to do, exit 1', async () => {
     const blocker = await listenOnFreePort();
     try {

@@ -72,8 +72,9 @@ function invalid(message: string): AttestationError {
   return new AttestationError('DOCUMENT_FIELD_INVALID', `attestation document: ${message}`);
 }
 
+/** A plain Uint8Array copy (Buffer.prototype.slice would return a view). */
 function copyBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.slice();
+  return Uint8Array.from(bytes);
 }
 
 function readBytes(value: CborValue | undefined, field: string, minLength: number, maxLength: number): Uint8Array {

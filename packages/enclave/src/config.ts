@@ -4,6 +4,7 @@
 // bytes; this object must never be logged.
 
 import { parseTransportAddress, TransportAddressError, type TransportAddress } from '@http-enclave/protocol';
+import { ATTESTATION_PROVIDER_SETTINGS, type AttestationProviderSetting } from './attest/attestation-provider.js';
 import { parseMasterKeyBase64 } from './keys/master-key.js';
 import type { LogLevel } from './log.js';
 
@@ -27,6 +28,10 @@ export interface EnclaveConfig {
   readonly storageTimeoutMs: number;
   readonly storageMaxInFlight: number;
   readonly logLevel: LogLevel;
+  readonly attestationProvider: AttestationProviderSetting;
+  /** Both set or both undefined; only with attestationProvider 'dev'. */
+  readonly attestationDevRootKeyPath: string | undefined;
+  readonly attestationDevRootCertPath: string | undefined;
 }
 
 export class EnclaveConfigError extends Error {
@@ -68,6 +73,9 @@ export const ENCLAVE_ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'STORAGE_TIMEOUT_MS', default: '5000', description: 'A storage request not answered within this time fails with 503 STORAGE_UNAVAILABLE.' },
   { name: 'STORAGE_MAX_IN_FLIGHT', default: '256', description: 'Storage requests in flight at once; more fail at once with 503 STORAGE_UNAVAILABLE.' },
   { name: 'LOG_LEVEL', default: 'info', description: 'debug, info, warn or error.' },
+  { name: 'ATTESTATION_PROVIDER', default: 'none', description: '`none`: `GET /attestation` answers 404. `dev`: documents signed by a local development CA, never trusted by default (logged as a warning with the dev root\'s SHA-256). `nsm`: /dev/nsm; stops start-up with ATTESTATION_UNAVAILABLE until the native addon exists.' },
+  { name: 'ATTESTATION_DEV_ROOT_KEY_PATH', default: '(unset)', description: 'PEM P-384 private key of the dev root CA (only with `dev`). With ATTESTATION_DEV_ROOT_CERT_PATH: both set load the root from files, so a pinned dev root survives restarts; neither means one generated in memory; one alone stops start-up.' },
+  { name: 'ATTESTATION_DEV_ROOT_CERT_PATH', default: '(unset)', description: "PEM self-signed CA certificate of that key; its subject must be a single CN (`openssl req -x509 -subj '/CN=…'`)." },
 ];
 
 class ProblemList {
@@ -114,6 +122,11 @@ function readAddress(env: NodeJS.ProcessEnv, name: string, fallback: string, pro
 
 const HOUR_MS = 3_600_000;
 
+function readOptionalPath(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
 export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
   const problems = new ProblemList();
   const useTls = readChoice(env, 'USE_TLS', 'true', ['true', 'false'], problems) === 'true';
@@ -144,9 +157,22 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
     storageTimeoutMs: readInteger(env, 'STORAGE_TIMEOUT_MS', 5_000, 10, HOUR_MS, problems),
     storageMaxInFlight: readInteger(env, 'STORAGE_MAX_IN_FLIGHT', 256, 1, 65_536, problems),
     logLevel: readChoice(env, 'LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'], problems),
+    attestationProvider: readChoice(env, 'ATTESTATION_PROVIDER', 'none', ATTESTATION_PROVIDER_SETTINGS, problems),
+    attestationDevRootKeyPath: readOptionalPath(env, 'ATTESTATION_DEV_ROOT_KEY_PATH'),
+    attestationDevRootCertPath: readOptionalPath(env, 'ATTESTATION_DEV_ROOT_CERT_PATH'),
   };
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     problems.add('HEADERS_TIMEOUT_MS', 'must not be larger than REQUEST_TIMEOUT_MS');
+  }
+  const devRootPaths = [
+    ['ATTESTATION_DEV_ROOT_KEY_PATH', config.attestationDevRootKeyPath],
+    ['ATTESTATION_DEV_ROOT_CERT_PATH', config.attestationDevRootCertPath],
+  ] as const;
+  for (const [name, value] of devRootPaths) {
+    if (value === undefined) continue;
+    if (config.attestationProvider !== 'dev') problems.add(name, 'only used with ATTESTATION_PROVIDER=dev');
+    const other = devRootPaths.find(([otherName]) => otherName !== name);
+    if (other !== undefined && other[1] === undefined) problems.add(other[0], `must be set too when ${name} is set (both or neither)`);
   }
   if (problems.problems.length > 0) throw new EnclaveConfigError(problems.problems);
   return Object.freeze(config);

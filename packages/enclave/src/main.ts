@@ -36,6 +36,7 @@ try {
   const code = (error as { code?: unknown }).code;
   const where = `ENCLAVE_LISTEN=${formatTransportAddress(config.listen)}`;
   if (code === 'CONFIG_INVALID') fail(`configuration error: ${(error as Error).message}`, EXIT_CONFIG);
+  if (code === 'ATTESTATION_UNAVAILABLE') fail(`cannot start attestation (ATTESTATION_UNAVAILABLE): ATTESTATION_PROVIDER=${config.attestationProvider}: ${(error as Error).message}`, 1);
   if (code === 'EADDRINUSE') fail(`cannot listen on ${where}: address already in use; set ENCLAVE_PORT or ENCLAVE_LISTEN to a free address`, 1);
   if (code === 'EACCES') fail(`cannot listen on ${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`, 1);
   if (code === 'TRANSPORT_UNSUPPORTED') fail(`cannot listen on ${where}: ${(error as Error).message}`, 1);

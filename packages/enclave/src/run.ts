@@ -1,10 +1,12 @@
-// Wires the enclave from a validated config: keyring, TLS identity, storage
-// client, documents, HTTP(S) server on the configured transport address.
+// Wires the enclave from a validated config: keyring, TLS identity,
+// attestation provider, storage client, documents, HTTP(S) server on the configured transport address.
 // Returns a handle; main.ts owns the process (signals, exit codes).
 
 import type { Server } from 'node:http';
 import { formatTransportAddress, type TransportAddress } from '@http-enclave/protocol';
 import { listenOn, listeningAddress } from '@http-enclave/transport';
+import type { AttestationProvider } from './attest/attestation-provider.js';
+import { createAttestationProvider } from './attest/create-attestation-provider.js';
 import type { EnclaveConfig } from './config.js';
 import { createApiHandler } from './http/api-handler.js';
 import { createApiServer } from './http/create-api-server.js';
@@ -50,6 +52,16 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
   } else {
     logger.warn('USE_TLS=false: serving plain HTTP; traffic is readable by the host');
   }
+  // Attestation binds the TLS key: without TLS there is nothing to attest.
+  let attestation: AttestationProvider | undefined;
+  if (!config.useTls && config.attestationProvider !== 'none') {
+    logger.warn('USE_TLS=false: attestation is off (no TLS key to bind); GET /attestation answers 404', { attestationProvider: config.attestationProvider });
+  } else {
+    attestation = createAttestationProvider(
+      { setting: config.attestationProvider, devRootKeyPath: config.attestationDevRootKeyPath, devRootCertPath: config.attestationDevRootCertPath },
+      { now, logger },
+    );
+  }
   if (config.authMode === 'none') {
     logger.warn('AUTH_MODE=none: every caller shares one anonymous namespace');
   }
@@ -61,7 +73,7 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
     logger,
   });
   const documents = new PrivateDocuments(keyring, storage);
-  const handler = createApiHandler({ documents, storage, authMode: config.authMode, maxBodyBytes: config.maxBodyBytes, logger });
+  const handler = createApiHandler({ documents, storage, authMode: config.authMode, maxBodyBytes: config.maxBodyBytes, logger, attestation });
   const server = createApiServer(config, tlsOptions, handler, logger);
   try {
     await listenOn(server, config.listen);

@@ -10,10 +10,12 @@
 //        same document format, NOT trusted by any client by default, only
 //        ever chosen explicitly, and it says "dev" in every output.
 //
+// The factory is create-attestation-provider.ts (a separate file, so the
+// providers can import this one without an import cycle).
+//
 // `dev` is never the default: an enclave that silently produced documents
 // signed by a key the operator can see would defeat attestation.
 
-import type { Logger } from '../log.js';
 import { AttestationRequestError } from './attestation-errors.js';
 
 export type AttestationProviderKind = 'nsm' | 'dev';
@@ -55,15 +57,4 @@ export function checkAttestationRequest(request: AttestationRequest): void {
       throw new AttestationRequestError(`${name} is ${value.length} bytes, at most ${MAX_ATTESTATION_FIELD_BYTES}`);
     }
   }
-}
-
-export interface AttestationProviderOptions {
-  readonly setting: AttestationProviderSetting;
-  readonly devRootKeyPath: string | undefined;
-  readonly devRootCertPath: string | undefined;
-}
-
-export interface AttestationProviderDeps {
-  readonly now: () => Date;
-  readonly logger: Logger;
 }

@@ -38,8 +38,20 @@ export const InvalidNameError = define(
   'client',
   'a document name is 1 to 128 characters of A-Z a-z 0-9 . _ ~ -',
 );
+export const InvalidNonceError = define(
+  'INVALID_NONCE',
+  400,
+  'client',
+  'the nonce query parameter is required: 1 to 512 bytes as an even number of hex digits',
+);
 export const InvalidRequestError = define('INVALID_REQUEST', 400, 'client', 'the request is malformed');
 export const NotFoundError = define('NOT_FOUND', 404, 'client', 'no document is stored under this name');
+export const AttestationUnavailableError = define(
+  'ATTESTATION_UNAVAILABLE',
+  404,
+  'enclave',
+  'this enclave serves no attestation documents (ATTESTATION_PROVIDER=none, or no TLS certificate to bind)',
+);
 export const RouteNotFoundError = define('ROUTE_NOT_FOUND', 404, 'client', 'no such endpoint');
 export const MethodNotAllowedError = define('METHOD_NOT_ALLOWED', 405, 'client', 'method not allowed on this endpoint');
 export const RequestTimeoutError = define('REQUEST_TIMEOUT', 408, 'client', 'the request did not arrive in time');
@@ -69,8 +81,10 @@ export const API_ERROR_CLASSES = [
   AuthTokenMalformedError,
   InvalidJsonError,
   InvalidNameError,
+  InvalidNonceError,
   InvalidRequestError,
   NotFoundError,
+  AttestationUnavailableError,
   RouteNotFoundError,
   MethodNotAllowedError,
   RequestTimeoutError,

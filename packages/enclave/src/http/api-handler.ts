@@ -2,6 +2,7 @@
 // every failure to a JSON error with a stable code. Routes:
 //
 //   GET    /healthz                 liveness and whether storage answers
+//   GET    /attestation?nonce=HEX   attestation document (public; attestation-endpoint.ts)
 //   POST   /private-data            store the caller's default document
 //   GET    /private-data            read it
 //   PUT    /private-data/{name}     store a named document
@@ -12,6 +13,7 @@
 // so one name has exactly one spelling).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AttestationProvider } from '../attest/attestation-provider.js';
 import type { AuthMode } from '../config.js';
 import type { Logger } from '../log.js';
 import type { PrivateDocuments } from '../records/private-documents.js';
@@ -24,6 +26,7 @@ import {
   MethodNotAllowedError,
   RouteNotFoundError,
 } from './api-errors.js';
+import { serveAttestation } from './attestation-endpoint.js';
 import { tokenFromHeaders } from './authenticate.js';
 import { readJsonBody, RequestAbortedError } from './read-json-body.js';
 
@@ -38,15 +41,19 @@ export interface ApiHandlerDeps {
   readonly authMode: AuthMode;
   readonly maxBodyBytes: number;
   readonly logger: Logger;
+  /** undefined: GET /attestation answers 404 ATTESTATION_UNAVAILABLE. */
+  readonly attestation: AttestationProvider | undefined;
 }
 
 type Route =
   | { readonly kind: 'health' }
+  | { readonly kind: 'attestation' }
   | { readonly kind: 'document'; readonly name: string; readonly template: string; readonly methods: readonly string[] };
 
 function matchRoute(url: string | undefined): Route {
   const path = (url ?? '').split('?', 1)[0] ?? '';
   if (path === '/healthz') return { kind: 'health' };
+  if (path === '/attestation') return { kind: 'attestation' };
   if (path === '/private-data') return { kind: 'document', name: DEFAULT_DOCUMENT_NAME, template: '/private-data', methods: ['GET', 'POST'] };
   if (path.startsWith('/private-data/')) {
     const name = path.slice('/private-data/'.length);
@@ -121,6 +128,12 @@ async function handle(request: IncomingMessage, response: ServerResponse, deps: 
     sendJson(response, storage === 'ok' ? 200 : 503, { status: storage === 'ok' ? 'ok' : 'degraded', storage });
     return;
   }
+  if (route.kind === 'attestation') {
+    setTemplate('/attestation');
+    if (request.method !== 'GET') throw new MethodNotAllowedError();
+    await serveAttestation(request, response, deps.attestation);
+    return;
+  }
   setTemplate(route.template);
   const method = request.method ?? '';
   if (!route.methods.includes(method)) throw new MethodNotAllowedError();
@@ -157,7 +170,8 @@ async function handle(request: IncomingMessage, response: ServerResponse, deps: 
 function allowedFor(url: string | undefined): string {
   try {
     const route = matchRoute(url);
-    return route.kind === 'health' ? 'GET, HEAD' : route.methods.join(', ');
+    if (route.kind === 'health') return 'GET, HEAD';
+    return route.kind === 'attestation' ? 'GET' : route.methods.join(', ');
   } catch {
     return 'GET';
   }

@@ -1,0 +1,43 @@
+// The factory: none → no provider, nsm → ATTESTATION_UNAVAILABLE at start-up,
+// dev → a provider and a start-up warning naming the dev root's fingerprint.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { createLogger } from '../log.js';
+import { AttestationProviderUnavailableError } from './attestation-errors.js';
+import { createAttestationProvider } from './create-attestation-provider.js';
+
+const measure = () => ({ pcr0: Buffer.alloc(48, 1), pcr1: Buffer.alloc(48, 2), pcr2: Buffer.alloc(48, 3) });
+
+test('none: no provider', () => {
+  const lines: string[] = [];
+  const logger = createLogger('debug', (line) => lines.push(line));
+  assert.equal(createAttestationProvider({ setting: 'none', devRootKeyPath: undefined, devRootCertPath: undefined }, { now: () => new Date(), logger, measure }), undefined);
+  assert.deepEqual(lines, []);
+});
+
+test('nsm: ATTESTATION_UNAVAILABLE naming /dev/nsm and the native addon', () => {
+  const logger = createLogger('error', () => {});
+  assert.throws(
+    () => createAttestationProvider({ setting: 'nsm', devRootKeyPath: undefined, devRootCertPath: undefined }, { now: () => new Date(), logger, measure }),
+    (error: unknown) =>
+      error instanceof AttestationProviderUnavailableError &&
+      error.code === 'ATTESTATION_UNAVAILABLE' &&
+      error.message === 'the nsm provider needs /dev/nsm and the native addon (issue: vsock and NSM)',
+  );
+});
+
+test('dev: a dev provider, and one warning with the dev root SHA-256 and the dev module id', () => {
+  const lines: string[] = [];
+  const logger = createLogger('info', (line) => lines.push(line));
+  const provider = createAttestationProvider({ setting: 'dev', devRootKeyPath: undefined, devRootCertPath: undefined }, { now: () => new Date(), logger, measure });
+  assert.equal(provider?.kind, 'dev');
+  assert.equal(lines.length, 1);
+  const line = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>;
+  assert.equal(line['level'], 'warn');
+  assert.match(String(line['msg']), /ATTESTATION_PROVIDER=dev.*not AWS/);
+  assert.match(String(line['devRootSha256']), /^[0-9a-f]{64}$/);
+  assert.match(String(line['moduleId']), /^dev-/);
+  assert.equal(line['devRootSource'], 'generated');
+});

@@ -1,0 +1,46 @@
+// The attestation variables of the enclave's configuration: default `none`,
+// an unknown value is an error, and the dev root files are both or neither
+// and only with `dev`.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+
+import { EnclaveConfigError, loadEnclaveConfig } from './config.js';
+
+const base = { ENCLAVE_KEY_BASE64: randomBytes(32).toString('base64') };
+
+function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
+  try {
+    loadEnclaveConfig(env);
+  } catch (error) {
+    if (error instanceof EnclaveConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+test('ATTESTATION_PROVIDER defaults to none (never dev) and accepts nsm and dev', () => {
+  assert.equal(loadEnclaveConfig(base).attestationProvider, 'none');
+  assert.equal(loadEnclaveConfig({ ...base, ATTESTATION_PROVIDER: 'dev' }).attestationProvider, 'dev');
+  assert.equal(loadEnclaveConfig({ ...base, ATTESTATION_PROVIDER: 'nsm' }).attestationProvider, 'nsm');
+  assert.deepEqual(problemsOf({ ...base, ATTESTATION_PROVIDER: 'aws' }), ['ATTESTATION_PROVIDER: must be one of none, nsm, dev']);
+});
+
+test('the dev root files: both or neither, only with dev', () => {
+  const both = { ATTESTATION_DEV_ROOT_KEY_PATH: '/k.pem', ATTESTATION_DEV_ROOT_CERT_PATH: '/c.pem' };
+  const config = loadEnclaveConfig({ ...base, ATTESTATION_PROVIDER: 'dev', ...both });
+  assert.equal(config.attestationDevRootKeyPath, '/k.pem');
+  assert.equal(config.attestationDevRootCertPath, '/c.pem');
+  assert.equal(loadEnclaveConfig({ ...base, ATTESTATION_PROVIDER: 'dev' }).attestationDevRootKeyPath, undefined);
+  assert.deepEqual(problemsOf({ ...base, ATTESTATION_PROVIDER: 'dev', ATTESTATION_DEV_ROOT_KEY_PATH: '/k.pem' }), [
+    'ATTESTATION_DEV_ROOT_CERT_PATH: must be set too when ATTESTATION_DEV_ROOT_KEY_PATH is set (both or neither)',
+  ]);
+  assert.deepEqual(problemsOf({ ...base, ATTESTATION_PROVIDER: 'dev', ATTESTATION_DEV_ROOT_CERT_PATH: '/c.pem' }), [
+    'ATTESTATION_DEV_ROOT_KEY_PATH: must be set too when ATTESTATION_DEV_ROOT_CERT_PATH is set (both or neither)',
+  ]);
+  assert.deepEqual(problemsOf({ ...base, ...both }), [
+    'ATTESTATION_DEV_ROOT_KEY_PATH: only used with ATTESTATION_PROVIDER=dev',
+    'ATTESTATION_DEV_ROOT_CERT_PATH: only used with ATTESTATION_PROVIDER=dev',
+  ]);
+});

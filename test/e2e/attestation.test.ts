@@ -1,0 +1,174 @@
+// Attestation end to end with the dev provider, through the real host:
+// the client verifies before it sends, pins the attested key, refuses a
+// TLS-terminating man in the middle before sending anything, refuses a
+// replayed document and a policy with other PCRs, and re-attests when the
+// enclave comes back with a new TLS key.
+
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createTlsServer, connect as tlsConnect, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createAttestedClient, AttestedClientError } from '@http-enclave/client';
+import { REPO_ROOT } from '../support/processes.js';
+import { newToken } from '../support/https-request.js';
+import { startStack, type Stack } from '../support/stack.js';
+
+const CLI = join(REPO_ROOT, 'packages', 'client', 'dist', 'cli.js');
+
+function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 30_000, env: { PATH: process.env['PATH'] ?? '', ...env } }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+    });
+  });
+}
+
+/** A TLS-terminating proxy with its own key (the operator's man in the middle); records what clients send it in clear. */
+function startManInTheMiddle(upstreamPort: number, keyPem: string, certPem: string): Promise<{ server: TlsServer; port: number; seen: () => string }> {
+  let seen = '';
+  const server = createTlsServer({ key: keyPem, cert: certPem }, (downstream: TLSSocket) => {
+    const upstream = tlsConnect({ host: '127.0.0.1', port: upstreamPort, servername: 'localhost', rejectUnauthorized: false });
+    downstream.on('data', (chunk: Buffer) => (seen += chunk.toString('latin1')));
+    downstream.pipe(upstream).pipe(downstream);
+    downstream.on('error', () => upstream.destroy());
+    upstream.on('error', () => downstream.destroy());
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port, seen: () => seen })));
+}
+
+describe('attestation with the dev provider through the real host', () => {
+  let dir: string;
+  let stack: Stack;
+  let rootPem: string;
+  let url: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'http-enclave-attest-'));
+    // A dev root the client can pin, made at test time (P-384, as Nitro's).
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp384r1', '-sha384', '-nodes', '-days', '30',
+      '-subj', '/CN=http-enclave dev attestation root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      '-keyout', join(dir, 'root-key.pem'), '-out', join(dir, 'root.pem')], { stdio: 'ignore' });
+    rootPem = join(dir, 'root.pem');
+    stack = await startStack({
+      enclaveEnv: {
+        ATTESTATION_PROVIDER: 'dev',
+        ATTESTATION_DEV_ROOT_KEY_PATH: join(dir, 'root-key.pem'),
+        ATTESTATION_DEV_ROOT_CERT_PATH: rootPem,
+      },
+    });
+    url = `https://127.0.0.1:${stack.port}`;
+  });
+  after(async () => {
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('verify succeeds and prints the report; put and get work after verification', async () => {
+    const verified = await runCli(['verify', url, '--root', rootPem]);
+    assert.equal(verified.code, 0, verified.stderr);
+    assert.match(verified.stdout, /attestation: VERIFIED \(DEV ROOT/);
+    assert.match(verified.stdout, /tls binding: user_data binds the presented certificate's key \(http-enclave-spki-sha256-v1\)/);
+    const token = await newToken();
+    const put = await runCli(['put', url, 'notes', '--root', rootPem, '--data', '{"attested":true}'], { HTTP_ENCLAVE_TOKEN: token });
+    assert.equal(put.code, 0, put.stderr);
+    assert.deepEqual(JSON.parse(put.stdout), { name: 'notes', version: 1 });
+    const get = await runCli(['get', url, 'notes', '--root', rootPem], { HTTP_ENCLAVE_TOKEN: token });
+    assert.equal(get.code, 0, get.stderr);
+    assert.equal(get.stdout.trim(), '{"attested":true}');
+  });
+
+  test('a TLS-terminating man in the middle with another key: the client refuses before sending anything', async () => {
+    const mitmDir = mkdtempSync(join(dir, 'mitm-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-keyout', join(mitmDir, 'key.pem'), '-out', join(mitmDir, 'cert.pem')], { stdio: 'ignore' });
+    const { readFileSync } = await import('node:fs');
+    const mitm = await startManInTheMiddle(stack.port, readFileSync(join(mitmDir, 'key.pem'), 'utf8'), readFileSync(join(mitmDir, 'cert.pem'), 'utf8'));
+    try {
+      const token = await newToken();
+      const body = '{"secret":"must-not-reach-the-mitm"}';
+      const put = await runCli(['put', `https://127.0.0.1:${mitm.port}`, '--root', rootPem, '--data', body], { HTTP_ENCLAVE_TOKEN: token });
+      assert.equal(put.code, 1);
+      assert.match(put.stderr, /ATTESTATION_FAILED TLS_BINDING_MISMATCH/);
+      // The only thing the man in the middle saw in clear is the request for a document.
+      assert.match(mitm.seen(), /^GET \/attestation\?nonce=[0-9a-f]{64} HTTP\/1\.1\r\n/);
+      assert.equal(mitm.seen().includes(token), false);
+      assert.equal(mitm.seen().includes('must-not-reach'), false);
+      assert.doesNotMatch(mitm.seen(), /private-data/);
+    } finally {
+      mitm.server.close();
+    }
+  });
+
+  test('a replayed document (another nonce) is refused; the client pinned to other PCRs refuses', async () => {
+    // Record a document for nonce A with the live certificate, as an attacker could.
+    const nonceA = 'aa'.repeat(32);
+    const { document, certificatePem } = await fetchDocument(stack.port, nonceA);
+    const file = join(dir, 'recorded.cbor');
+    writeFileSync(file, document);
+    const certFile = join(dir, 'enclave-cert.pem');
+    writeFileSync(certFile, certificatePem);
+    const original = await runCli(['verify-doc', file, '--root', rootPem, '--nonce', nonceA, '--tls-cert', certFile]);
+    assert.equal(original.code, 0, original.stderr);
+    const replayed = await runCli(['verify-doc', file, '--root', rootPem, '--nonce', 'bb'.repeat(32), '--tls-cert', certFile]);
+    assert.equal(replayed.code, 1);
+    assert.match(replayed.stderr, /NONCE_MISMATCH/);
+
+    const otherPcrs = await runCli(['verify', url, '--root', rootPem, '--pcr', `0=${'00'.repeat(47)}01`]);
+    assert.equal(otherPcrs.code, 1);
+    assert.match(otherPcrs.stderr, /PCR_MISMATCH/);
+    const noRoot = await runCli(['verify', url]);
+    assert.equal(noRoot.code, 1, 'the dev root is never trusted unless given');
+    assert.match(noRoot.stderr, /CHAIN_UNTRUSTED_ROOT/);
+  });
+
+  test('the library pins the attested key, and re-attests when the enclave returns with a new TLS key', async () => {
+    const client = createAttestedClient({ url, root: { certificatePem: (await import('node:fs')).readFileSync(rootPem, 'utf8') } });
+    try {
+      const token = await newToken();
+      const first = await client.request({ method: 'POST', path: '/private-data', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"n":1}' });
+      assert.equal(first.status, 201);
+      const pinnedBefore = client.pinned?.certificate.fingerprint256;
+      assert.ok(pinnedBefore !== undefined);
+      await stack.restartEnclave(); // a generated TLS key: a new certificate
+      const second = await client.request({ path: '/private-data', headers: { authorization: `Bearer ${token}` } });
+      assert.equal(second.status, 200);
+      assert.equal(second.body.toString(), '{"n":1}');
+      assert.notEqual(client.pinned?.certificate.fingerprint256, pinnedBefore);
+    } finally {
+      client.close();
+    }
+    // And a client whose policy the new enclave does not meet gets no connection at all.
+    const strict = createAttestedClient({ url, root: { certificatePem: (await import('node:fs')).readFileSync(rootPem, 'utf8') }, policy: { pcrs: { 0: '11'.repeat(48) } } });
+    try {
+      await assert.rejects(strict.request({ path: '/healthz' }), (error: unknown) => error instanceof AttestedClientError && error.code === 'ATTESTATION_FAILED' && error.reason === 'PCR_MISMATCH');
+    } finally {
+      strict.close();
+    }
+  });
+});
+
+/** GET /attestation over one TLS connection; returns the CBOR document and the certificate that connection presented. */
+function fetchDocument(port: number, nonceHex: string): Promise<{ document: Buffer; certificatePem: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () => {
+      socket.write(`GET /attestation?nonce=${nonceHex} HTTP/1.1\r\nHost: localhost\r\nAccept: application/cbor\r\nConnection: close\r\n\r\n`);
+    });
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const all = Buffer.concat(chunks);
+      const split = all.indexOf('\r\n\r\n');
+      const head = all.subarray(0, split).toString('latin1');
+      if (!head.startsWith('HTTP/1.1 200')) {
+        reject(new Error(`attestation request failed: ${head.split('\r\n')[0]}`));
+        return;
+      }
+      const certificate = socket.getPeerX509Certificate();
+      resolve({ document: all.subarray(split + 4), certificatePem: certificate?.toString() ?? '' });
+    });
+  });
+}
