@@ -70,13 +70,15 @@ test('a root made with openssl req -x509 loads, and documents chain to it across
     'req', '-x509', '-new', '-key', keyPath, '-sha384', '-days', '30', '-subj', '/CN=team dev attestation root', '-out', certPath,
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
   ]);
-  const first = loadDevAttestationRoot({ keyPath, certPath, now });
-  const second = loadDevAttestationRoot({ keyPath, certPath, now });
+  // After OpenSSL stamped notBefore (whole seconds): the module-level `now` may predate it.
+  const loadedAt = new Date(Date.now() + 1000);
+  const first = loadDevAttestationRoot({ keyPath, certPath, now: loadedAt });
+  const second = loadDevAttestationRoot({ keyPath, certPath, now: loadedAt });
   assert.equal(first.source, 'files');
   assert.equal(first.fingerprintSha256, second.fingerprintSha256);
   assert.equal(first.fingerprintSha256, new X509Certificate(execFileSync(OPENSSL, ['x509', '-in', certPath, '-outform', 'DER'])).fingerprint256.replace(/:/g, '').toLowerCase());
   const measurements = { pcr0: Buffer.alloc(48, 1), pcr1: Buffer.alloc(48, 2), pcr2: Buffer.alloc(48, 3) };
-  const provider = createDevAttestationProvider({ root: second, measurements, now: () => now });
+  const provider = createDevAttestationProvider({ root: second, measurements, now: () => loadedAt });
   assert.equal(provider.rootFingerprintSha256, first.fingerprintSha256);
 });
 
