@@ -39,6 +39,13 @@ module.exports = {
       to: { path: ['^packages/(enclave|host)/', '@http-enclave/(enclave|host)'] },
     },
     {
+      name: 'vsock-imports-nothing-of-ours',
+      comment: 'The native addon package is audited on its own: it depends on no other package of ours.',
+      severity: 'error',
+      from: { path: '^packages/vsock/' },
+      to: { path: ['^packages/(?!vsock/)', '@http-enclave/(?!vsock)'] },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       from: {},

@@ -44,3 +44,10 @@ test('the dev root files: both or neither, only with dev', () => {
     'ATTESTATION_DEV_ROOT_CERT_PATH: only used with ATTESTATION_PROVIDER=dev',
   ]);
 });
+
+test('the Nitro image addresses: ENCLAVE_LISTEN=vsock://any:5005 and STORAGE_ADDR=vsock://3:5006 are accepted', () => {
+  const config = loadEnclaveConfig({ ...base, ENCLAVE_LISTEN: 'vsock://any:5005', STORAGE_ADDR: 'vsock://3:5006' });
+  assert.deepEqual(config.listen, { scheme: 'vsock', cid: 'any', port: 5005 });
+  assert.deepEqual(config.storageAddress, { scheme: 'vsock', cid: 3, port: 5006 });
+  assert.match(problemsOf({ ...base, ENCLAVE_LISTEN: 'vsock://x:5005' }).join(';'), /^ENCLAVE_LISTEN: /);
+});

@@ -5,7 +5,7 @@
 import { formatTransportAddress } from '@http-enclave/protocol';
 import { EnclaveConfigError, loadEnclaveConfig } from './config.js';
 import { createLogger } from './log.js';
-import { runEnclave } from './run.js';
+import { runEnclave, type EnclaveHandle } from './run.js';
 
 const EXIT_CONFIG = 78;
 
@@ -29,7 +29,30 @@ try {
 delete process.env['ENCLAVE_KEY_BASE64'];
 
 const logger = createLogger(config.logLevel);
-let handle;
+
+// Signal handlers go in before start-up, so a SIGTERM that arrives while the
+// server is opening (or right after "enclave listening") still drains and
+// exits 0 instead of killing the process.
+let handle: EnclaveHandle | undefined;
+let stopping = false;
+const closeAndExit = (running: EnclaveHandle): void => {
+  void running.close().then(() => {
+    logger.info('stopped');
+    process.exit(0);
+  });
+};
+const stop = (signal: string): void => {
+  if (stopping) {
+    logger.warn('second signal: exiting now', { signal });
+    process.exit(1);
+  }
+  stopping = true;
+  logger.info('draining', { signal });
+  if (handle !== undefined) closeAndExit(handle);
+};
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));
+
 try {
   handle = await runEnclave(config, { logger });
 } catch (error) {
@@ -43,18 +66,4 @@ try {
   fail(`could not start: ${typeof code === 'string' ? code : (error as Error).name}`, 1);
 }
 
-let stopping = false;
-const stop = (signal: string): void => {
-  if (stopping) {
-    logger.warn('second signal: exiting now', { signal });
-    process.exit(1);
-  }
-  stopping = true;
-  logger.info('draining', { signal });
-  void handle.close().then(() => {
-    logger.info('stopped');
-    process.exit(0);
-  });
-};
-process.on('SIGTERM', () => stop('SIGTERM'));
-process.on('SIGINT', () => stop('SIGINT'));
+if (stopping) closeAndExit(handle);

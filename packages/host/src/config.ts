@@ -39,7 +39,7 @@ export const HOST_ENV_VARIABLES: readonly HostEnvVariable[] = Object.freeze([
   },
   { name: 'ENCLAVE_CID', default: '16', description: 'Enclave vsock CID; when set (and ENCLAVE_ADDR is not), the enclave is vsock://ENCLAVE_CID:ENCLAVE_PORT' },
   { name: 'ENCLAVE_PORT', default: '5005', description: 'Enclave port; without ENCLAVE_ADDR and ENCLAVE_CID the enclave is tcp://127.0.0.1:ENCLAVE_PORT' },
-  { name: 'STORAGE_LISTEN', default: 'tcp://127.0.0.1:5006', description: 'Storage service listener for the enclave (tcp:// or unix://)' },
+  { name: 'STORAGE_LISTEN', default: 'tcp://127.0.0.1:5006', description: 'Storage service listener for the enclave (tcp://, unix://, or vsock://any:PORT on a Nitro parent)' },
   { name: 'STORAGE_PATH', default: './data/http-enclave.db', description: 'SQLite database file; its directory is created if missing' },
   { name: 'HOST_MAX_CONNECTIONS', default: '10000', description: 'Most client connections open at once; more are closed on accept' },
   { name: 'HOST_CONNECT_TIMEOUT_MS', default: '5000', description: 'Time to connect to the enclave before the client connection is closed' },
@@ -142,7 +142,6 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
   }
 
   const storageListenAddress = address('STORAGE_LISTEN', raw('STORAGE_LISTEN') ?? defaultOf('STORAGE_LISTEN'), false);
-  if (storageListenAddress?.scheme === 'vsock') fail('STORAGE_LISTEN', 'vsock is not supported yet; use tcp:// or unix://');
 
   let storagePath = raw('STORAGE_PATH') ?? defaultOf('STORAGE_PATH');
   if (storagePath.includes('\0')) storagePath = fail('STORAGE_PATH', 'contains a NUL byte') ?? '';

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { isVsockTransportAvailable } from '@http-enclave/transport';
 import { closeServer, closedWithin, connectTcp, listenTcp, makeTempDir, runMain, startHostChild } from './test-support.js';
 
 const baseEnv = (): NodeJS.ProcessEnv => ({
@@ -43,13 +44,19 @@ test('config error: exit 78, one line naming every bad variable', async () => {
   assert.equal(result.stdout, '');
 });
 
-test('vsock enclave address: start-up fails at once with TRANSPORT_UNSUPPORTED, not at the first connection', async () => {
+test('vsock enclave address without the addon: start-up fails at once with TRANSPORT_UNSUPPORTED, not at the first connection', { skip: isVsockTransportAvailable() ? 'the vsock addon is built here' : false }, async () => {
   const result = await runMain({ ...baseEnv(), ENCLAVE_CID: '16' }, 10_000);
   assert.equal(result.code, 1);
   assert.equal(
     result.stderr,
     'host: TRANSPORT_UNSUPPORTED: enclave address vsock://16:5005 (ENCLAVE_ADDR or ENCLAVE_CID): vsock support is not built into this installation; set ENCLAVE_ADDR=tcp://HOST:PORT or unix:///PATH for local development\n',
   );
+});
+
+test('vsock enclave address with the addon: the host starts (ENCLAVE_CID=16) and stops on SIGTERM; no client connects, so no vsock connect is made', { skip: isVsockTransportAvailable() ? false : 'vsock addon absent' }, async () => {
+  const host = await startHostChild({ ...baseEnv(), ENCLAVE_CID: '16' }, 10_000);
+  assert.equal(await host.stop('SIGTERM', 5_000), 0);
+  assert.equal(host.stderr(), '');
 });
 
 test('SIGTERM with no connections: exit 0; SIGUSR1 is ignored (no inspector)', async () => {

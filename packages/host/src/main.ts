@@ -3,7 +3,7 @@
 
 import { HostConfigError, loadHostConfig, type HostConfig } from './config.js';
 import { createLogger } from './log.js';
-import { describeStartupError, runHost } from './run.js';
+import { describeStartupError, runHost, type HostHandle } from './run.js';
 
 /** sysexits.h EX_CONFIG. */
 const EXIT_CONFIG = 78;
@@ -19,7 +19,27 @@ const logger = createLogger({ level: config.logLevel });
 // Node 20 opens the inspector on SIGUSR1 unless a handler exists (K6).
 process.on('SIGUSR1', () => logger.warn('SIGUSR1 ignored'));
 
-const handle = await runHost(config, {
+// Signal handlers go in before start-up, so a SIGTERM that arrives while the
+// listeners are opening (or right after "host listening") still drains and
+// exits 0 instead of killing the process.
+let handle: HostHandle | undefined;
+let stopping = false;
+const closeAndExit = (running: HostHandle): void => {
+  void running.close().then(() => process.exit(0));
+};
+const stop = (signal: NodeJS.Signals): void => {
+  if (stopping) {
+    logger.warn('second signal; exiting now', { signal });
+    process.exit(1);
+  }
+  stopping = true;
+  logger.info('stopping', { signal, drainTimeoutMs: config.drainTimeoutMs });
+  if (handle !== undefined) closeAndExit(handle);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+
+handle = await runHost(config, {
   logger,
   onFatalError: (error) => {
     process.stderr.write(`host: ${error.message}\n`);
@@ -29,16 +49,4 @@ const handle = await runHost(config, {
   process.stderr.write(`host: ${describeStartupError(error)}\n`);
   process.exit(1);
 });
-
-let stopping = false;
-const stop = (signal: NodeJS.Signals): void => {
-  if (stopping) {
-    logger.warn('second signal; exiting now', { signal });
-    process.exit(1);
-  }
-  stopping = true;
-  logger.info('stopping', { signal, drainTimeoutMs: config.drainTimeoutMs });
-  void handle.close().then(() => process.exit(0));
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+if (stopping) closeAndExit(handle);

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { FrameType, StorageFrameReader, encodeStorageFrame, type StorageFrame } from '@http-enclave/protocol';
+import { isVsockTransportAvailable } from '@http-enclave/transport';
 import { loadHostConfig } from './config.js';
 import { HostListenError, describeStartupError, runHost } from './run.js';
 import { collectingLogger, connectTcp, makeTempDir } from './test-support.js';
@@ -47,7 +48,16 @@ test('runHost: real ports when port 0 was asked; the storage worker serves PUT/G
   raw.close();
 });
 
-test('runHost: a vsock enclave address fails at start-up with TRANSPORT_UNSUPPORTED', async () => {
+test('runHost: with the addon, a vsock enclave address starts (nothing connects until a client does) and a vsock storage listener works', { skip: isVsockTransportAvailable() ? false : 'vsock addon absent' }, async () => {
+  const port = 40_000 + Math.floor(Math.random() * 20_000);
+  const handle = await runHost(configFor(makeTempDir(), { ENCLAVE_ADDR: 'vsock://16:5005', STORAGE_LISTEN: `vsock://any:${port}` }), {
+    logger: collectingLogger().logger,
+  });
+  assert.deepEqual(handle.storageAddress, { scheme: 'vsock', cid: 'any', port });
+  await handle.close({ drainTimeoutMs: 100 });
+});
+
+test('runHost: without the addon, a vsock enclave address fails at start-up with TRANSPORT_UNSUPPORTED', { skip: isVsockTransportAvailable() ? 'the vsock addon is built here' : false }, async () => {
   await assert.rejects(runHost(configFor(makeTempDir(), { ENCLAVE_ADDR: 'vsock://16:5005' }), { logger: collectingLogger().logger }), {
     code: 'TRANSPORT_UNSUPPORTED',
   });

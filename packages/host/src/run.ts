@@ -2,7 +2,7 @@
 // returns a handle. No process-wide effects (signals, exit): main.ts does those.
 
 import { formatTransportAddress, type TransportAddress } from '@http-enclave/protocol';
-import { TransportUnsupportedError } from '@http-enclave/transport';
+import { TransportUnsupportedError, isVsockTransportAvailable } from '@http-enclave/transport';
 import type { HostConfig } from './config.js';
 import { startIngressProxy, type IngressProxy } from './ingress/ingress-proxy.js';
 import { createLogger, errorCode, type Logger } from './log.js';
@@ -51,8 +51,8 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
       process.exitCode = 1;
     });
 
-  // Fail at start-up, not at the first client connection.
-  if (config.enclaveAddress.scheme === 'vsock') {
+  // Without the native addon, fail at start-up, not at the first client connection.
+  if (config.enclaveAddress.scheme === 'vsock' && !isVsockTransportAvailable()) {
     throw new TransportUnsupportedError(
       `enclave address ${formatTransportAddress(config.enclaveAddress)} (ENCLAVE_ADDR or ENCLAVE_CID): vsock support is not built into this installation; set ENCLAVE_ADDR=tcp://HOST:PORT or unix:///PATH for local development`,
     );

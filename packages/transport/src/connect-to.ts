@@ -4,7 +4,9 @@
 
 import { connect, type Socket } from 'node:net';
 import { formatTransportAddress, type TransportAddress } from '@http-enclave/protocol';
-import { TransportConnectTimeoutError, TransportUnsupportedError } from './transport-errors.js';
+import { connectVsock, isVsockAvailable } from '@http-enclave/vsock';
+import { vsockUnsupported } from './listen-on.js';
+import { TransportConnectTimeoutError } from './transport-errors.js';
 
 export interface ConnectToOptions {
   /** Give up if the connection is not established within this time. */
@@ -16,8 +18,15 @@ export interface ConnectToOptions {
 
 export function connectTo(address: TransportAddress, options: ConnectToOptions): Promise<Socket> {
   if (address.scheme === 'vsock') {
-    return Promise.reject(
-      new TransportUnsupportedError(`${formatTransportAddress(address)}: vsock support is not built into this installation`),
+    if (!isVsockAvailable()) return Promise.reject(vsockUnsupported(address));
+    if (address.cid === 'any') return Promise.reject(new TypeError(`${formatTransportAddress(address)}: CID "any" is for listening`));
+    // The addon's connect waits on the threadpool with the timeout (no busy
+    // polling); the connected fd becomes a net.Socket on a native handle.
+    return connectVsock(address.cid, address.port, { timeoutMs: options.timeoutMs, allowHalfOpen: options.allowHalfOpen ?? false }).catch(
+      (error: unknown) => {
+        if ((error as { code?: unknown }).code === 'ETIMEDOUT') throw new TransportConnectTimeoutError(formatTransportAddress(address), options.timeoutMs);
+        throw error;
+      },
     );
   }
   return new Promise((resolve, reject) => {

@@ -6,6 +6,7 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import { connect, type Server } from 'node:net';
 import { formatTransportAddress, type TransportAddress } from '@http-enclave/protocol';
+import { isVsockAvailable, listenVsock, vsockAbsenceReason } from '@http-enclave/vsock';
 import { TransportUnsupportedError } from './transport-errors.js';
 
 /** Backlog of pending connections; Linux caps it at net.core.somaxconn (4096 on current kernels). */
@@ -18,7 +19,11 @@ export interface ListenOnOptions {
 
 export async function listenOn(server: Server, address: TransportAddress, options: ListenOnOptions = {}): Promise<void> {
   if (address.scheme === 'vsock') {
-    throw new TransportUnsupportedError(`${formatTransportAddress(address)}: vsock support is not built into this installation`);
+    // The fd comes from the addon and is wrapped in Node's own TCP server
+    // handle (@http-enclave/vsock socket.ts): accept, TLS and HTTP stay native.
+    if (!isVsockAvailable()) throw vsockUnsupported(address);
+    await listenVsock(server, address.cid, address.port);
+    return;
   }
   if (address.scheme === 'unix' && options.replaceStaleUnixSocket !== false) await removeStaleUnixSocket(address.path);
   await new Promise<void>((resolve, reject) => {
@@ -34,6 +39,13 @@ export async function listenOn(server: Server, address: TransportAddress, option
     if (address.scheme === 'tcp') server.listen({ host: address.host, port: address.port, backlog: LISTEN_BACKLOG });
     else server.listen({ path: address.path, backlog: LISTEN_BACKLOG });
   });
+}
+
+/** TRANSPORT_UNSUPPORTED for a vsock address when the addon is absent, with the reason. */
+export function vsockUnsupported(address: TransportAddress): TransportUnsupportedError {
+  return new TransportUnsupportedError(
+    `${formatTransportAddress(address)}: vsock support is not built into this installation (${vsockAbsenceReason() ?? 'addon absent'})`,
+  );
 }
 
 /**

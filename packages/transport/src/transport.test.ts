@@ -10,7 +10,8 @@ import { after, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 
 import { parseTransportAddress, type TransportAddress } from '@http-enclave/protocol';
-import { connectTo, listenOn, listeningAddress } from './index.js';
+import { isVsockAvailable, vsockAbsenceReason } from '@http-enclave/vsock';
+import { connectTo, listenOn, listeningAddress, vsockUnsupported } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'transport-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -196,9 +197,26 @@ test('tcp: connect to a listener with a full accept queue times out with TRANSPO
   }
 });
 
-test('vsock: listen and connect reject with TRANSPORT_UNSUPPORTED without touching a socket', async () => {
+test('vsock without the addon: listen and connect reject with TRANSPORT_UNSUPPORTED without touching a socket', { skip: isVsockAvailable() ? 'the addon is built here (the absent path is the message below)' : false }, async () => {
   const server = echoServer();
   await rejectsWithCode(listenOn(server, parseTransportAddress('vsock://any:5000')), 'TRANSPORT_UNSUPPORTED');
   assert.equal(server.listening, false);
   await rejectsWithCode(connectTo(parseTransportAddress('vsock://3:5000'), { timeoutMs: 100 }), 'TRANSPORT_UNSUPPORTED');
+});
+
+test('vsockUnsupported: one clear TRANSPORT_UNSUPPORTED line naming the address', () => {
+  const error = vsockUnsupported(parseTransportAddress('vsock://16:5005'));
+  assert.equal(error.code, 'TRANSPORT_UNSUPPORTED');
+  assert.match(error.message, /^vsock:\/\/16:5005: vsock support is not built into this installation \(.+\)$/);
+});
+
+test('vsock with the addon: listenOn vsock://any:HIGH_PORT listens (AF_VSOCK, never connected here) and closes', { skip: isVsockAvailable() ? false : `addon absent: ${vsockAbsenceReason() ?? ''}` }, async () => {
+  const server = echoServer();
+  const port = 40_000 + Math.floor(Math.random() * 20_000);
+  await listenOn(server, parseTransportAddress(`vsock://any:${port}`));
+  assert.equal(server.listening, true);
+  assert.deepEqual(listeningAddress(server, { scheme: 'vsock', cid: 'any', port }), { scheme: 'vsock', cid: 'any', port });
+  await closeServer(server);
+  // The seam refuses a connect target of "any" before any socket exists.
+  await assert.rejects(connectTo({ scheme: 'vsock', cid: 'any', port }, { timeoutMs: 100 }), TypeError);
 });

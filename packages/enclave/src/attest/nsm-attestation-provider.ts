@@ -7,14 +7,17 @@
 //   {"Attestation": {"user_data": bstr / null, "nonce": bstr / null, "public_key": bstr / null}}
 //
 // and the answer {"Attestation": {"document": bstr}} (the COSE_Sign1) or
-// {"Error": "<ErrorCode>"}. The device itself is the seam `NsmDevice`: the
-// native addon (issue "vsock and NSM") will implement it; until then the
-// provider refuses to start, so an enclave configured for nsm never runs
-// without attestation by accident.
+// {"Error": "<ErrorCode>"}. The device itself is the seam `NsmDevice`,
+// implemented by @http-enclave/vsock's NsmDevice (the native addon). Without
+// the addon or /dev/nsm the provider refuses to start, so an enclave
+// configured for nsm never runs without attestation by accident.
 
 import { AttestationProviderUnavailableError } from './attestation-errors.js';
 import type { AttestationProvider, AttestationRequest } from './attestation-provider.js';
+import { isNsmAvailable, NsmDevice as NativeNsmDevice } from '@http-enclave/vsock';
+import { checkAttestationRequest } from './attestation-provider.js';
 import { cborMap, encodeCbor } from './cbor-encoder.js';
+import { decodeNsmResponse } from './nsm-messages.js';
 
 /** Largest NSM request (NSM_REQUEST_MAX_SIZE, linux include/uapi/linux/nsm.h). */
 export const NSM_REQUEST_MAX_BYTES = 0x1000;
@@ -43,11 +46,23 @@ export function encodeNsmAttestationRequest(request: AttestationRequest): Buffer
 }
 
 /**
- * The nsm provider. Today there is no NsmDevice (no native addon), so it
- * fails at start-up with ATTESTATION_UNAVAILABLE. Once the addon exists,
- * `attest` sends encodeNsmAttestationRequest(request) through the device and
- * returns the response's `document` bytes unchanged.
+ * The nsm provider: `attest` sends encodeNsmAttestationRequest(request)
+ * through the device and returns the response's `document` bytes unchanged.
+ * Without a device (no addon, or no /dev/nsm: not in a Nitro Enclave) it
+ * fails at start-up with ATTESTATION_UNAVAILABLE.
  */
-export function createNsmAttestationProvider(): AttestationProvider {
-  throw new AttestationProviderUnavailableError(NSM_UNAVAILABLE_MESSAGE);
+export function createNsmAttestationProvider(device: NsmDevice | undefined = openNsmDevice()): AttestationProvider {
+  if (device === undefined) throw new AttestationProviderUnavailableError(NSM_UNAVAILABLE_MESSAGE);
+  return {
+    kind: 'nsm',
+    async attest(request: AttestationRequest): Promise<Buffer> {
+      checkAttestationRequest(request);
+      const response = await device.call(encodeNsmAttestationRequest(request));
+      return decodeNsmResponse('Attestation', response).document;
+    },
+  };
+}
+
+function openNsmDevice(): NsmDevice | undefined {
+  return isNsmAvailable() ? NativeNsmDevice.open() : undefined;
 }
