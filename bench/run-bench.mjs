@@ -11,7 +11,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { request } from 'node:https';
 import { cpus, freemem, totalmem, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -73,19 +73,26 @@ const P = {
   RETRY_BUSY: int('RETRY_BUSY', 2, 1),
   SKIP_INSTALL: int('SKIP_INSTALL', 0),
   KEEP_RUN_DIR: int('KEEP_RUN_DIR', 0),
+  ADDON_BYTES: int('ADDON_BYTES', 1 << 30, 256 << 20),
+  ADDON_ROUNDS: int('ADDON_ROUNDS', 100000),
+  ADDON_MSG: int('ADDON_MSG', 64),
+  ADDON_REPS: int('ADDON_REPS', 5, 3),
+  ADDON_TIMEOUT: int('ADDON_TIMEOUT', 20),
+  ADDON_PEER_CPU: int('ADDON_PEER_CPU', int('CPU_CLIENT', 0)),
 };
 const PATHS = words('PATHS', 'direct host haproxy socat');
-const TESTS = words('TESTS', 'ka bulk enclave');
+const TESTS = words('TESTS', 'ka bulk enclave addon');
 for (const p of PATHS) if (!['direct', 'host', 'haproxy', 'socat'].includes(p)) fatalUsage(`unknown path ${p} in PATHS`);
-for (const t of TESTS) if (!['ka', 'bulk', 'enclave'].includes(t)) fatalUsage(`unknown test ${t} in TESTS`);
+for (const t of TESTS) if (!['ka', 'bulk', 'enclave', 'addon'].includes(t)) fatalUsage(`unknown test ${t} in TESTS`);
 if (P.REPS < 1 || P.DURATION < 1) fatalUsage('REPS and DURATION must be at least 1');
 if (P.DURATION > 10) fatalUsage('DURATION is at most 10 s (every single load stays bounded)');
 if (P.KA_CONNS < 1 || P.WRK_THREADS < 1 || P.KA_CONNS < P.WRK_THREADS) fatalUsage('KA_CONNS >= WRK_THREADS >= 1');
+if (P.ADDON_MSG < 1 || P.ADDON_MSG > 65536 || P.ADDON_ROUNDS < 1 || P.ADDON_REPS < 1 || P.ADDON_BYTES < 1) fatalUsage('ADDON_MSG must be in 1..65536, ADDON_ROUNDS, ADDON_REPS and ADDON_BYTES at least 1');
 if (P.DOC_BYTES < 32 || P.DOC_BYTES > 65536) fatalUsage('DOC_BYTES must be in 32..65536');
 const NCPU = cpus().length;
 let pinNote = '';
-if (P.PIN && Math.max(P.CPU_CLIENT, P.CPU_PROXY, P.CPU_BACKEND) >= NCPU) {
-  pinNote = `PIN=1 asked for CPU ${Math.max(P.CPU_CLIENT, P.CPU_PROXY, P.CPU_BACKEND)} but this machine has ${NCPU}; ran unpinned`;
+if (P.PIN && Math.max(P.CPU_CLIENT, P.CPU_PROXY, P.CPU_BACKEND, P.ADDON_PEER_CPU) >= NCPU) {
+  pinNote = `PIN=1 asked for CPU ${Math.max(P.CPU_CLIENT, P.CPU_PROXY, P.CPU_BACKEND, P.ADDON_PEER_CPU)} but this machine has ${NCPU}; ran unpinned`;
   P.PIN = 0;
 }
 function fatalUsage(msg) {
@@ -316,6 +323,51 @@ async function runBulkOnce(dir, path, rep, bytes, recordIt) {
   return row;
 }
 
+/**
+ * One `addon` load: bench/lib/stream-pair.mjs moves the payload between two
+ * processes over (kind) the addon's socketPair() + socketFromFd, or a plain
+ * Node unix socket. mode: up | down | pp (ping-pong of ADDON_MSG-byte messages).
+ * CPU comes from the two processes themselves (process.cpuUsage over the
+ * measured transfer only: no Node start-up, no warm-up).
+ */
+async function runAddon(kind, mode, rep) {
+  return measured(() => runAddonOnce(kind, mode, rep));
+}
+
+async function runAddonOnce(kind, mode, rep) {
+  const amount = mode === 'pp' ? P.ADDON_ROUNDS : P.ADDON_BYTES;
+  const peerCpu = P.PIN ? String(P.ADDON_PEER_CPU) : '-';
+  const a = [NODE, join(LIB, 'stream-pair.mjs'), kind, mode, String(amount), RUN_DIR, String(P.ADDON_TIMEOUT), peerCpu, String(P.ADDON_MSG)];
+  const pre = snapshot(allPgids(), { memory: false });
+  const r = await table.run(a, { cpu: P.CPU_CLIENT, timeoutMs: (P.ADDON_TIMEOUT + 10) * 1000 });
+  await sleep(100);
+  const post = snapshot(allPgids(), { memory: false });
+  let res;
+  try {
+    res = JSON.parse(r.stdout.trim().split('\n').pop());
+  } catch {
+    res = { error: `no result (exit ${r.code}${r.timedOut ? ', killed at timeout' : ''}): ${r.stderr.trim().split('\n').pop() ?? ''}` };
+  }
+  if (res.complete === false && !res.error) res.error = 'incomplete';
+  if (rep === 1) addCommand(`addon-${mode} ${kind}: ${P.PIN ? `taskset -c ${P.CPU_CLIENT} ` : ''}node bench/lib/stream-pair.mjs ${kind} ${mode} ${amount} $RUN_DIR ${P.ADDON_TIMEOUT} ${peerCpu} ${P.ADDON_MSG}   (peer: ${peerCpu === '-' ? '' : `taskset -c ${peerCpu} `}node bench/lib/stream-pair.mjs --peer ${kind} …)`);
+  const row = { test: `addon-${mode}`, path: kind, rep, roles: {}, res, pre, post };
+  log(`  addon-${mode} ${kind} rep${rep}: ${res.error ? `ERROR ${res.error}` : mode === 'pp' ? `${Math.round(res.rps)} round trips/s p50 ${res.p50Us} µs` : `${res.MBps} MB/s`}${res.error ? '' : `, CPU ${(res.cpuSelfS + res.cpuPeerS).toFixed(3)} s`}`);
+  return row;
+}
+
+/** True when the addon loads and makes a socket pair (closed again at once). */
+async function addonUsable() {
+  try {
+    const v = await import(join(REPO, 'packages', 'vsock', 'dist', 'index.js'));
+    const [x, y] = v.socketPair();
+    closeSync(x);
+    closeSync(y);
+    return '';
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
 const deadReported = new Set();
 function checkAlive() {
   for (const i of table.instances) {
@@ -499,6 +551,7 @@ async function main() {
     ticksPerSecond: TICKS_PER_SECOND,
     initial,
     git: gitState(),
+    addonUnavailable: TESTS.includes('addon') ? await addonUsable() : '',
   };
 
   // warm-up (not recorded): JIT, pools, the storage statement cache
@@ -517,6 +570,16 @@ async function main() {
       if (t === 'ka') for (const p of order) await runWrk('ka', p, rep, P.DURATION);
       if (t === 'bulk') for (const d of ['up', 'down']) for (const p of order) await runBulk(d, p, rep);
       if (t === 'enclave') for (const v of rotate(encVariants, rep - 1)) await runWrk('enc', v, rep, P.DURATION);
+    }
+  }
+  if (TESTS.includes('addon')) {
+    if (meta.addonUnavailable) log(`addon: skipped, the vsock addon is not usable: ${meta.addonUnavailable}`);
+    else {
+      for (let rep = 1; rep <= P.ADDON_REPS; rep++) {
+        const kinds = rotate(['plain', 'addon'], rep - 1);
+        log(`addon rep ${rep}/${P.ADDON_REPS}: order ${kinds.join(' ')}`);
+        for (const mode of ['up', 'down', 'pp']) for (const k of kinds) await runAddon(k, mode, rep);
+      }
     }
   }
   await sleep(1000); // connections closed by the last load are gone before the final sample
