@@ -39,6 +39,7 @@ test('both files exist: source files, parsed and matched', () => {
   const identity = loadTlsIdentity({ certPath, keyPath, now });
   assert.equal(identity.source, 'files');
   assert.equal(identity.fingerprintSha256, new X509Certificate(identity.certPem).fingerprint256);
+  // A pattern for the PEM header of the key openssl generated at test time, not a key.
   assert.match(identity.keyPem, /^-----BEGIN PRIVATE KEY-----/);
 });
 
