@@ -13,10 +13,15 @@
 //      host with Node's https client;
 //   C. a measurement: TLS keep-alive requests and bulk bytes over vsock vs
 //      TCP loopback in this same guest, printed as ratios (not a pass/fail
-//      gate: both sides run under the same emulation, see the README).
+//      gate: both sides run under the same emulation, see the README),
+//      and the same round trip without TLS or HTTP (raw 64-byte ping-pong),
+//      which bounds what the keep-alive ratio can be in this guest;
+//   D. (only when asked: --only=C,D) diagnostics behind the figures quoted
+//      in packages/vsock/src/socket.ts: 8 concurrent keep-alive connections,
+//      and the JS Duplex path the addon did not take against its native handle.
 // One line per check, then `GUEST: VERDICT PASS|FAIL`.
 //
-// Arguments: --only=A,B,C (sections), --bulk-mib=N (echo size, default 64),
+// Arguments: --only=A,B,C (sections; D needs C), --bulk-mib=N (echo size, default 64),
 // --stack=tcp (section B on TCP: to debug this file only).
 
 import { spawn } from 'node:child_process';
@@ -545,6 +550,96 @@ if (SECTIONS.has('C') && haveModules) {
     ratios.bulk = rate.vsock / rate.tcp;
     return `vsock ${fmt(rate.vsock)} MiB/s, tcp ${fmt(rate.tcp)} MiB/s, ratio ${ratios.bulk.toFixed(2)}`;
   }, 180_000);
+
+  // C1 is latency bound: every GET is one round trip of two socket writes
+  // (one each way; no Nagle or cork effect), so C3 measures that round trip
+  // without TLS or HTTP: the kernel's share, which no user-space code changes.
+  const fdRatio = (a, b) => `ratio ${(a / b).toFixed(2)}`;
+  await check('C3 raw 64-byte ping-pong round trips/s, vsock vs tcp (no TLS, 1000 round trips, median of 3)', async () => {
+    const echo = (s) => s.on('data', (c) => s.write(c)).on('error', () => {});
+    const echoes = { vsock: await listenAt(net.createServer(echo), 'vsock://any:7103'), tcp: await listenAt(net.createServer({ noDelay: true }, echo), 'tcp://127.0.0.1:7104') };
+    const to = { vsock: 'vsock://1:7103', tcp: 'tcp://127.0.0.1:7104' };
+    const msg = Buffer.alloc(64, 1);
+    const rts = await interleaved(['vsock', 'tcp'], 3, async (kind) => {
+      const s = await connectAt(to[kind], { allowHalfOpen: false });
+      const N = 1000;
+      const started = process.hrtime.bigint();
+      await new Promise((resolve) => {
+        let got = 0;
+        let i = 0;
+        s.on('data', (c) => {
+          for (got += c.length; got >= msg.length; got -= msg.length) if (++i === N) return resolve();
+          else s.write(msg);
+        });
+        s.write(msg);
+      });
+      const sec = Number(process.hrtime.bigint() - started) / 1e9;
+      s.destroy();
+      return N / sec;
+    });
+    for (const e of Object.values(echoes)) e.close();
+    return `vsock ${fmt(rts.vsock)}/s, tcp ${fmt(rts.tcp)}/s, ${fdRatio(rts.vsock, rts.tcp)}`;
+  }, 120_000);
+
+  // D: diagnostics (printed, not gated). D1 is many connections at once; D2
+  // measures the path the addon did not take, a JS Duplex between the socket
+  // and TLS (JSStreamSocket), against the native handle, so socket.ts can say
+  // why with figures.
+  if (SECTIONS.has('D')) {
+    /** 8 keep-alive TLS connections, 25 GETs each, all at once; requests/s. */
+    async function concurrentRps(open) {
+      const agents = await Promise.all(Array.from({ length: 8 }, open));
+      for (const a of agents) await call(a.agent, '/small');
+      const started = process.hrtime.bigint();
+      await Promise.all(agents.map(async (a) => { for (let i = 0; i < 25; i++) await call(a.agent, '/small'); }));
+      const s = Number(process.hrtime.bigint() - started) / 1e9;
+      for (const a of agents) a.close();
+      return 200 / s;
+    }
+    await check('D1 TLS keep-alive requests/s, vsock vs tcp (8 connections x 25 GETs concurrently, median of 3)', async () => {
+      const rps = await interleaved(['vsock', 'tcp'], 3, (kind) => concurrentRps(() => tlsAgent(kind)));
+      return `vsock ${fmt(rps.vsock)} req/s, tcp ${fmt(rps.tcp)} req/s, ${fdRatio(rps.vsock, rps.tcp)}`;
+    }, 120_000);
+
+    await check('D2 the JS Duplex path vs the native handle, both on vsock (8 x 25 keep-alive GETs; 8 MiB download; median of 3)', async () => {
+      const { Duplex } = await import('node:stream');
+      /** A Duplex over a vsock socket: every chunk hops through JS, and TLS runs on JSStreamSocket. */
+      const overDuplex = (inner) => {
+        const d = new Duplex({
+          read: () => inner.resume(),
+          write: (chunk, _enc, cb) => inner.write(chunk, cb),
+          final: (cb) => inner.end(cb),
+          destroy: (error, cb) => (inner.destroy(), cb(error)),
+        });
+        inner.on('data', (c) => d.push(c) || inner.pause()).on('end', () => d.push(null)).on('error', (e) => d.destroy(e)).on('close', () => d.destroy());
+        return d;
+      };
+      const duplexHttps = https.createServer({ key, cert, keepAliveTimeout: 60_000 }, handler);
+      const front = await listenAt(net.createServer((s) => duplexHttps.emit('connection', overDuplex(s))), 'vsock://any:7105');
+      async function duplexAgent() {
+        const secure = tls.connect({ socket: overDuplex(await connectAt('vsock://1:7105', { allowHalfOpen: false })), servername: 'localhost', rejectUnauthorized: false });
+        await once(secure, 'secureConnect');
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        agent.createConnection = () => secure;
+        return { agent, close: () => (agent.destroy(), secure.destroy()) };
+      }
+      const open = (kind) => (kind === 'native' ? tlsAgent('vsock') : duplexAgent());
+      const rps = await interleaved(['native', 'duplex'], 3, (kind) => concurrentRps(() => open(kind)));
+      const rate = await interleaved(['native', 'duplex'], 3, async (kind) => {
+        const { agent, close } = await open(kind);
+        const started = process.hrtime.bigint();
+        const n = await call(agent, '/bulk');
+        const s = Number(process.hrtime.bigint() - started) / 1e9;
+        close();
+        assert(n === BULK, `moved ${n}`);
+        return BULK / (1 << 20) / s;
+      });
+      front.close();
+      return `keep-alive duplex ${fmt(rps.duplex)} vs native ${fmt(rps.native)} req/s (${fdRatio(rps.duplex, rps.native)}); ` +
+        `bulk duplex ${fmt(rate.duplex)} vs native ${fmt(rate.native)} MiB/s (${fdRatio(rate.duplex, rate.native)})`;
+    }, 180_000);
+
+  }
 
   for (const s of servers) s.close();
   if (ratios.keepAlive !== undefined || ratios.bulk !== undefined) {

@@ -61,6 +61,7 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
       { setting: config.attestationProvider, devRootKeyPath: config.attestationDevRootKeyPath, devRootCertPath: config.attestationDevRootCertPath },
       { now, logger },
     );
+    if (attestation?.describe !== undefined) logger.info('attestation provider ready', { attestationProvider: attestation.kind, ...(await attestation.describe()) });
   }
   if (config.authMode === 'none') {
     logger.warn('AUTH_MODE=none: every caller shares one anonymous namespace');

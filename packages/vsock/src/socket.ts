@@ -19,6 +19,17 @@
 // that TLS over a socket from here sits on a native handle, not a
 // JSStreamSocket; the reference measurement in the QEMU guest ran TLS 1.3
 // and https over both handle kinds).
+// Measured in the QEMU guest (test/vsock-guest, TCG, vsock_loopback; C5 and
+// an exploratory run): a Duplex path against this one, both on vsock, gave
+// 0.83x and 0.59-0.77x the requests/s of 8 concurrent keep-alive TLS
+// connections and 0.84-0.99x the bulk MiB/s; sequential keep-alive was within
+// noise. Pipe vs TCP handle for connected sockets: no difference beyond noise
+// (keep-alive 160/194, 208/208 req/s; bulk 5.4/5.2 MiB/s), so Pipe stays.
+// Where vsock trails TCP on keep-alive in that guest (C1 0.71-0.95 from run
+// to run), the cost is the guest kernel's per-packet vsock loopback path, not
+// this handle: a raw 64-byte ping-pong without TLS does 570-830 round
+// trips/s on vsock vs 2400-3900 on TCP loopback (C3), with either handle
+// kind; each GET is exactly one write each way, so there is nothing to batch.
 //
 // The handle constructors come from process.binding('pipe_wrap' / 'tcp_wrap'):
 // the only public way to reach them. process.binding is DEP0111, a

@@ -17,7 +17,7 @@ export class AttestationConfigError extends Error {
   }
 }
 
-/** The configured provider cannot run on this machine (today: `nsm`, until the native addon exists). */
+/** The configured provider cannot run on this machine (`nsm` without /dev/nsm or the addon, or an NSM that does not answer). */
 export class AttestationProviderUnavailableError extends Error {
   readonly code = 'ATTESTATION_UNAVAILABLE';
   readonly source = 'config';

@@ -36,6 +36,11 @@ export interface AttestationProvider {
   readonly kind: AttestationProviderKind;
   /** Returns the untagged COSE_Sign1 bytes of a fresh attestation document. */
   attest(request: AttestationRequest): Promise<Buffer>;
+  /**
+   * Asks the device who it is, once at start-up (logged; `nsm` only). Fails
+   * with ATTESTATION_UNAVAILABLE when the device does not answer.
+   */
+  describe?(): Promise<Readonly<Record<string, string | number>>>;
 }
 
 /**

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { CborEncodeError } from './attestation-errors.js';
 import { cborMap, encodeCbor, type CborValue } from './cbor-encoder.js';
 import { decodeCborForTest } from './cbor-test-decoder.js';
-import { encodeNsmAttestationRequest } from './nsm-attestation-provider.js';
+import { encodeNsmRequest } from './nsm-messages.js';
 
 const RFC_8949_APPENDIX_A: readonly (readonly [string, CborValue, string])[] = [
   ['0', 0, '00'],
@@ -102,7 +102,7 @@ test('a Uint8Array view encodes only its own bytes', () => {
 });
 
 test('the NSM Attestation request has serde_cbor\'s shape: {"Attestation": {user_data, nonce, public_key}}', () => {
-  const encoded = encodeNsmAttestationRequest({ userData: Buffer.from([1]), nonce: Buffer.from([2, 3]) });
+  const encoded = encodeNsmRequest({ kind: 'Attestation', userData: Buffer.from([1]), nonce: Buffer.from([2, 3]), publicKey: null });
   const hex = (text: string): string => Buffer.from(text, 'ascii').toString('hex');
   assert.equal(
     encoded.toString('hex'),

@@ -1,8 +1,11 @@
-// The factory: none → no provider, nsm → ATTESTATION_UNAVAILABLE at start-up,
+// The factory: none → no provider, nsm → ATTESTATION_UNAVAILABLE at start-up (outside a Nitro Enclave),
 // dev → a provider and a start-up warning naming the dev root's fingerprint.
 
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { test } from 'node:test';
+
+import { isVsockAvailable, vsockAbsenceReason } from '@http-enclave/vsock';
 
 import { createLogger } from '../log.js';
 import { AttestationProviderUnavailableError } from './attestation-errors.js';
@@ -17,14 +20,17 @@ test('none: no provider', () => {
   assert.deepEqual(lines, []);
 });
 
-test('nsm: ATTESTATION_UNAVAILABLE naming /dev/nsm and the native addon', () => {
+test('nsm: ATTESTATION_UNAVAILABLE naming /dev/nsm and the native addon, and which one is missing', { skip: existsSync('/dev/nsm') ? 'inside a Nitro Enclave' : false }, () => {
   const logger = createLogger('error', () => {});
   assert.throws(
     () => createAttestationProvider({ setting: 'nsm', devRootKeyPath: undefined, devRootCertPath: undefined }, { now: () => new Date(), logger, measure }),
     (error: unknown) =>
       error instanceof AttestationProviderUnavailableError &&
       error.code === 'ATTESTATION_UNAVAILABLE' &&
-      error.message === 'the nsm provider needs /dev/nsm and the native addon (issue: vsock and NSM)',
+      error.message ===
+        (isVsockAvailable()
+          ? 'the nsm provider needs /dev/nsm and the native addon: /dev/nsm does not exist: not inside an AWS Nitro Enclave'
+          : `the nsm provider needs /dev/nsm and the native addon: the @http-enclave/vsock addon is not available (${vsockAbsenceReason() ?? 'unknown reason'})`),
   );
 });
 

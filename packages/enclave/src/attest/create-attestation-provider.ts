@@ -1,6 +1,6 @@
 // Builds the provider ATTESTATION_PROVIDER names, at start-up:
 //   none → undefined (GET /attestation answers 404 ATTESTATION_UNAVAILABLE);
-//   nsm  → fails with ATTESTATION_UNAVAILABLE until the native addon exists;
+//   nsm  → the Nitro Secure Module; ATTESTATION_UNAVAILABLE without /dev/nsm or the addon;
 //   dev  → the simulator, with a warning naming its root's fingerprint.
 
 import type { Logger } from '../log.js';

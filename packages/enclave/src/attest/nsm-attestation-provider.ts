@@ -1,68 +1,66 @@
 // The `nsm` provider: attestation documents from the Nitro Secure Module.
 //
 // The NSM speaks CBOR through one ioctl on /dev/nsm (NSM_IOCTL_RAW =
-// 0xC0200A00; request at most 4096 bytes, response at most 12288; reference
-// §4). The request is serde_cbor's encoding of a Rust enum variant:
+// 0xC0200A00; request at most 4096 bytes, response at most 12288; the ioctl
+// is specified at the top of packages/vsock/src/vsock.c, the messages in
+// nsm-messages.ts). An attestation is the NSM's own request, field for field:
 //
 //   {"Attestation": {"user_data": bstr / null, "nonce": bstr / null, "public_key": bstr / null}}
 //
-// and the answer {"Attestation": {"document": bstr}} (the COSE_Sign1) or
-// {"Error": "<ErrorCode>"}. The device itself is the seam `NsmDevice`,
-// implemented by @http-enclave/vsock's NsmDevice (the native addon). Without
-// the addon or /dev/nsm the provider refuses to start, so an enclave
-// configured for nsm never runs without attestation by accident.
+// answered by {"Attestation": {"document": bstr}} (the COSE_Sign1, returned
+// unchanged) or {"Error": "<ErrorCode>"}. The device is the seam `NsmDevice`
+// (nsm-client.ts), implemented by @http-enclave/vsock's NsmDevice on the
+// native addon. Without the addon or /dev/nsm the provider refuses to start,
+// so an enclave configured for nsm never runs without attestation by accident;
+// start-up also asks the device DescribeNSM (describe()), so a device that
+// does not answer stops start-up instead of failing the first client.
 
+import { isVsockAvailable, NsmDevice as NativeNsmDevice, NSM_DEVICE_PATH, vsockAbsenceReason } from '@http-enclave/vsock';
+import { existsSync } from 'node:fs';
 import { AttestationProviderUnavailableError } from './attestation-errors.js';
 import type { AttestationProvider, AttestationRequest } from './attestation-provider.js';
-import { isNsmAvailable, NsmDevice as NativeNsmDevice } from '@http-enclave/vsock';
 import { checkAttestationRequest } from './attestation-provider.js';
-import { cborMap, encodeCbor } from './cbor-encoder.js';
-import { decodeNsmResponse } from './nsm-messages.js';
+import { NsmClient, type NsmDevice } from './nsm-client.js';
 
-/** Largest NSM request (NSM_REQUEST_MAX_SIZE, linux include/uapi/linux/nsm.h). */
-export const NSM_REQUEST_MAX_BYTES = 0x1000;
-
-/** One raw round trip to /dev/nsm: CBOR request in, CBOR response out. */
-export interface NsmDevice {
-  call(request: Buffer): Promise<Buffer>;
-}
-
-export const NSM_UNAVAILABLE_MESSAGE = 'the nsm provider needs /dev/nsm and the native addon (issue: vsock and NSM)';
-
-/** The NSM `Attestation` request for `request` (absent fields are null, as serde encodes None). */
-export function encodeNsmAttestationRequest(request: AttestationRequest): Buffer {
-  return encodeCbor(
-    cborMap([
-      [
-        'Attestation',
-        cborMap([
-          ['user_data', request.userData],
-          ['nonce', request.nonce],
-          ['public_key', request.publicKey ?? null],
-        ]),
-      ],
-    ]),
-  );
+/** Why the nsm provider cannot run here, or undefined when it can. */
+export function nsmUnavailableReason(): string | undefined {
+  if (!isVsockAvailable()) return `the @http-enclave/vsock addon is not available (${vsockAbsenceReason() ?? 'unknown reason'})`;
+  if (!existsSync(NSM_DEVICE_PATH)) return `${NSM_DEVICE_PATH} does not exist: not inside an AWS Nitro Enclave`;
+  return undefined;
 }
 
 /**
- * The nsm provider: `attest` sends encodeNsmAttestationRequest(request)
- * through the device and returns the response's `document` bytes unchanged.
- * Without a device (no addon, or no /dev/nsm: not in a Nitro Enclave) it
- * fails at start-up with ATTESTATION_UNAVAILABLE.
+ * The nsm provider over `device` (by default /dev/nsm through the addon):
+ * `attest` sends the NSM Attestation request and returns the document bytes
+ * unchanged; `describe` asks DescribeNSM. Without a device it fails at
+ * start-up with ATTESTATION_UNAVAILABLE and the reason.
  */
-export function createNsmAttestationProvider(device: NsmDevice | undefined = openNsmDevice()): AttestationProvider {
-  if (device === undefined) throw new AttestationProviderUnavailableError(NSM_UNAVAILABLE_MESSAGE);
+export function createNsmAttestationProvider(device?: NsmDevice): AttestationProvider {
+  if (device === undefined) {
+    const reason = nsmUnavailableReason();
+    if (reason !== undefined) throw new AttestationProviderUnavailableError(`the nsm provider needs /dev/nsm and the native addon: ${reason}`);
+  }
+  const nsm = new NsmClient(device ?? NativeNsmDevice.open());
   return {
     kind: 'nsm',
     async attest(request: AttestationRequest): Promise<Buffer> {
       checkAttestationRequest(request);
-      const response = await device.call(encodeNsmAttestationRequest(request));
-      return decodeNsmResponse('Attestation', response).document;
+      return nsm.attestation({ userData: request.userData, nonce: request.nonce, publicKey: request.publicKey ?? null });
+    },
+    async describe() {
+      let nsmInfo;
+      try {
+        nsmInfo = await nsm.describeNsm();
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        throw new AttestationProviderUnavailableError(`the NSM did not answer DescribeNSM (${typeof code === 'string' ? code : (error as Error).name})`);
+      }
+      return {
+        moduleId: nsmInfo.moduleId,
+        nsmVersion: `${nsmInfo.versionMajor}.${nsmInfo.versionMinor}.${nsmInfo.versionPatch}`,
+        digest: nsmInfo.digest,
+        maxPcrs: nsmInfo.maxPcrs,
+      };
     },
   };
-}
-
-function openNsmDevice(): NsmDevice | undefined {
-  return isNsmAvailable() ? NativeNsmDevice.open() : undefined;
 }

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeCbor, cborMap } from './cbor-encoder.js';
-import { createNsmAttestationProvider, encodeNsmAttestationRequest, type NsmDevice } from './nsm-attestation-provider.js';
+import { createNsmAttestationProvider } from './nsm-attestation-provider.js';
+import { NsmClient, type NsmDevice } from './nsm-client.js';
 import { NsmMalformedResponseError, NsmResponseError, decodeNsmResponse, encodeNsmRequest } from './nsm-messages.js';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
@@ -20,8 +21,6 @@ test('requests: unit variants are bare text, struct variants one-entry maps in f
   assert.deepEqual(encodeNsmRequest({ kind: 'Attestation', userData: null, nonce: null, publicKey: null }), none);
   const full = encodeNsmRequest({ kind: 'Attestation', userData: hex('0102'), nonce: hex('03'), publicKey: null });
   assert.deepEqual(full, hex('a1 6b 4174746573746174696f6e a3 69 757365725f64617461 42 0102 65 6e6f6e6365 41 03 6a 7075626c69635f6b6579 f6'));
-  // The provider's own encoder produces the same bytes.
-  assert.deepEqual(encodeNsmAttestationRequest({ userData: hex('0102'), nonce: hex('03') }), full);
 });
 
 test('responses: GetRandom, DescribePCR, DescribeNSM, Attestation decode to typed values', () => {
@@ -84,8 +83,56 @@ test('nsm provider over a recorded device: sends the Attestation request, return
   const provider = createNsmAttestationProvider(device);
   assert.equal(provider.kind, 'nsm');
   assert.deepEqual(await provider.attest({ userData: hex('aa'), nonce: hex('bb') }), document);
-  assert.deepEqual(sent, [encodeNsmAttestationRequest({ userData: hex('aa'), nonce: hex('bb') })]);
+  assert.deepEqual(sent, [hex('a1 6b 4174746573746174696f6e a3 69 757365725f64617461 41 aa 65 6e6f6e6365 41 bb 6a 7075626c69635f6b6579 f6')]);
   await assert.rejects(provider.attest({ userData: Buffer.alloc(513), nonce: hex('bb') }), { code: 'ATTESTATION_REQUEST_INVALID' });
   const failing = createNsmAttestationProvider({ call: async () => hex('a1 65 4572726f72 6d 496e7465726e616c4572726f72') });
   await assert.rejects(failing.attest({ userData: hex('aa'), nonce: hex('bb') }), { code: 'NSM_ERROR', nsmCode: 'InternalError' });
+});
+
+/** A device that records each request and answers from `answers` by request bytes (hex). */
+function recordedDevice(answers: Record<string, Buffer>): NsmDevice & { sent: string[] } {
+  const sent: string[] = [];
+  return {
+    sent,
+    async call(request) {
+      sent.push(request.toString('hex'));
+      const answer = answers[request.toString('hex')];
+      if (answer === undefined) throw new Error(`unexpected request ${request.toString('hex')}`);
+      return answer;
+    },
+  };
+}
+
+test('NsmClient: each method sends its exact request and returns the typed answer', async () => {
+  const random = Buffer.alloc(32, 9);
+  const pcr = Buffer.alloc(48, 0x11);
+  const document = hex('8444a1013822a0f6');
+  const device = recordedDevice({
+    '6947657452616e646f6d': Buffer.concat([hex('a1 69 47657452616e646f6d a1 66 72616e646f6d 5820'), random]),
+    a16b4465736372696265504352a165696e64657804: Buffer.concat([hex('a1 6b 4465736372696265504352 a2 64 6c6f636b f4 64 64617461 5830'), pcr]),
+    '6b44657363726962654e534d': encodeCbor(
+      cborMap([['DescribeNSM', cborMap([['version_major', 1], ['version_minor', 2], ['version_patch', 3], ['module_id', 'i-0abc-enc0def'], ['max_pcrs', 32], ['locked_pcrs', [0, 1, 2]], ['digest', 'SHA384']])]]),
+    ),
+    a16b4174746573746174696f6ea369757365725f64617461f6656e6f6e636541016a7075626c69635f6b6579f6: encodeCbor(cborMap([['Attestation', cborMap([['document', document]])]])),
+  });
+  const nsm = new NsmClient(device);
+  assert.deepEqual(await nsm.getRandom(), random);
+  assert.deepEqual(await nsm.describePcr(4), { lock: false, data: pcr });
+  assert.deepEqual(await nsm.describeNsm(), { versionMajor: 1, versionMinor: 2, versionPatch: 3, moduleId: 'i-0abc-enc0def', maxPcrs: 32, lockedPcrs: [0, 1, 2], digest: 'SHA384' });
+  assert.deepEqual(await nsm.attestation({ userData: null, nonce: hex('01'), publicKey: null }), document);
+  assert.equal(device.sent.length, 4);
+  // An answer to another request is refused, not passed on.
+  const crossed = new NsmClient(recordedDevice({ '6947657452616e646f6d': Buffer.concat([hex('a1 6b 4465736372696265504352 a2 64 6c6f636b f5 64 64617461 5830'), pcr]) }));
+  await assert.rejects(crossed.getRandom(), { code: 'NSM_MALFORMED_RESPONSE' });
+  await assert.rejects(nsm.describePcr(70000), RangeError);
+});
+
+test('nsm provider describe(): the DescribeNSM fields for the start-up log; a device that fails is ATTESTATION_UNAVAILABLE', async () => {
+  const describeNsm = encodeCbor(
+    cborMap([['DescribeNSM', cborMap([['version_major', 1], ['version_minor', 0], ['version_patch', 0], ['module_id', 'i-0abc-enc0def'], ['max_pcrs', 32], ['locked_pcrs', []], ['digest', 'SHA384']])]]),
+  );
+  const provider = createNsmAttestationProvider(recordedDevice({ '6b44657363726962654e534d': describeNsm }));
+  assert.deepEqual(await provider.describe?.(), { moduleId: 'i-0abc-enc0def', nsmVersion: '1.0.0', digest: 'SHA384', maxPcrs: 32 });
+  const broken = createNsmAttestationProvider({ call: async () => hex('a1 65 4572726f72 6d 496e7465726e616c4572726f72') });
+  await assert.rejects(broken.describe?.() ?? Promise.resolve(), { code: 'ATTESTATION_UNAVAILABLE', message: 'the NSM did not answer DescribeNSM (NSM_ERROR)' });
 });
