@@ -19,17 +19,24 @@
 // that TLS over a socket from here sits on a native handle, not a
 // JSStreamSocket; the reference measurement in the QEMU guest ran TLS 1.3
 // and https over both handle kinds).
-// Measured in the QEMU guest (test/vsock-guest, TCG, vsock_loopback; C5 and
-// an exploratory run): a Duplex path against this one, both on vsock, gave
-// 0.83x and 0.59-0.77x the requests/s of 8 concurrent keep-alive TLS
-// connections and 0.84-0.99x the bulk MiB/s; sequential keep-alive was within
-// noise. Pipe vs TCP handle for connected sockets: no difference beyond noise
-// (keep-alive 160/194, 208/208 req/s; bulk 5.4/5.2 MiB/s), so Pipe stays.
-// Where vsock trails TCP on keep-alive in that guest (C1 0.71-0.95 from run
-// to run), the cost is the guest kernel's per-packet vsock loopback path, not
-// this handle: a raw 64-byte ping-pong without TLS does 570-830 round
-// trips/s on vsock vs 2400-3900 on TCP loopback (C3), with either handle
-// kind; each GET is exactly one write each way, so there is nothing to batch.
+// Measured in the QEMU guest (test/vsock-guest, TCG, 2 vCPUs,
+// vsock_loopback; `--only=C,D`), client and servers in separate processes:
+//   - a JS Duplex path against this one, both on vsock (D2): 0.75x the
+//     requests/s of 8 concurrent keep-alive TLS connections (0.59-0.83x in
+//     earlier runs), 0.84-0.99x the bulk MiB/s (bulk is bound by TLS crypto
+//     under emulation, so the extra hop hides there);
+//   - Pipe vs TCP handle for connected sockets: no difference beyond noise
+//     (keep-alive 160/194, 208/208 req/s; bulk 5.4/5.2 MiB/s), so Pipe stays;
+//   - TLS over vsock vs TCP through this handle (C1, C2): keep-alive
+//     0.92-0.98x, bulk 0.89-0.97x from run to run. With client and server
+//     in one process (`--servers=same`) keep-alive reads 0.70-0.80x: TCP
+//     loopback then delivers inside the write() call, while vsock_loopback
+//     always hands each packet to a kernel worker and wakes the reader
+//     (raw 64-byte ping-pong, C3: 0.36x in one process, 0.76-0.79x across
+//     two), a cost of the guest kernel that no user-space code changes;
+//   - SO_VM_SOCKETS_BUFFER_SIZE raised from the kernel's 256 KiB to 1 MiB
+//     did not raise bulk (0.81x, 0.89x), so the default stays (and bounds
+//     the memory a slow peer can pin per connection).
 //
 // The handle constructors come from process.binding('pipe_wrap' / 'tcp_wrap'):
 // the only public way to reach them. process.binding is DEP0111, a
