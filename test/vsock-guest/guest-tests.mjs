@@ -18,7 +18,8 @@
 //      without TLS or HTTP (raw 64-byte ping-pong): the kernel's share;
 //   D. (only when asked: --only=C,D) diagnostics behind the figures quoted
 //      in packages/vsock/src/socket.ts: 8 concurrent keep-alive connections,
-//      and the JS Duplex path the addon did not take against its native handle.
+//      the JS Duplex path the addon did not take against its native handle,
+//      and bulk bytes without TLS (the kernel's share of C2).
 // One line per check, then `GUEST: VERDICT PASS|FAIL`.
 //
 // Arguments: --only=A,B,C (sections; D needs C), --bulk-mib=N (echo size, default 64),
@@ -603,22 +604,24 @@ if (SECTIONS.has('C') && haveModules) {
       return `vsock ${fmt(rps.vsock)} req/s, tcp ${fmt(rps.tcp)} req/s, ratio ${ratios.keepAlive.toFixed(2)}`;
     }, 180_000);
 
+    const upload = Buffer.alloc(BULK, 0xa5);
+    /** MiB/s of an 8 MiB download then an 8 MiB upload over one new TLS connection. */
+    async function bulkRate(open) {
+      const { agent, close } = await open();
+      const started = process.hrtime.bigint();
+      const down = await call(agent, '/bulk');
+      const up = Number(await new Promise((resolve, reject) => {
+        const req = http.request({ host: 'localhost', path: '/upload', method: 'POST', agent, headers: { 'content-length': BULK } }, (res) => readAll(res).then((b) => resolve(b.toString()), reject));
+        req.on('error', reject);
+        req.end(upload);
+      }));
+      const s = Number(process.hrtime.bigint() - started) / 1e9;
+      close();
+      assert(down === BULK && up === BULK, `moved ${down} down, ${up} up`);
+      return (2 * BULK) / (1 << 20) / s;
+    }
     await check('C2 TLS bulk MiB/s, vsock vs tcp (8 MiB download + 8 MiB upload per connection, median of 5)', async () => {
-      const upload = Buffer.alloc(BULK, 0xa5);
-      const rate = await interleaved(['vsock', 'tcp'], 5, async (kind) => {
-        const { agent, close } = await httpsAgent(kind);
-        const started = process.hrtime.bigint();
-        const down = await call(agent, '/bulk');
-        const up = Number(await new Promise((resolve, reject) => {
-          const req = http.request({ host: 'localhost', path: '/upload', method: 'POST', agent, headers: { 'content-length': BULK } }, (res) => readAll(res).then((b) => resolve(b.toString()), reject));
-          req.on('error', reject);
-          req.end(upload);
-        }));
-        const s = Number(process.hrtime.bigint() - started) / 1e9;
-        close();
-        assert(down === BULK && up === BULK, `moved ${down} down, ${up} up`);
-        return (2 * BULK) / (1 << 20) / s;
-      });
+      const rate = await interleaved(['vsock', 'tcp'], 5, (kind) => bulkRate(() => httpsAgent(kind)));
       ratios.bulk = rate.vsock / rate.tcp;
       return `vsock ${fmt(rate.vsock)} MiB/s, tcp ${fmt(rate.tcp)} MiB/s, ratio ${ratios.bulk.toFixed(2)}`;
     }, 180_000);
@@ -684,6 +687,28 @@ if (SECTIONS.has('C') && haveModules) {
         });
         return `keep-alive duplex ${fmt(rps.duplex)} vs native ${fmt(rps.native)} req/s (${ratioText(rps.duplex, rps.native)}); ` +
           `bulk duplex ${fmt(rate.duplex)} vs native ${fmt(rate.native)} MiB/s (${ratioText(rate.duplex, rate.native)})`;
+      }, 180_000);
+
+      await check('D3 raw bulk MiB/s, vsock vs tcp (no TLS: 32 MiB through the echo server and back, median of 3)', async () => {
+        const total = 32 << 20;
+        const chunk = Buffer.alloc(1 << 20, 0x3c);
+        const rate = await interleaved(['vsock', 'tcp'], 3, async (kind) => {
+          const s = await connectAt(MEASURE.echo[kind].connect, { allowHalfOpen: false });
+          const started = process.hrtime.bigint();
+          const back = new Promise((resolve) => {
+            let got = 0;
+            s.on('data', (c) => {
+              got += c.length;
+              if (got >= total) resolve();
+            });
+          });
+          for (let sent = 0; sent < total; sent += chunk.length) if (!s.write(chunk)) await once(s, 'drain');
+          await back;
+          const sec = Number(process.hrtime.bigint() - started) / 1e9;
+          s.destroy();
+          return (2 * total) / (1 << 20) / sec;
+        });
+        return `vsock ${fmt(rate.vsock)} MiB/s, tcp ${fmt(rate.tcp)} MiB/s, ${ratioText(rate.vsock, rate.tcp)}`;
       }, 180_000);
     }
     servers.stop();
