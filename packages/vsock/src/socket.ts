@@ -21,26 +21,28 @@
 // and https over both handle kinds).
 // Measured in the QEMU guest (test/vsock-guest, TCG, 2 vCPUs,
 // vsock_loopback; `VSOCK_GUEST_ARGS=--only=C,D`), client and servers in
-// separate processes, 7 runs on 2026-11-30:
+// separate processes, 6 runs on 2026-11-30:
 //   - TLS over vsock vs TLS over TCP through this handle: keep-alive GETs
-//     (C1) 0.89-1.02x, median 0.93x; bulk (C2) 0.80-0.95x, median 0.89x.
-//     Without TLS the guest kernel's own vsock path gives 0.73-0.83x the
-//     round trips (C3) and 0.78x the bulk bytes (D3) of TCP loopback: what
-//     remains below 0.9x is that kernel's vsock_loopback, which hands every
-//     packet to a worker thread, not this handle. With client and server in
-//     one process (`--servers=same`) keep-alive reads 0.70-0.80x, because
-//     TCP loopback then delivers inside the write() call (C3 0.36x).
-//   - a JS Duplex path against this one, both on vsock (D2): 0.75-0.87x the
-//     requests/s of 8 concurrent keep-alive TLS connections, 0.89-1.02x the
+//     (C1) 0.92-1.02x, median 0.93x; bulk (C2) 0.80-0.92x, median 0.85x.
+//     Without TLS the guest kernel's own vsock path gives 0.70-0.83x the
+//     round trips (C3) and 0.74-0.78x the bulk bytes (D3) of TCP loopback:
+//     what remains below 0.9x is that kernel's vsock_loopback, which hands
+//     every packet to a worker thread, not this handle. With client and
+//     server in one process (`--servers=same`) keep-alive reads 0.70-0.80x,
+//     because TCP loopback then delivers inside the write() call (C3 0.36x).
+//   - a JS Duplex path against this one, both on vsock (D2): 0.75-0.92x the
+//     requests/s of 8 concurrent keep-alive TLS connections, 0.89-1.12x the
 //     bulk MiB/s (bulk is bound by TLS crypto under emulation, so the extra
 //     hop hides there). So: native handles.
 //   - Pipe vs TCP handle for connected sockets: no difference beyond noise
 //     (keep-alive 160/194, 208/208 req/s; bulk 5.4/5.2 MiB/s), so Pipe stays.
 //   - a 1 MiB receive buffer instead of the kernel's 256 KiB (both
 //     SO_VM_SOCKETS_BUFFER_MAX_SIZE and _SIZE: the size alone is silently
-//     clipped to the max) gave 1.07x and 0.96x the TLS bulk rate in two runs:
-//     no gain, so the kernel default stays, and with it a smaller bound on
-//     what a peer that stops reading can make the kernel hold.
+//     clipped to the max), A/B in the same run: TLS bulk 1.07x, 0.96x, 1.15x;
+//     raw bulk 1.01x. At most a modest gain under emulation, for four times
+//     the kernel memory a peer can pin per connection by not being read
+//     (inside the enclave: up to MAX_CONNECTIONS x 1 MiB). The kernel default
+//     stays; worth measuring again on Nitro hardware.
 //
 // The handle constructors come from process.binding('pipe_wrap' / 'tcp_wrap'):
 // the only public way to reach them. process.binding is DEP0111, a
