@@ -40,7 +40,7 @@ export function createNsmAttestationProvider(device?: NsmDevice): AttestationPro
     const reason = nsmUnavailableReason();
     if (reason !== undefined) throw new AttestationProviderUnavailableError(`the nsm provider needs /dev/nsm and the native addon: ${reason}`);
   }
-  const nsm = new NsmClient(device ?? NativeNsmDevice.open());
+  const nsm = new NsmClient(device ?? openNsmDevice());
   return {
     kind: 'nsm',
     async attest(request: AttestationRequest): Promise<Buffer> {
@@ -63,4 +63,14 @@ export function createNsmAttestationProvider(device?: NsmDevice): AttestationPro
       };
     },
   };
+}
+
+/** /dev/nsm through the addon; a failure to open it (EACCES, ...) is ATTESTATION_UNAVAILABLE with the errno code. */
+function openNsmDevice(): NsmDevice {
+  try {
+    return NativeNsmDevice.open();
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    throw new AttestationProviderUnavailableError(`cannot open ${NSM_DEVICE_PATH} (${typeof code === 'string' ? code : (error as Error).name})`);
+  }
 }
