@@ -52,8 +52,7 @@ export function createNsmAttestationProvider(device?: NsmDevice): AttestationPro
       try {
         nsmInfo = await nsm.describeNsm();
       } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        throw new AttestationProviderUnavailableError(`the NSM did not answer DescribeNSM (${typeof code === 'string' ? code : (error as Error).name})`);
+        throw new AttestationProviderUnavailableError(`the NSM did not answer DescribeNSM (${codeOrName(error)})`);
       }
       return {
         moduleId: nsmInfo.moduleId,
@@ -70,7 +69,12 @@ function openNsmDevice(): NsmDevice {
   try {
     return NativeNsmDevice.open();
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    throw new AttestationProviderUnavailableError(`cannot open ${NSM_DEVICE_PATH} (${typeof code === 'string' ? code : (error as Error).name})`);
+    throw new AttestationProviderUnavailableError(`cannot open ${NSM_DEVICE_PATH} (${codeOrName(error)})`);
   }
+}
+
+/** An error's stable `code` (errno name, NSM_ERROR, ...) or else its class name: never its message. */
+function codeOrName(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : error instanceof Error ? error.name : 'UNKNOWN';
 }
