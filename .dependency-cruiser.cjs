@@ -46,6 +46,13 @@ module.exports = {
       to: { path: ['^packages/(?!vsock/)', '@http-enclave/(?!vsock)'] },
     },
     {
+      name: 'kms-double-is-test-code',
+      comment: 'The KMS double is test code: no product package may import it (it must never reach the enclave image or the host).',
+      severity: 'error',
+      from: { path: '^packages/(?!kms-double/)' },
+      to: { path: ['^packages/kms-double/', '@http-enclave/kms-double'] },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       from: {},

@@ -178,6 +178,7 @@ function hostEnv(bindPort, targetPort, storageName) {
     ENCLAVE_ADDR: `tcp://127.0.0.1:${targetPort}`,
     STORAGE_LISTEN: `unix://${join(RUN_DIR, `${storageName}.sock`)}`,
     STORAGE_PATH: join(RUN_DIR, `${storageName}.db`),
+    EGRESS_LISTEN: 'off', // the bench's enclaves use KEY_SOURCE=env; several hosts would share the default port
     LOG_LEVEL: 'warn',
   };
 }

@@ -78,9 +78,24 @@ ARG SOURCE_DATE_EPOCH
 WORKDIR /app
 COPY --from=build /out/app/ /app/
 # No key here, ever: whatever is in ENV is in the image and the EIF, for the
-# operator to read (README, "The master key on Nitro").
-ENV ENCLAVE_LISTEN=vsock://any:5005 \
+# operator to read. The master keyring comes from AWS KMS, released only to
+# an enclave whose attestation matches the key policy (README, "The master
+# keys on Nitro"). The KMS key, its region and the admin token's hash are
+# build arguments: they are part of what PCR0 measures, so a client that pins
+# PCR0 also pins which KMS key and which admin this enclave answers to.
+#   --build-arg KMS_KEY_ID=arn:aws:kms:REGION:ACCOUNT:key/ID --build-arg AWS_REGION=REGION
+#   --build-arg ADMIN_TOKEN_SHA256=$(printf %s "$ADMIN_TOKEN" | sha256sum | cut -d' ' -f1)
+ARG KMS_KEY_ID
+ARG AWS_REGION=us-east-1
+ARG ADMIN_TOKEN_SHA256=
+ENV ENCLAVE_MODE=production \
+    KEY_SOURCE=kms \
+    KMS_KEY_ID=${KMS_KEY_ID} \
+    AWS_REGION=${AWS_REGION} \
+    ADMIN_TOKEN_SHA256=${ADMIN_TOKEN_SHA256} \
+    ENCLAVE_LISTEN=vsock://any:5005 \
     STORAGE_ADDR=vsock://3:5006 \
+    EGRESS_ADDR=vsock://3:5007 \
     ATTESTATION_PROVIDER=nsm \
     NODE_ENV=production
 # The base image's docker-entrypoint.sh is not needed: run node directly.

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { API_ERROR_CLASSES, ENCLAVE_ENV_VARIABLES } from '@http-enclave/enclave';
+import { API_ERROR_CLASSES, CMS_ENVELOPE_REASONS, ENCLAVE_ENV_VARIABLES, KEYRING_DOCUMENT_REASONS, KMS_FAILURE_REASONS } from '@http-enclave/enclave';
 import { HOST_ENV_VARIABLES } from '@http-enclave/host';
 import { REPO_ROOT } from '../support/processes.js';
 
@@ -61,4 +61,17 @@ test('docs/errors.md lists exactly the API error codes with their statuses', () 
   }));
   assert.deepEqual([...table.keys()].sort(), [...codes.keys()].sort());
   for (const [code, status] of codes) assert.equal(table.get(code), status, `status of ${code}`);
+});
+
+test('docs/errors.md lists exactly the key-release reasons, each under its code', () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'errors.md'), 'utf8');
+  const table = tableAfter(doc, 'The reasons (a test keeps this table equal to the code)');
+  const expected = new Map<string, string>([
+    ...KMS_FAILURE_REASONS.map((reason) => [reason, 'KMS_REQUEST_FAILED'] as const),
+    ...CMS_ENVELOPE_REASONS.map((reason) => [reason, 'KMS_ENVELOPE_INVALID'] as const),
+    ...KEYRING_DOCUMENT_REASONS.map((reason) => [reason, 'KEYRING_INVALID'] as const),
+  ]);
+  table.delete('Reason');
+  assert.deepEqual([...table.keys()].sort(), [...expected.keys()].sort());
+  for (const [reason, code] of expected) assert.equal(table.get(reason), code, `code of ${reason}`);
 });

@@ -105,6 +105,7 @@ describe('host start-up errors', () => {
       const { code, stderr } = await runToExit(HOST_MAIN, {
         BIND_ADDR: `127.0.0.1:${port}`,
         STORAGE_LISTEN: `unix://${join(dir, 's.sock')}`,
+        EGRESS_LISTEN: `unix://${join(dir, 'e.sock')}`,
         STORAGE_PATH: join(dir, 'db.sqlite'),
         ENCLAVE_ADDR: `unix://${join(dir, 'e.sock')}`,
       });

@@ -46,11 +46,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ENCLAVE_ADDR: `unix://${enclaveSocket}`,
     STORAGE_LISTEN: `unix://${storageSocket}`,
     STORAGE_PATH: databasePath,
+    // Each stack its own egress socket: a fixed TCP port would collide between concurrent tests.
+    EGRESS_LISTEN: `unix://${join(dir, 'egress.sock')}`,
     LOG_LEVEL: 'debug',
     ...options.hostEnv,
   };
   const enclaveEnv = {
-    ENCLAVE_KEY_BASE64: masterKeyBase64,
+    // KEY_SOURCE=kms refuses ENCLAVE_KEY_BASE64 (one key source only).
+    ...(options.enclaveEnv?.['KEY_SOURCE'] === 'kms' ? {} : { ENCLAVE_KEY_BASE64: masterKeyBase64 }),
     ENCLAVE_LISTEN: `unix://${enclaveSocket}`,
     STORAGE_ADDR: `unix://${storageSocket}`,
     TLS_CERT_PATH: join(dir, 'absent-cert.pem'),

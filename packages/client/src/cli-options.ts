@@ -14,10 +14,13 @@ export const USAGE = `usage:
   http-enclave verify-doc FILE [--at TIME] [--root aws|FILE] [--pcr N=HEX ...] [--allow-debug] [--nonce HEX] [--tls-cert PEM]
   http-enclave put https://HOST:PORT [NAME] [--data JSON | --file FILE] [verify options]
   http-enclave get https://HOST:PORT [NAME] [verify options]
+  http-enclave keys status|rotate|reseal https://HOST:PORT [verify options]
+  http-enclave keys retire https://HOST:PORT KEYID [verify options]
 
   put and get send the bearer token from HTTP_ENCLAVE_TOKEN (or --token, which
   other local users can see in the process list), and only after the enclave's
   attestation document verified; every connection is pinned to the attested key.
+  keys sends the admin token from HTTP_ENCLAVE_ADMIN_TOKEN, the same way.
   TIME is ISO 8601 (2025-01-06T16:07:05Z) or Unix seconds. FILE for --root is a
   PEM root certificate (for the dev provider); the default is the AWS Nitro root.
 exit codes: 0 success, 1 a check failed (the reason is printed), 2 usage error

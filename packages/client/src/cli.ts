@@ -9,6 +9,7 @@ import { createAttestedClient } from './attested-client.js';
 import { AttestedClientError } from './client-errors.js';
 import { parseCommandLine, parseHex, parseTime, readCommonOptions, USAGE, UsageError } from './cli-options.js';
 import { formatVerificationReport } from './verification-report.js';
+import { parseKeyAdminAction, runKeyAdminAction } from './key-admin-command.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -82,6 +83,20 @@ async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(response.body);
         if (!response.body.toString('utf8').endsWith('\n')) process.stdout.write('\n');
         return response.status >= 200 && response.status < 300 ? 0 : EXIT_FAILED;
+      } finally {
+        client.close();
+      }
+    }
+    case 'keys': {
+      const action = parseKeyAdminAction(positionals[0]);
+      const url = requireUrl(positionals[1]);
+      if (positionals.length > (action === 'retire' ? 3 : 2)) throw new UsageError(`keys ${action} takes a URL${action === 'retire' ? ' and a KEYID' : ''}`);
+      const adminToken = process.env['HTTP_ENCLAVE_ADMIN_TOKEN'];
+      if (adminToken === undefined || adminToken === '') throw new UsageError('keys needs the admin token in HTTP_ENCLAVE_ADMIN_TOKEN');
+      const client = createAttestedClient({ url, root: common.root, policy: common.policy });
+      try {
+        await client.verify();
+        return await runKeyAdminAction(client, action, adminToken, positionals[2], (line) => process.stdout.write(`${line}\n`));
       } finally {
         client.close();
       }

@@ -9,6 +9,25 @@ import { parseMasterKeyBase64 } from './keys/master-key.js';
 import type { LogLevel } from './log.js';
 
 export type AuthMode = 'token' | 'none';
+/** Where the master keys come from: `env` (ENCLAVE_KEY_BASE64, development) or `kms` (AWS KMS, attested). */
+export type KeySourceSetting = 'env' | 'kms';
+/** `production` refuses every development-only choice; `development` allows them and labels each. */
+export type EnclaveMode = 'production' | 'development';
+
+/** Settings of KEY_SOURCE=kms. */
+export interface KmsSettings {
+  /** The KMS key (ARN, key id or alias/…); passed on every Decrypt so a ciphertext under another key is refused. */
+  readonly keyId: string;
+  readonly region: string;
+  /** https://kms.REGION.amazonaws.com unless KMS_ENDPOINT overrides it (development only outside *.amazonaws.com). */
+  readonly endpoint: URL;
+  /** PEM CA bundle that replaces the public CAs for TLS to KMS (development only). */
+  readonly caPath: string | undefined;
+  /** The host's egress forwarder (HTTP CONNECT), the only way out of the enclave. */
+  readonly egressAddress: TransportAddress;
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+}
 
 export interface EnclaveConfig {
   readonly useTls: boolean;
@@ -16,7 +35,16 @@ export interface EnclaveConfig {
   readonly tlsKeyPath: string;
   readonly listen: TransportAddress;
   readonly storageAddress: TransportAddress;
-  readonly masterKey: Buffer;
+  readonly enclaveMode: EnclaveMode;
+  readonly keySource: KeySourceSetting;
+  /** ENCLAVE_KEY_BASE64, with KEY_SOURCE=env only. */
+  readonly masterKey: Buffer | undefined;
+  /** With KEY_SOURCE=kms only. */
+  readonly kms: KmsSettings | undefined;
+  /** SHA-256 of the admin token (ADMIN_TOKEN_SHA256); undefined turns the /admin endpoints off. */
+  readonly adminTokenSha256: Buffer | undefined;
+  /** Development-only choices in effect (empty in production mode), one label each, logged at start-up. */
+  readonly developmentChoices: readonly string[];
   readonly authMode: AuthMode;
   readonly maxBodyBytes: number;
   readonly maxConnections: number;
@@ -55,7 +83,17 @@ export interface EnvVariable {
 
 /** Every variable the enclave reads, with its default as documented (the README is checked against this). */
 export const ENCLAVE_ENV_VARIABLES: readonly EnvVariable[] = [
-  { name: 'ENCLAVE_KEY_BASE64', default: '(required)', description: 'Master key, standard base64 of exactly 32 bytes (`openssl rand -base64 32`). Development key source.' },
+  { name: 'ENCLAVE_MODE', default: 'development', description: '`production` (the Nitro image sets it) refuses, one start-up line each, KEY_SOURCE=env, ATTESTATION_PROVIDER=dev or none, USE_TLS=false, AUTH_MODE=none, KMS_CA_PATH and a KMS_ENDPOINT outside *.amazonaws.com. `development` allows them and labels each in its start-up log.' },
+  { name: 'KEY_SOURCE', default: 'env', description: '`env`: the master key is ENCLAVE_KEY_BASE64 (development only: the operator can read it). `kms`: the master keyring is released by AWS KMS only to this attested enclave (README, "The master keys on Nitro").' },
+  { name: 'ENCLAVE_KEY_BASE64', default: '(required with KEY_SOURCE=env)', description: 'Master key, standard base64 of exactly 32 bytes (`openssl rand -base64 32`). Only with KEY_SOURCE=env; refused with kms.' },
+  { name: 'KMS_KEY_ID', default: '(required with KEY_SOURCE=kms)', description: 'The KMS key that wraps the keyring: its ARN (recommended), key id or alias/NAME. Sent on every Decrypt, so a blob under any other key is refused.' },
+  { name: 'AWS_REGION', default: 'us-east-1', description: 'Region of the KMS key; names the default endpoint https://kms.REGION.amazonaws.com.' },
+  { name: 'KMS_ENDPOINT', default: '(unset)', description: 'Overrides the KMS endpoint (https://HOST[:PORT]). Outside *.amazonaws.com it is development only (the KMS double of the tests).' },
+  { name: 'KMS_CA_PATH', default: '(unset)', description: 'PEM CA bundle trusted for TLS to KMS instead of the public CAs. Development only.' },
+  { name: 'EGRESS_ADDR', default: 'tcp://127.0.0.1:5007', description: "The host's egress forwarder (HTTP CONNECT), through which TLS to KMS passes as ciphertext (Nitro image: vsock://3:5007)." },
+  { name: 'KMS_TIMEOUT_MS', default: '10000', description: 'One KMS request (connect, TLS, answer) must finish within this time.' },
+  { name: 'KMS_MAX_ATTEMPTS', default: '4', description: 'Attempts per KMS request on network errors, throttling and 5xx answers, with exponential backoff; refusals are never retried.' },
+  { name: 'ADMIN_TOKEN_SHA256', default: '(unset)', description: 'Hex SHA-256 of the admin token that authorizes /admin/keys/* (key rotation, re-seal). Unset: those endpoints answer 404. Only the hash is in the image.' },
   { name: 'USE_TLS', default: 'true', description: '`false` serves plain HTTP (logged as a warning; for debugging only).' },
   { name: 'TLS_CERT_PATH', default: 'cert.pem', description: 'PEM certificate. With TLS_KEY_PATH: both present are used, neither present means a P-256 key and certificate generated in memory, one alone stops start-up.' },
   { name: 'TLS_KEY_PATH', default: 'key.pem', description: 'PEM private key matching TLS_CERT_PATH.' },
@@ -127,20 +165,104 @@ function readOptionalPath(env: NodeJS.ProcessEnv, name: string): string | undefi
   return raw === undefined || raw === '' ? undefined : raw;
 }
 
+/** AWS region names: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-5 … */
+const AWS_REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$/;
+/** Key ARN, key id (UUID or mrk-…), alias/NAME or alias ARN: KMS's own limit is 2048 characters. */
+const KMS_KEY_ID_PATTERN = /^[A-Za-z0-9:/_+=,.@-]{1,2048}$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/i;
+
+/** The public KMS endpoint of a region (China regions use amazonaws.com.cn). */
+export function defaultKmsEndpoint(region: string): URL {
+  return new URL(`https://kms.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`);
+}
+
+/** True for the hosts AWS serves KMS on; anything else is a development override. */
+export function isAwsKmsHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return host.endsWith('.amazonaws.com') || host.endsWith('.amazonaws.com.cn');
+}
+
+function readKmsEndpoint(env: NodeJS.ProcessEnv, region: string, problems: ProblemList): URL {
+  const raw = env['KMS_ENDPOINT'];
+  if (raw === undefined || raw === '') return defaultKmsEndpoint(region);
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    problems.add('KMS_ENDPOINT', 'must be a URL of the form https://HOST[:PORT]');
+    return defaultKmsEndpoint(region);
+  }
+  if (url.protocol !== 'https:' || url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+    problems.add('KMS_ENDPOINT', 'must be a URL of the form https://HOST[:PORT] (https, no path, query or credentials)');
+  }
+  return url;
+}
+
+function readKmsSettings(env: NodeJS.ProcessEnv, problems: ProblemList): KmsSettings {
+  const rawRegion = (env['AWS_REGION'] ?? '').trim();
+  const region = rawRegion === '' ? 'us-east-1' : rawRegion;
+  if (!AWS_REGION_PATTERN.test(region)) problems.add('AWS_REGION', 'must be an AWS region name such as us-east-1');
+  const keyId = (env['KMS_KEY_ID'] ?? '').trim();
+  if (keyId === '') problems.add('KMS_KEY_ID', 'must be set with KEY_SOURCE=kms (the ARN of the KMS key that wraps the keyring)');
+  else if (!KMS_KEY_ID_PATTERN.test(keyId)) problems.add('KMS_KEY_ID', 'must be a KMS key ARN, key id or alias/NAME');
+  return {
+    keyId,
+    region,
+    endpoint: readKmsEndpoint(env, region, problems),
+    caPath: readOptionalPath(env, 'KMS_CA_PATH'),
+    egressAddress: readAddress(env, 'EGRESS_ADDR', 'tcp://127.0.0.1:5007', problems),
+    timeoutMs: readInteger(env, 'KMS_TIMEOUT_MS', 10_000, 100, 600_000, problems),
+    maxAttempts: readInteger(env, 'KMS_MAX_ATTEMPTS', 4, 1, 10, problems),
+  };
+}
+
+/** Ends every problem that is a development choice refused in production mode (main.ts prints each on its own line). */
+export const PRODUCTION_REFUSAL_SUFFIX = ': refused in production mode (ENCLAVE_MODE=production)';
+
+/** Variables that only KEY_SOURCE=kms reads: set with `env`, they are a mistake worth a line. */
+const KMS_ONLY_VARIABLES = ['KMS_KEY_ID', 'KMS_ENDPOINT', 'KMS_CA_PATH', 'KMS_TIMEOUT_MS', 'KMS_MAX_ATTEMPTS'] as const;
+
+function readAdminTokenHash(env: NodeJS.ProcessEnv, problems: ProblemList): Buffer | undefined {
+  const raw = (env['ADMIN_TOKEN_SHA256'] ?? '').trim();
+  if (raw === '') return undefined;
+  if (!SHA256_HEX.test(raw)) {
+    problems.add('ADMIN_TOKEN_SHA256', 'must be 64 hex digits (the SHA-256 of the admin token: printf %s "$TOKEN" | sha256sum)');
+    return undefined;
+  }
+  return Buffer.from(raw, 'hex');
+}
+
 export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
   const problems = new ProblemList();
   const useTls = readChoice(env, 'USE_TLS', 'true', ['true', 'false'], problems) === 'true';
   const port = readInteger(env, 'ENCLAVE_PORT', 5005, 0, 65535, problems);
   const listen = readAddress(env, 'ENCLAVE_LISTEN', `tcp://127.0.0.1:${port}`, problems);
   const storageAddress = readAddress(env, 'STORAGE_ADDR', 'tcp://127.0.0.1:5006', problems);
-  let masterKey = Buffer.alloc(0);
-  try {
-    masterKey = parseMasterKeyBase64(env['ENCLAVE_KEY_BASE64']);
-  } catch (error) {
-    problems.problems.push(error instanceof Error ? error.message : 'ENCLAVE_KEY_BASE64: invalid');
+  const enclaveMode = readChoice<EnclaveMode>(env, 'ENCLAVE_MODE', 'development', ['production', 'development'], problems);
+  const keySource = readChoice<KeySourceSetting>(env, 'KEY_SOURCE', 'env', ['env', 'kms'], problems);
+  let masterKey: Buffer | undefined;
+  let kms: KmsSettings | undefined;
+  if (keySource === 'env') {
+    try {
+      masterKey = parseMasterKeyBase64(env['ENCLAVE_KEY_BASE64']);
+    } catch (error) {
+      problems.problems.push(error instanceof Error ? error.message : 'ENCLAVE_KEY_BASE64: invalid');
+    }
+    for (const name of KMS_ONLY_VARIABLES) {
+      if ((env[name] ?? '') !== '') problems.add(name, 'only used with KEY_SOURCE=kms');
+    }
+  } else {
+    // A key in the environment next to KMS would be a second, unprotected key source: refuse it, never pick one silently.
+    if (env['ENCLAVE_KEY_BASE64'] !== undefined) problems.add('ENCLAVE_KEY_BASE64', 'must not be set with KEY_SOURCE=kms (the keyring comes from KMS only)');
+    kms = readKmsSettings(env, problems);
   }
-  const config: EnclaveConfig = {
+  const adminTokenSha256 = readAdminTokenHash(env, problems);
+  const config: Omit<EnclaveConfig, 'developmentChoices'> = {
     useTls,
+    enclaveMode,
+    keySource,
+    kms,
+    adminTokenSha256,
     tlsCertPath: env['TLS_CERT_PATH'] !== undefined && env['TLS_CERT_PATH'] !== '' ? env['TLS_CERT_PATH'] : 'cert.pem',
     tlsKeyPath: env['TLS_KEY_PATH'] !== undefined && env['TLS_KEY_PATH'] !== '' ? env['TLS_KEY_PATH'] : 'key.pem',
     listen,
@@ -161,6 +283,13 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
     attestationDevRootKeyPath: readOptionalPath(env, 'ATTESTATION_DEV_ROOT_KEY_PATH'),
     attestationDevRootCertPath: readOptionalPath(env, 'ATTESTATION_DEV_ROOT_CERT_PATH'),
   };
+  if (keySource === 'kms' && config.attestationProvider === 'none') {
+    problems.add('ATTESTATION_PROVIDER', 'must be nsm (or dev in development) with KEY_SOURCE=kms: KMS releases keys only against an attestation document');
+  }
+  const developmentChoices = listDevelopmentChoices(config);
+  if (enclaveMode === 'production') {
+    for (const choice of developmentChoices) problems.add(choice.variable, `${choice.label}${PRODUCTION_REFUSAL_SUFFIX}`);
+  }
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     problems.add('HEADERS_TIMEOUT_MS', 'must not be larger than REQUEST_TIMEOUT_MS');
   }
@@ -175,5 +304,28 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
     if (other !== undefined && other[1] === undefined) problems.add(other[0], `must be set too when ${name} is set (both or neither)`);
   }
   if (problems.problems.length > 0) throw new EnclaveConfigError(problems.problems);
-  return Object.freeze(config);
+  return Object.freeze({ ...config, developmentChoices: enclaveMode === 'production' ? [] : developmentChoices.map((c) => `${c.variable}: ${c.label}`) });
+}
+
+interface DevelopmentChoice {
+  readonly variable: string;
+  readonly label: string;
+}
+
+/**
+ * Every setting that gives the host operator (or a local CA) a way in. In
+ * production each one stops start-up; in development each is logged.
+ */
+function listDevelopmentChoices(config: Omit<EnclaveConfig, 'developmentChoices'>): DevelopmentChoice[] {
+  const choices: DevelopmentChoice[] = [];
+  if (config.keySource === 'env') choices.push({ variable: 'KEY_SOURCE', label: 'env (the master key is in the environment, which the operator sets and can read)' });
+  if (config.attestationProvider === 'dev') choices.push({ variable: 'ATTESTATION_PROVIDER', label: 'dev (documents signed by a local CA, not AWS)' });
+  if (config.attestationProvider === 'none') choices.push({ variable: 'ATTESTATION_PROVIDER', label: 'none (clients cannot verify this enclave)' });
+  if (!config.useTls) choices.push({ variable: 'USE_TLS', label: 'false (plain HTTP, readable by the host)' });
+  if (config.authMode === 'none') choices.push({ variable: 'AUTH_MODE', label: 'none (every caller shares one namespace)' });
+  if (config.kms?.caPath !== undefined) choices.push({ variable: 'KMS_CA_PATH', label: 'set (TLS to KMS trusts a custom CA)' });
+  if (config.kms !== undefined && !isAwsKmsHost(config.kms.endpoint.hostname)) {
+    choices.push({ variable: 'KMS_ENDPOINT', label: `${config.kms.endpoint.host} (not an AWS KMS endpoint)` });
+  }
+  return choices;
 }

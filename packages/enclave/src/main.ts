@@ -3,7 +3,7 @@
 // not start, 0 = stopped by a signal after draining.
 
 import { formatTransportAddress } from '@http-enclave/protocol';
-import { EnclaveConfigError, loadEnclaveConfig } from './config.js';
+import { EnclaveConfigError, loadEnclaveConfig, PRODUCTION_REFUSAL_SUFFIX } from './config.js';
 import { createLogger } from './log.js';
 import { runEnclave, type EnclaveHandle } from './run.js';
 
@@ -14,15 +14,28 @@ const EXIT_CONFIG = 78;
 process.on('SIGUSR1', () => {});
 
 function fail(line: string, code: number): never {
-  process.stderr.write(`enclave: ${line}\n`);
+  failLines([line], code);
+}
+
+function failLines(lines: readonly string[], code: number): never {
+  process.stderr.write(lines.map((line) => `enclave: ${line}\n`).join(''));
   process.exit(code);
 }
+
+/** Codes of a failed key release (keys/obtain-keyring.ts): the enclave serves nothing without its keys. */
+const KEY_RELEASE_CODES = new Set(['KMS_REQUEST_FAILED', 'KMS_ENVELOPE_INVALID', 'KEYRING_INVALID', 'KEYRING_CONFLICT', 'STORAGE_UNAVAILABLE', 'STORAGE_BAD_REPLY', 'AWS_CREDENTIALS_UNAVAILABLE', 'ATTESTATION_FAILED']);
 
 let config;
 try {
   config = loadEnclaveConfig(process.env);
 } catch (error) {
-  if (error instanceof EnclaveConfigError) fail(`configuration error: ${error.message}`, EXIT_CONFIG);
+  // Every bad variable on one line; each development choice that production
+  // mode refuses on a line of its own (config.ts, listDevelopmentChoices).
+  if (error instanceof EnclaveConfigError) {
+    const refusals = error.problems.filter((problem) => problem.endsWith(PRODUCTION_REFUSAL_SUFFIX));
+    const others = error.problems.filter((problem) => !problem.endsWith(PRODUCTION_REFUSAL_SUFFIX));
+    failLines([...(others.length > 0 ? [others.join('; ')] : []), ...refusals].map((line) => `configuration error: ${line}`), EXIT_CONFIG);
+  }
   throw error;
 }
 // The key now lives in the keyring only; keep it out of any child's environment.
@@ -59,6 +72,10 @@ try {
   const code = (error as { code?: unknown }).code;
   const where = `ENCLAVE_LISTEN=${formatTransportAddress(config.listen)}`;
   if (code === 'CONFIG_INVALID') fail(`configuration error: ${(error as Error).message}`, EXIT_CONFIG);
+  if (typeof code === 'string' && KEY_RELEASE_CODES.has(code)) {
+    const reason = (error as { reason?: unknown }).reason;
+    fail(`cannot obtain the master keyring (${code}${typeof reason === 'string' ? `/${reason}` : ''}, KEY_SOURCE=${config.keySource}): ${(error as Error).message}`, 1);
+  }
   if (code === 'ATTESTATION_UNAVAILABLE') fail(`cannot start attestation (ATTESTATION_UNAVAILABLE): ATTESTATION_PROVIDER=${config.attestationProvider}: ${(error as Error).message}`, 1);
   if (code === 'EADDRINUSE') fail(`cannot listen on ${where}: address already in use; set ENCLAVE_PORT or ENCLAVE_LISTEN to a free address`, 1);
   if (code === 'EACCES') fail(`cannot listen on ${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`, 1);

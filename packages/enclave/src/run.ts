@@ -10,7 +10,8 @@ import { createAttestationProvider } from './attest/create-attestation-provider.
 import type { EnclaveConfig } from './config.js';
 import { createApiHandler } from './http/api-handler.js';
 import { createApiServer } from './http/create-api-server.js';
-import { createKeyringFromEnvKey } from './keys/keyring.js';
+import { obtainKeyring } from './keys/obtain-keyring.js';
+import { KeyAdministration } from './keys/key-administration.js';
 import type { Logger } from './log.js';
 import { PrivateDocuments } from './records/private-documents.js';
 import { StorageClient } from './storage/storage-client.js';
@@ -37,8 +38,8 @@ const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Promise<EnclaveHandle> {
   const { logger } = deps;
   const now = deps.now ?? (() => new Date());
-  const keyring = createKeyringFromEnvKey(config.masterKey);
-  logger.warn('master key source is ENCLAVE_KEY_BASE64 (env): development only; the host can read this process environment');
+  for (const choice of config.developmentChoices) logger.warn(`development mode: ${choice}`);
+  if (config.enclaveMode === 'production') logger.info('production mode: every development-only choice is refused');
 
   let tlsOptions;
   let certificateFingerprint: string | undefined;
@@ -54,7 +55,7 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
   }
   // Attestation binds the TLS key: without TLS there is nothing to attest.
   let attestation: AttestationProvider | undefined;
-  if (!config.useTls && config.attestationProvider !== 'none') {
+  if (!config.useTls && config.attestationProvider !== 'none' && config.keySource !== 'kms') {
     logger.warn('USE_TLS=false: attestation is off (no TLS key to bind); GET /attestation answers 404', { attestationProvider: config.attestationProvider });
   } else {
     attestation = createAttestationProvider(
@@ -73,8 +74,27 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
     maxInFlight: config.storageMaxInFlight,
     logger,
   });
+  let obtained;
+  try {
+    obtained = await obtainKeyring(config, { storage, attestation, logger });
+  } catch (error) {
+    storage.close();
+    throw error;
+  }
+  const keyring = obtained.source === 'env' ? obtained.keyring : obtained.state.keyring;
   const documents = new PrivateDocuments(keyring, storage);
-  const handler = createApiHandler({ documents, storage, authMode: config.authMode, maxBodyBytes: config.maxBodyBytes, logger, attestation });
+  // Attestation for clients binds the TLS key; without TLS, the provider served only key release.
+  if (!config.useTls) attestation = undefined;
+  const keys = new KeyAdministration(obtained, documents, storage, logger);
+  const handler = createApiHandler({
+    documents,
+    storage,
+    authMode: config.authMode,
+    maxBodyBytes: config.maxBodyBytes,
+    logger,
+    attestation,
+    admin: { adminTokenSha256: config.adminTokenSha256, keys },
+  });
   const server = createApiServer(config, tlsOptions, handler, logger);
   try {
     await listenOn(server, config.listen);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HOST_ENV_VARIABLES, HostConfigError, loadHostConfig } from './config.js';
+import { formatEgressAllowList } from './egress/egress-allow-list.js';
 
 function configError(env: NodeJS.ProcessEnv): HostConfigError {
   try {
@@ -30,7 +31,7 @@ test('defaults match the seed and the documented table', () => {
   assert.equal(byName.get('ENCLAVE_CID'), '16');
   assert.equal(byName.get('ENCLAVE_PORT'), '5005');
   assert.equal(byName.get('ENCLAVE_ADDR'), null);
-  assert.equal(HOST_ENV_VARIABLES.length, 11);
+  assert.equal(HOST_ENV_VARIABLES.length, 22); // 11 of the seed, 5 AWS credential variables, AWS_REGION and 5 EGRESS_*
 });
 
 test('accepts every address syntax the contract names', () => {
@@ -108,4 +109,76 @@ test('several errors in one one-line message, in a stable order', () => {
     ['BIND_ADDR', 'ENCLAVE_PORT', 'HOST_IDLE_TIMEOUT_MS', 'LOG_LEVEL'],
   );
   assert.match(error.message, /^BIND_ADDR: [^;]+; ENCLAVE_PORT: [^;]+; HOST_IDLE_TIMEOUT_MS: [^;]+; LOG_LEVEL: must be one of debug, info, warn, error$/);
+});
+
+test('egress defaults: KMS of us-east-1 (standard and FIPS) on 443, listener on 5007', () => {
+  const config = loadHostConfig({});
+  assert.equal(config.awsRegion, 'us-east-1');
+  assert.deepEqual(config.egressListenAddress, { scheme: 'tcp', host: '127.0.0.1', port: 5007 });
+  assert.equal(formatEgressAllowList(config.egressAllowList), 'kms.us-east-1.amazonaws.com:443,kms-fips.us-east-1.amazonaws.com:443');
+  assert.equal(config.egressMaxConnections, 64);
+  assert.equal(config.egressConnectTimeoutMs, 5_000);
+  assert.equal(config.egressIdleTimeoutMs, 60_000);
+  assert.ok(Object.isFrozen(config.egressListenAddress) && Object.isFrozen(config.egressAllowList));
+  const byName = new Map(HOST_ENV_VARIABLES.map((v) => [v.name, v.default]));
+  assert.equal(byName.get('EGRESS_ALLOW'), 'kms.${AWS_REGION}.amazonaws.com:443,kms-fips.${AWS_REGION}.amazonaws.com:443');
+  assert.equal(byName.get('EGRESS_LISTEN'), 'tcp://127.0.0.1:5007');
+});
+
+test('egress: the default allow-list follows AWS_REGION (amazonaws.com.cn in cn-*); EGRESS_ALLOW replaces it; off disables the listener', () => {
+  assert.equal(
+    formatEgressAllowList(loadHostConfig({ AWS_REGION: 'eu-central-2' }).egressAllowList),
+    'kms.eu-central-2.amazonaws.com:443,kms-fips.eu-central-2.amazonaws.com:443',
+  );
+  assert.equal(
+    formatEgressAllowList(loadHostConfig({ AWS_REGION: 'cn-northwest-1' }).egressAllowList),
+    'kms.cn-northwest-1.amazonaws.com.cn:443,kms-fips.cn-northwest-1.amazonaws.com.cn:443',
+  );
+  assert.equal(loadHostConfig({ AWS_REGION: 'us-gov-west-1' }).awsRegion, 'us-gov-west-1');
+  const custom = loadHostConfig({ AWS_REGION: 'eu-west-1', EGRESS_ALLOW: 'kms.*.amazonaws.com:443, 127.0.0.1:8443,[::1]:8443' });
+  assert.equal(formatEgressAllowList(custom.egressAllowList), 'kms.*.amazonaws.com:443,127.0.0.1:8443,[::1]:8443');
+  const off = loadHostConfig({ EGRESS_LISTEN: 'off', EGRESS_MAX_CONNECTIONS: '1', EGRESS_CONNECT_TIMEOUT_MS: '10', EGRESS_IDLE_TIMEOUT_MS: '100' });
+  assert.equal(off.egressListenAddress, undefined);
+  assert.equal(off.egressMaxConnections, 1);
+  assert.deepEqual(loadHostConfig({ EGRESS_LISTEN: 'unix:///run/egress.sock' }).egressListenAddress, { scheme: 'unix', path: '/run/egress.sock' });
+});
+
+test('every bad egress value is named', () => {
+  const cases: Array<[string, string]> = [
+    ['AWS_REGION', 'US-EAST-1'],
+    ['AWS_REGION', 'useast1'],
+    ['AWS_REGION', 'us-east'],
+    ['AWS_REGION', 'us-east-1 '],
+    ['AWS_REGION', ''],
+    ['EGRESS_LISTEN', 'OFF'],
+    ['EGRESS_LISTEN', '127.0.0.1:5007'],
+    ['EGRESS_LISTEN', ''],
+    ['EGRESS_ALLOW', '*:443'],
+    ['EGRESS_ALLOW', 'kms.*.amazonaws.com:*'],
+    ['EGRESS_ALLOW', 'kms-*.amazonaws.com:443'],
+    ['EGRESS_ALLOW', 'kms.us-east-1.amazonaws.com'],
+    ['EGRESS_ALLOW', 'a.example.com:443,'],
+    ['EGRESS_ALLOW', 'a.example.com:443\nb.example.com:443'],
+    ['EGRESS_MAX_CONNECTIONS', '0'],
+    ['EGRESS_MAX_CONNECTIONS', '10001'],
+    ['EGRESS_CONNECT_TIMEOUT_MS', '9'],
+    ['EGRESS_CONNECT_TIMEOUT_MS', '5s'],
+    ['EGRESS_IDLE_TIMEOUT_MS', '99'],
+    ['EGRESS_IDLE_TIMEOUT_MS', '86400001'],
+    ['EGRESS_ALLOWED', 'kms.us-east-1.amazonaws.com:443'],
+  ];
+  for (const [name, value] of cases) {
+    const error = configError({ [name]: value });
+    assert.deepEqual(
+      error.problems.map((p) => p.variable),
+      [name],
+      `${name}=${JSON.stringify(value)} should be reported alone, got ${error.message}`,
+    );
+    assert.ok(error.message.startsWith(`${name}: `));
+    assert.ok(!error.message.includes('\n') && !error.message.includes('\0'));
+  }
+  // A bad region is reported once: the default EGRESS_ALLOW that depends on it is not built.
+  assert.deepEqual(configError({ AWS_REGION: 'mars' }).problems.map((p) => p.variable), ['AWS_REGION']);
+  // With an explicit EGRESS_ALLOW both are checked on their own.
+  assert.deepEqual(configError({ AWS_REGION: 'mars', EGRESS_ALLOW: '*' }).problems.map((p) => p.variable), ['AWS_REGION', 'EGRESS_ALLOW']);
 });

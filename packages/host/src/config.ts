@@ -4,6 +4,8 @@
 // error too (unset the variable to get its default).
 
 import { parseTransportAddress, type TransportAddress } from '@http-enclave/protocol';
+import { EgressAllowListError, defaultEgressAllowText, parseEgressAllowList, type EgressAllowList } from './egress/egress-allow-list.js';
+import { AWS_CREDENTIALS_SOURCES, type AwsCredentialsSource } from './credentials/aws-credentials-provider.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export interface HostConfig {
@@ -19,7 +21,20 @@ export interface HostConfig {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly drainTimeoutMs: number;
+  /** Where the credentials handed to the enclave come from (AWS_CREDENTIALS_SOURCE). The keys themselves are not in the config. */
+  readonly awsCredentialsSource: AwsCredentialsSource;
+  /** IMDS origin, http://HOST[:PORT] (AWS_IMDS_ENDPOINT). */
+  readonly awsImdsEndpoint: string;
   readonly logLevel: LogLevel;
+  /** AWS region of the KMS endpoints (AWS_REGION); decides the default EGRESS_ALLOW. */
+  readonly awsRegion: string;
+  /** Where the egress forwarder listens for the enclave (EGRESS_LISTEN); undefined when EGRESS_LISTEN=off. */
+  readonly egressListenAddress: TransportAddress | undefined;
+  /** Destinations the enclave may reach through the egress forwarder (EGRESS_ALLOW). */
+  readonly egressAllowList: EgressAllowList;
+  readonly egressMaxConnections: number;
+  readonly egressConnectTimeoutMs: number;
+  readonly egressIdleTimeoutMs: number;
 }
 
 export interface HostEnvVariable {
@@ -46,6 +61,29 @@ export const HOST_ENV_VARIABLES: readonly HostEnvVariable[] = Object.freeze([
   { name: 'HOST_IDLE_TIMEOUT_MS', default: '300000', description: 'A connection with no bytes in either direction for this long is closed' },
   { name: 'HOST_DRAIN_TIMEOUT_MS', default: '30000', description: 'On SIGTERM/SIGINT, time open connections get to finish before they are closed' },
   { name: 'LOG_LEVEL', default: 'info', description: 'debug, info, warn or error' },
+  {
+    name: 'AWS_CREDENTIALS_SOURCE',
+    default: 'auto',
+    description: 'AWS credentials the host hands the enclave for KMS: env, imds (IMDSv2 instance role), none, or auto (env when AWS_ACCESS_KEY_ID is set, else imds)',
+  },
+  { name: 'AWS_IMDS_ENDPOINT', default: 'http://169.254.169.254', description: 'IMDS base URL, http://HOST[:PORT]; change it only to point tests at an IMDS double' },
+  { name: 'AWS_ACCESS_KEY_ID', default: null, description: 'Access key id of the env credentials source; read by the credentials provider, never logged' },
+  { name: 'AWS_SECRET_ACCESS_KEY', default: null, description: 'Secret key of the env credentials source; never logged' },
+  { name: 'AWS_SESSION_TOKEN', default: null, description: 'Session token of the env credentials source (temporary credentials); never logged' },
+  { name: 'AWS_REGION', default: 'us-east-1', description: 'AWS region of KMS (for example eu-west-1); sets the default EGRESS_ALLOW' },
+  {
+    name: 'EGRESS_LISTEN',
+    default: 'tcp://127.0.0.1:5007',
+    description: 'Egress forwarder listener for the enclave (tcp://, unix://, or vsock://any:PORT on a Nitro parent); off disables it',
+  },
+  {
+    name: 'EGRESS_ALLOW',
+    default: 'kms.${AWS_REGION}.amazonaws.com:443,kms-fips.${AWS_REGION}.amazonaws.com:443',
+    description: 'Destinations the enclave may CONNECT to: comma-separated HOST:PORT, * for one whole DNS label, IP literals exact ([::1]:443); amazonaws.com.cn in cn-* regions',
+  },
+  { name: 'EGRESS_MAX_CONNECTIONS', default: '64', description: 'Most enclave egress connections open at once; more get 503' },
+  { name: 'EGRESS_CONNECT_TIMEOUT_MS', default: '5000', description: 'Time to connect to an egress destination before the enclave gets 504' },
+  { name: 'EGRESS_IDLE_TIMEOUT_MS', default: '60000', description: 'An egress tunnel with no bytes in either direction for this long is closed' },
 ].map((v) => Object.freeze(v)));
 
 /** Bounds of the integer variables: [min, max], inclusive, with units in the name. */
@@ -56,9 +94,34 @@ const INTEGER_BOUNDS = {
   HOST_CONNECT_TIMEOUT_MS: [10, 600_000], // 10 ms .. 10 min
   HOST_IDLE_TIMEOUT_MS: [100, 86_400_000], // 100 ms .. 1 day
   HOST_DRAIN_TIMEOUT_MS: [0, 3_600_000], // 0 (close at once) .. 1 h
+  EGRESS_MAX_CONNECTIONS: [1, 10_000], // KMS calls from one enclave; far above what it needs
+  EGRESS_CONNECT_TIMEOUT_MS: [10, 600_000], // 10 ms .. 10 min
+  EGRESS_IDLE_TIMEOUT_MS: [100, 86_400_000], // 100 ms .. 1 day
 } as const satisfies Record<string, readonly [number, number]>;
 
 type IntegerVariable = keyof typeof INTEGER_BOUNDS;
+
+/** An AWS region name: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-5. */
+const AWS_REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+
+/**
+ * AWS_IMDS_ENDPOINT: http://HOST[:PORT] and nothing more. IMDS speaks plain
+ * HTTP on a link-local address; a path, query or user part would be silently
+ * dropped by the client, so it is refused here. Returns the origin.
+ */
+function parseImdsEndpoint(text: string): string | { readonly problem: string } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return { problem: 'must be an http://HOST[:PORT] URL' };
+  }
+  if (url.protocol !== 'http:') return { problem: `must be an http:// URL (IMDS speaks plain HTTP), got ${url.protocol}` };
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '' || url.pathname !== '/') {
+    return { problem: 'must be http://HOST[:PORT] without path, query, fragment or user' };
+  }
+  return url.origin;
+}
 
 export interface ConfigProblem {
   readonly variable: string;
@@ -120,7 +183,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
 
   // Typos such as HOST_IDLE_TIMEOUT would otherwise be ignored in silence.
   for (const name of Object.keys(env).sort()) {
-    if (name.startsWith('HOST_') && !KNOWN_NAMES.has(name)) fail(name, 'unknown variable (see HOST_ENV_VARIABLES)');
+    if ((name.startsWith('HOST_') || name.startsWith('EGRESS_')) && !KNOWN_NAMES.has(name)) fail(name, 'unknown variable (see HOST_ENV_VARIABLES)');
   }
 
   const bindAddress = address('BIND_ADDR', raw('BIND_ADDR') ?? defaultOf('BIND_ADDR'), true);
@@ -159,6 +222,32 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
     ? (logLevelText as LogLevel)
     : fail('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
 
+  // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN are not read here: they are
+  // secrets, and the config is meant to be loggable. The credentials provider reads them.
+  const awsCredentialsSourceText = raw('AWS_CREDENTIALS_SOURCE') ?? defaultOf('AWS_CREDENTIALS_SOURCE');
+  const awsCredentialsSource = (AWS_CREDENTIALS_SOURCES as readonly string[]).includes(awsCredentialsSourceText)
+    ? (awsCredentialsSourceText as AwsCredentialsSource)
+    : fail('AWS_CREDENTIALS_SOURCE', `must be one of ${AWS_CREDENTIALS_SOURCES.join(', ')}`);
+  const imdsEndpoint = parseImdsEndpoint(raw('AWS_IMDS_ENDPOINT') ?? defaultOf('AWS_IMDS_ENDPOINT'));
+  const awsImdsEndpoint = typeof imdsEndpoint === 'string' ? imdsEndpoint : fail('AWS_IMDS_ENDPOINT', imdsEndpoint.problem);
+
+  const awsRegionText = raw('AWS_REGION') ?? defaultOf('AWS_REGION');
+  const awsRegion = AWS_REGION_PATTERN.test(awsRegionText) ? awsRegionText : fail('AWS_REGION', 'must look like us-east-1 (lower-case letters, dashes, a number)');
+  const egressListenText = raw('EGRESS_LISTEN') ?? defaultOf('EGRESS_LISTEN');
+  const egressListenAddress = egressListenText === 'off' ? undefined : address('EGRESS_LISTEN', egressListenText, false);
+  let egressAllowList: EgressAllowList | undefined;
+  const egressAllowText = raw('EGRESS_ALLOW') ?? (awsRegion === undefined ? undefined : defaultEgressAllowText(awsRegion));
+  if (egressAllowText !== undefined) {
+    try {
+      egressAllowList = parseEgressAllowList(egressAllowText);
+    } catch (error) {
+      fail('EGRESS_ALLOW', error instanceof EgressAllowListError ? error.message : 'invalid');
+    }
+  }
+  const egressMaxConnections = integer('EGRESS_MAX_CONNECTIONS', defaultOf('EGRESS_MAX_CONNECTIONS'));
+  const egressConnectTimeoutMs = integer('EGRESS_CONNECT_TIMEOUT_MS', defaultOf('EGRESS_CONNECT_TIMEOUT_MS'));
+  const egressIdleTimeoutMs = integer('EGRESS_IDLE_TIMEOUT_MS', defaultOf('EGRESS_IDLE_TIMEOUT_MS'));
+
   if (
     problems.length > 0 ||
     bindAddress === undefined ||
@@ -168,7 +257,15 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
     connectTimeoutMs === undefined ||
     idleTimeoutMs === undefined ||
     drainTimeoutMs === undefined ||
-    logLevel === undefined
+    awsCredentialsSource === undefined ||
+    awsImdsEndpoint === undefined ||
+    logLevel === undefined ||
+    awsRegion === undefined ||
+    (egressListenAddress === undefined && egressListenText !== 'off') ||
+    egressAllowList === undefined ||
+    egressMaxConnections === undefined ||
+    egressConnectTimeoutMs === undefined ||
+    egressIdleTimeoutMs === undefined
   ) {
     // The undefined checks only narrow types: every undefined above came with a problem.
     throw new HostConfigError(problems.length > 0 ? problems : [{ variable: 'config', problem: 'internal error' }]);
@@ -183,5 +280,13 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
     idleTimeoutMs,
     drainTimeoutMs,
     logLevel,
+    awsCredentialsSource,
+    awsImdsEndpoint,
+    awsRegion,
+    egressListenAddress: egressListenAddress === undefined ? undefined : Object.freeze({ ...egressListenAddress }),
+    egressAllowList,
+    egressMaxConnections,
+    egressConnectTimeoutMs,
+    egressIdleTimeoutMs,
   });
 }

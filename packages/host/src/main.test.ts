@@ -10,6 +10,7 @@ import { closeServer, closedWithin, connectTcp, listenTcp, makeTempDir, runMain,
 const baseEnv = (): NodeJS.ProcessEnv => ({
   BIND_ADDR: '127.0.0.1:0',
   STORAGE_LISTEN: 'tcp://127.0.0.1:0',
+  EGRESS_LISTEN: 'tcp://127.0.0.1:0',
   STORAGE_PATH: join(makeTempDir(), 'db', 'host.db'),
 });
 

@@ -1,9 +1,13 @@
-// runHost: starts the storage worker and the ingress proxy from a config and
-// returns a handle. No process-wide effects (signals, exit): main.ts does those.
+// runHost: starts the storage worker, the egress forwarder and the ingress
+// proxy from a config and returns a handle. No process-wide effects (signals,
+// exit): main.ts does those.
 
 import { formatTransportAddress, type TransportAddress } from '@http-enclave/protocol';
 import { TransportUnsupportedError, isVsockTransportAvailable } from '@http-enclave/transport';
 import type { HostConfig } from './config.js';
+import { createAwsCredentialsProvider } from './credentials/aws-credentials-provider.js';
+import { formatEgressAllowList } from './egress/egress-allow-list.js';
+import { startEgressForwarder, type EgressForwarder } from './egress/egress-forwarder.js';
 import { startIngressProxy, type IngressProxy } from './ingress/ingress-proxy.js';
 import { createLogger, errorCode, type Logger } from './log.js';
 import { startStorageWorker, type StorageWorkerHandle } from './storage/storage-worker-handle.js';
@@ -13,7 +17,9 @@ export interface HostHandle {
   readonly ingressAddress: TransportAddress;
   /** Where the enclave reaches the storage service (real port when port 0 was asked). */
   readonly storageAddress: TransportAddress;
-  /** Graceful stop: stop accepting, drain clients (config.drainTimeoutMs), then close storage. Idempotent. */
+  /** Where the enclave reaches the egress forwarder (real port when port 0 was asked); undefined when EGRESS_LISTEN=off. */
+  readonly egressAddress: TransportAddress | undefined;
+  /** Graceful stop: stop accepting, drain clients and egress tunnels (config.drainTimeoutMs), then close storage. Idempotent. */
   close(options?: { readonly drainTimeoutMs?: number }): Promise<void>;
 }
 
@@ -21,16 +27,21 @@ export interface HostDeps {
   readonly logger?: Logger;
   /** The host can no longer work (storage worker died). Default: log it and set process.exitCode = 1. */
   readonly onFatalError?: (error: Error) => void;
+  /** Where the env credentials source reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN. Default: process.env. */
+  readonly env?: NodeJS.ProcessEnv;
 }
+
+/** The settings that name a listener. */
+export type ListenVariable = 'BIND_ADDR' | 'STORAGE_LISTEN' | 'EGRESS_LISTEN';
 
 /** A listener could not be opened. `variable` says which setting to change. */
 export class HostListenError extends Error {
   readonly code = 'HOST_LISTEN_FAILED';
   /** The errno code of the cause (EADDRINUSE, EACCES, ...) or TRANSPORT_UNSUPPORTED. */
   readonly reason: string;
-  readonly variable: 'BIND_ADDR' | 'STORAGE_LISTEN';
+  readonly variable: ListenVariable;
   readonly address: string;
-  constructor(variable: 'BIND_ADDR' | 'STORAGE_LISTEN', address: string, reason: string) {
+  constructor(variable: ListenVariable, address: string, reason: string) {
     super(`cannot listen on ${variable}=${address}: ${reason}`);
     this.name = 'HostListenError';
     this.variable = variable;
@@ -58,9 +69,19 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     );
   }
 
+  // Main thread: the storage worker asks it per CREDENTIALS request (why: storage-worker-handle.ts).
+  const credentials = createAwsCredentialsProvider({
+    source: config.awsCredentialsSource,
+    imdsEndpoint: config.awsImdsEndpoint,
+    env: deps.env ?? process.env,
+    logger,
+  });
+  logger.info('aws credentials source', { source: credentials.source });
+
   let storage: StorageWorkerHandle;
   try {
     storage = await startStorageWorker({
+      credentials,
       listenAddress: config.storageListenAddress,
       storagePath: config.storagePath,
       logLevel: config.logLevel,
@@ -74,6 +95,24 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     throw error;
   }
 
+  // Before ingress: the enclave may need KMS (through egress) before it serves clients.
+  let egress: EgressForwarder | undefined;
+  if (config.egressListenAddress !== undefined) {
+    try {
+      egress = await startEgressForwarder({
+        listenAddress: config.egressListenAddress,
+        allowList: config.egressAllowList,
+        maxConnections: config.egressMaxConnections,
+        connectTimeoutMs: config.egressConnectTimeoutMs,
+        idleTimeoutMs: config.egressIdleTimeoutMs,
+        logger,
+      });
+    } catch (error) {
+      await storage.close(STORAGE_CLOSE_DEADLINE_MS);
+      throw new HostListenError('EGRESS_LISTEN', formatTransportAddress(config.egressListenAddress), errorCode(error));
+    }
+  }
+
   let ingress: IngressProxy;
   try {
     ingress = await startIngressProxy({
@@ -85,6 +124,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
       logger,
     });
   } catch (error) {
+    await egress?.close(0);
     await storage.close(STORAGE_CLOSE_DEADLINE_MS);
     throw new HostListenError('BIND_ADDR', formatBindAddress(config.bindAddress), errorCode(error));
   }
@@ -93,16 +133,21 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     ingressAddress: formatTransportAddress(ingress.address),
     storageAddress: formatTransportAddress(storage.address),
     enclaveAddress: formatTransportAddress(config.enclaveAddress),
+    egressAddress: egress === undefined ? 'off' : formatTransportAddress(egress.address),
+    egressAllow: formatEgressAllowList(config.egressAllowList),
   });
 
   let closing: Promise<void> | undefined;
   return {
     ingressAddress: ingress.address,
     storageAddress: storage.address,
+    egressAddress: egress?.address,
     close(options = {}): Promise<void> {
       closing ??= (async () => {
         // Clients first: their requests may still need storage through the enclave.
-        await ingress.close(options.drainTimeoutMs ?? config.drainTimeoutMs);
+        // Egress drains alongside: in-flight requests may still be calling KMS.
+        const drainTimeoutMs = options.drainTimeoutMs ?? config.drainTimeoutMs;
+        await Promise.all([ingress.close(drainTimeoutMs), egress?.close(drainTimeoutMs)]);
         await storage.close(STORAGE_CLOSE_DEADLINE_MS);
         logger.info('host stopped');
       })();
@@ -136,7 +181,8 @@ export function describeStartupError(error: unknown): string {
   return `start-up failed: ${code}`;
 }
 
-function suggestAddress(variable: 'BIND_ADDR' | 'STORAGE_LISTEN'): string {
+function suggestAddress(variable: ListenVariable): string {
+  if (variable === 'EGRESS_LISTEN') return 'tcp://127.0.0.1:5017';
   return variable === 'BIND_ADDR' ? '0.0.0.0:8443' : 'tcp://127.0.0.1:5016';
 }
 

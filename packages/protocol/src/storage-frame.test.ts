@@ -12,8 +12,11 @@ import {
   encodeStorageFrame,
   FrameType,
   isStorageRequest,
+  LIST_MAX_ENTRIES,
   MAX_BLOB_BYTES,
+  MAX_CREDENTIALS_BYTES,
   MAX_FRAME_BODY_BYTES,
+  StorageErrorCode,
   StorageFrameError,
   StorageFrameReader,
   type StorageFrame,
@@ -28,6 +31,12 @@ interface VectorFields {
   readonly version?: number;
   readonly blobHex?: string;
   readonly errorCode?: number;
+  readonly afterOwnerHex?: string;
+  readonly afterRecordHex?: string;
+  readonly limit?: number;
+  readonly more?: boolean;
+  readonly entries?: readonly { readonly ownerHex: string; readonly recordHex: string; readonly version: number }[];
+  readonly jsonText?: string;
 }
 interface Vectors {
   readonly valid: readonly { readonly description: string; readonly hex: string; readonly fields: VectorFields }[];
@@ -55,6 +64,18 @@ function frameFromFields(fields: VectorFields): StorageFrame {
   if (fields.version !== undefined) out['version'] = fields.version;
   if (fields.blobHex !== undefined) out['blob'] = Buffer.from(fields.blobHex, 'hex');
   if (fields.errorCode !== undefined) out['errorCode'] = fields.errorCode;
+  if (fields.type === FrameType.List) {
+    out['after'] =
+      fields.afterOwnerHex === undefined || fields.afterRecordHex === undefined
+        ? undefined
+        : { owner: Buffer.from(fields.afterOwnerHex, 'hex'), record: Buffer.from(fields.afterRecordHex, 'hex') };
+  }
+  if (fields.limit !== undefined) out['limit'] = fields.limit;
+  if (fields.more !== undefined) out['more'] = fields.more;
+  if (fields.entries !== undefined) {
+    out['entries'] = fields.entries.map((e) => ({ owner: Buffer.from(e.ownerHex, 'hex'), record: Buffer.from(e.recordHex, 'hex'), version: e.version }));
+  }
+  if (fields.jsonText !== undefined) out['json'] = Buffer.from(fields.jsonText, 'utf8');
   return out as unknown as StorageFrame;
 }
 
@@ -95,12 +116,27 @@ test('type 0x03 (the retired DELETE) is no frame type, and NOT_FOUND carries no 
   assert.equal(encodeStorageFrame({ type: FrameType.NotFound, requestId: 9 }).toString('hex'), '000000058200000009');
 });
 
+test('LIST, LISTED, CREDENTIALS and CREDENTIALS_OK take the free numbers 0x05, 0x06, 0x87, 0x88; 0x03 stays retired', () => {
+  assert.deepEqual([FrameType.List, FrameType.Credentials, FrameType.Listed, FrameType.CredentialsOk], [0x05, 0x06, 0x87, 0x88]);
+  assert.equal(StorageErrorCode.NoCredentials, 5);
+  assert.equal(isStorageRequest({ type: FrameType.List, requestId: 1, after: undefined, limit: 1 }), true);
+  assert.equal(isStorageRequest({ type: FrameType.Credentials, requestId: 1 }), true);
+  assert.equal(isStorageRequest({ type: FrameType.Listed, requestId: 1, more: false, entries: [] }), false);
+  assert.equal(isStorageRequest({ type: FrameType.CredentialsOk, requestId: 1, json: Buffer.from('{}') }), false);
+});
+
 test('vectors cover every frame type, valid and invalid', () => {
   const types = new Set(vectors.valid.map((v) => v.fields.type));
   for (const type of Object.values(FrameType).filter((t): t is number => typeof t === 'number')) {
     assert.ok(types.has(type), `no valid vector of type 0x${type.toString(16)}`);
   }
-  assert.ok(vectors.invalid.length >= 30);
+  assert.ok(vectors.invalid.length >= 50);
+  for (const name of ['LIST', 'LISTED', 'CREDENTIALS', 'CREDENTIALS_OK']) {
+    assert.ok(
+      vectors.invalid.some((v) => v.description.startsWith(`${name} `)),
+      `no invalid vector of ${name}`,
+    );
+  }
 });
 
 test('encode(vector fields) equals the vector bytes', () => {
@@ -180,6 +216,23 @@ test('encoder refuses frames it could not decode', () => {
     { frame: { type: FrameType.Written, requestId: 1, version: -1 }, fragment: 'version must be a safe non-negative integer' },
     { frame: { type: FrameType.Found, requestId: 1, version: 1, blob: Buffer.alloc(0) }, fragment: 'blob must be 1..' },
     { frame: { type: FrameType.Error, requestId: 1, errorCode: 0x10000 }, fragment: 'errorCode must be a u16' },
+    { frame: { type: FrameType.List, requestId: 1, after: undefined, limit: 0 }, fragment: 'LIST limit must be 1..256, got 0' },
+    { frame: { type: FrameType.List, requestId: 1, after: undefined, limit: LIST_MAX_ENTRIES + 1 }, fragment: 'LIST limit must be 1..256, got 257' },
+    { frame: { type: FrameType.List, requestId: 1, after: undefined, limit: 1.5 }, fragment: 'LIST limit must be 1..256, got 1.5' },
+    { frame: { type: FrameType.List, requestId: 1, after: { owner: Buffer.alloc(31), record }, limit: 1 }, fragment: 'after.owner must be 32 bytes, got 31' },
+    { frame: { type: FrameType.List, requestId: 1, after: { owner, record: Buffer.alloc(0) }, limit: 1 }, fragment: 'after.record must be 32 bytes, got 0' },
+    {
+      frame: { type: FrameType.Listed, requestId: 1, more: false, entries: Array.from({ length: LIST_MAX_ENTRIES + 1 }, () => ({ owner, record, version: 1 })) },
+      fragment: 'LISTED count must be 0..256, got 257',
+    },
+    {
+      frame: { type: FrameType.Listed, requestId: 1, more: 1, entries: [] } as unknown as StorageFrame,
+      fragment: 'LISTED more must be a boolean',
+    },
+    { frame: { type: FrameType.Listed, requestId: 1, more: true, entries: [{ owner, record: Buffer.alloc(31), version: 1 }] }, fragment: 'entry record must be 32 bytes, got 31' },
+    { frame: { type: FrameType.Listed, requestId: 1, more: true, entries: [{ owner, record, version: 2 ** 53 }] }, fragment: 'entry version must be a safe non-negative integer' },
+    { frame: { type: FrameType.CredentialsOk, requestId: 1, json: Buffer.alloc(0) }, fragment: 'credentials document must be 1..8192 bytes, got 0' },
+    { frame: { type: FrameType.CredentialsOk, requestId: 1, json: Buffer.alloc(MAX_CREDENTIALS_BYTES + 1) }, fragment: 'got 8193' },
   ];
   for (const c of cases) assertFrameError(() => encodeStorageFrame(c.frame), c.fragment, c.fragment);
 });
@@ -201,6 +254,31 @@ test('largest PUT and FOUND round-trip through the reader', () => {
   const cuts: number[] = [];
   for (let at = 65536; at < bytes.length; at += 65536) cuts.push(at);
   assert.deepEqual(readInChunks(bytes, cuts), [put, found]);
+});
+
+test('largest LISTED and CREDENTIALS_OK round-trip through the reader in 7-byte chunks', () => {
+  const entries = Array.from({ length: LIST_MAX_ENTRIES }, (_, i) => {
+    const owner = Buffer.alloc(32, 0x40);
+    owner.writeUInt16BE(i, 30);
+    return { owner, record: Buffer.alloc(32, i & 0xff), version: i + 1 };
+  });
+  const listed: StorageFrame = { type: FrameType.Listed, requestId: 50, more: true, entries };
+  const credentials: StorageFrame = { type: FrameType.CredentialsOk, requestId: 51, json: Buffer.alloc(MAX_CREDENTIALS_BYTES, 0x20) };
+  const bytes = Buffer.concat([encodeStorageFrame(listed), encodeStorageFrame(credentials)]);
+  assert.equal(bytes.readUInt32BE(0), 5 + 3 + LIST_MAX_ENTRIES * 72);
+  const cuts: number[] = [];
+  for (let at = 7; at < bytes.length; at += 7) cuts.push(at);
+  assert.deepEqual(readInChunks(bytes, cuts), [listed, credentials]);
+});
+
+test('LIST: FROM_START and an explicit all-zero cursor are different requests', () => {
+  const fromStart = encodeStorageFrame({ type: FrameType.List, requestId: 1, after: undefined, limit: 5 });
+  const afterZero = encodeStorageFrame({ type: FrameType.List, requestId: 1, after: { owner: Buffer.alloc(32), record: Buffer.alloc(32) }, limit: 5 });
+  assert.equal(fromStart.readUInt8(9), 0x01);
+  assert.equal(afterZero.readUInt8(9), 0x00);
+  assert.deepEqual(fromStart.subarray(10), afterZero.subarray(10));
+  const decoded = decodeStorageFrameBody(afterZero.subarray(4));
+  assert.ok(decoded.type === FrameType.List && decoded.after !== undefined);
 });
 
 test('each valid vector read one byte at a time', () => {

@@ -25,6 +25,18 @@
 //   0x03          retired (was DELETE): an unknown type, a frame error; never
 //                 to be reused, so an old peer cannot misread a new frame.
 //   0x04 PING     (no fields)
+//   0x05 LIST     flags u8, AFTER_OWNER[32] AFTER_RECORD[32], limit u16
+//                 one page of the records that exist (key rotation re-seals
+//                 them all). flags bit 0 = FROM_START: the page starts at the
+//                 first record and the cursor must be all zeros; without it
+//                 the page starts strictly after the cursor (AFTER_OWNER ||
+//                 AFTER_RECORD, compared as 64 unsigned bytes). Other flag bits
+//                 must be 0. 1 <= limit <= LIST_MAX_ENTRIES.
+//   0x06 CREDENTIALS (no fields)
+//                 temporary AWS credentials the host obtained (env or IMDS) for
+//                 the enclave's KMS calls. Not secret from the host, which owns
+//                 the IAM role; the KMS key policy (attestation conditions) is
+//                 what protects the key.
 //
 // Replies (host -> enclave):
 //   0x81 FOUND     version u64 BLOB[rest, 1..MAX_BLOB_BYTES]
@@ -33,6 +45,19 @@
 //   0x84 CONFLICT  version u64        the current version; nothing was written
 //   0x85 PONG      (no fields)
 //   0x86 ERROR     code u16           see StorageErrorCode
+//   0x87 LISTED    more u8 (0|1), count u16 (<= LIST_MAX_ENTRIES),
+//                  count x (OWNER[32] RECORD[32] version u64)
+//                  the answer to LIST. The codec checks only the shape; the
+//                  enclave checks the meaning: count <= the request's limit,
+//                  entries strictly ascending by OWNER || RECORD and strictly
+//                  after the cursor, versions >= 1. more = 1: records after
+//                  the last entry may exist (ask again from it).
+//   0x88 CREDENTIALS_OK JSON[rest, 1..MAX_CREDENTIALS_BYTES]
+//                  UTF-8 JSON: {"accessKeyId": string, "secretAccessKey":
+//                  string, "sessionToken"?: string, "expiration"?: ISO-8601
+//                  string}. The codec only bounds the size; the enclave parses
+//                  and validates it strictly. The host answers ERROR
+//                  NoCredentials when it has no credentials to give.
 //
 // u64 fields are big-endian and must be <= 2^53 - 1 (Number.MAX_SAFE_INTEGER);
 // a larger value is a frame error. A write is answered WRITTEN only once it is
@@ -52,22 +77,43 @@ export const STORAGE_PROTOCOL_VERSION = 1;
 export const MAX_BLOB_BYTES = 8 * 1024 * 1024 + 128 * 1024;
 /** Fixed part of the largest frame body: type, request id, owner, record, version. */
 const MAX_FIXED_FIELD_BYTES = 1 + 4 + 32 + 32 + 8;
+/** The largest frame is a PUT of the largest blob; LISTED (<= 18,440 bytes) and CREDENTIALS_OK (<= 8,197) are far below it. */
 export const MAX_FRAME_BODY_BYTES = MAX_FIXED_FIELD_BYTES + MAX_BLOB_BYTES;
 const FRAME_HEADER_BYTES = 4;
 const BODY_PREFIX_BYTES = 5; // type + requestId
 export const PSEUDONYM_BYTES = 32;
+/**
+ * Most entries in one LISTED reply (and the largest LIST limit): 256 entries x
+ * 72 bytes = 18 KiB per reply, small next to a blob frame, and few enough
+ * round trips for a re-seal that takes one GET and one PUT per record anyway.
+ */
+export const LIST_MAX_ENTRIES = 256;
+/** LIST flags bit 0: start at the first record (the cursor must be all zeros). */
+export const LIST_FLAG_FROM_START = 0x01;
+/** One LISTED entry on the wire: owner, record, version u64. */
+const LIST_ENTRY_BYTES = 32 + 32 + 8;
+/**
+ * Largest CREDENTIALS_OK document: a session token is at most a few KiB (AWS
+ * documents no maximum; STS tokens seen in practice are under 2 KiB, the
+ * enclave accepts 4096 chars), plus the key id, the secret and the expiry.
+ */
+export const MAX_CREDENTIALS_BYTES = 8192;
 
 export enum FrameType {
   Get = 0x01,
   Put = 0x02,
   // 0x03 retired (was DELETE): never reuse.
   Ping = 0x04,
+  List = 0x05,
+  Credentials = 0x06,
   Found = 0x81,
   NotFound = 0x82,
   Written = 0x83,
   Conflict = 0x84,
   Pong = 0x85,
   Error = 0x86,
+  Listed = 0x87,
+  CredentialsOk = 0x88,
 }
 
 export enum StorageErrorCode {
@@ -75,6 +121,20 @@ export enum StorageErrorCode {
   BadRequest = 2,
   Unavailable = 3,
   Full = 4,
+  /** The host has no credentials source configured, or could not obtain credentials from it. */
+  NoCredentials = 5,
+}
+
+/** An exclusive LIST cursor: the page starts strictly after owner || record. */
+export interface StorageCursor {
+  readonly owner: Buffer;
+  readonly record: Buffer;
+}
+
+export interface ListedEntry {
+  readonly owner: Buffer;
+  readonly record: Buffer;
+  readonly version: number;
 }
 
 export type StorageRequest =
@@ -87,7 +147,15 @@ export type StorageRequest =
       readonly expectedVersion: number;
       readonly blob: Buffer;
     }
-  | { readonly type: FrameType.Ping; readonly requestId: number };
+  | { readonly type: FrameType.Ping; readonly requestId: number }
+  | {
+      readonly type: FrameType.List;
+      readonly requestId: number;
+      /** undefined: from the first record (FROM_START). */
+      readonly after: StorageCursor | undefined;
+      readonly limit: number;
+    }
+  | { readonly type: FrameType.Credentials; readonly requestId: number };
 
 export type StorageReply =
   | { readonly type: FrameType.Found; readonly requestId: number; readonly version: number; readonly blob: Buffer }
@@ -95,7 +163,10 @@ export type StorageReply =
   | { readonly type: FrameType.Written; readonly requestId: number; readonly version: number }
   | { readonly type: FrameType.Conflict; readonly requestId: number; readonly version: number }
   | { readonly type: FrameType.Pong; readonly requestId: number }
-  | { readonly type: FrameType.Error; readonly requestId: number; readonly errorCode: number };
+  | { readonly type: FrameType.Error; readonly requestId: number; readonly errorCode: number }
+  | { readonly type: FrameType.Listed; readonly requestId: number; readonly more: boolean; readonly entries: readonly ListedEntry[] }
+  /** json: the UTF-8 JSON document, unparsed (the enclave validates it). */
+  | { readonly type: FrameType.CredentialsOk; readonly requestId: number; readonly json: Buffer };
 
 export type StorageFrame = StorageRequest | StorageReply;
 
@@ -121,6 +192,12 @@ function checkVersion(value: number, field: string): void {
 function checkBlob(blob: Buffer): void {
   if (blob.length < 1 || blob.length > MAX_BLOB_BYTES) {
     throw new StorageFrameError(`blob must be 1..${MAX_BLOB_BYTES} bytes, got ${blob.length}`);
+  }
+}
+
+function checkListLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > LIST_MAX_ENTRIES) {
+    throw new StorageFrameError(`LIST limit must be 1..${LIST_MAX_ENTRIES}, got ${String(limit)}`);
   }
 }
 
@@ -154,7 +231,45 @@ export function encodeStorageFrame(frame: StorageFrame): Buffer {
       break;
     case FrameType.Ping:
     case FrameType.Pong:
+    case FrameType.Credentials:
       fields = [];
+      break;
+    case FrameType.List: {
+      checkListLimit(frame.limit);
+      const flags = Buffer.from([frame.after === undefined ? LIST_FLAG_FROM_START : 0]);
+      const limit = Buffer.allocUnsafe(2);
+      limit.writeUInt16BE(frame.limit);
+      if (frame.after === undefined) {
+        fields = [flags, Buffer.alloc(2 * PSEUDONYM_BYTES), limit];
+      } else {
+        checkPseudonym(frame.after.owner, 'after.owner');
+        checkPseudonym(frame.after.record, 'after.record');
+        fields = [flags, frame.after.owner, frame.after.record, limit];
+      }
+      break;
+    }
+    case FrameType.Listed: {
+      if (typeof frame.more !== 'boolean') throw new StorageFrameError('LISTED more must be a boolean');
+      if (frame.entries.length > LIST_MAX_ENTRIES) {
+        throw new StorageFrameError(`LISTED count must be 0..${LIST_MAX_ENTRIES}, got ${frame.entries.length}`);
+      }
+      const head = Buffer.allocUnsafe(3);
+      head.writeUInt8(frame.more ? 1 : 0, 0);
+      head.writeUInt16BE(frame.entries.length, 1);
+      fields = [head];
+      for (const entry of frame.entries) {
+        checkPseudonym(entry.owner, 'entry owner');
+        checkPseudonym(entry.record, 'entry record');
+        checkVersion(entry.version, 'entry version');
+        fields.push(entry.owner, entry.record, u64(entry.version));
+      }
+      break;
+    }
+    case FrameType.CredentialsOk:
+      if (frame.json.length < 1 || frame.json.length > MAX_CREDENTIALS_BYTES) {
+        throw new StorageFrameError(`credentials document must be 1..${MAX_CREDENTIALS_BYTES} bytes, got ${frame.json.length}`);
+      }
+      fields = [frame.json];
       break;
     case FrameType.Found:
       checkVersion(frame.version, 'version');
@@ -234,8 +349,20 @@ export function decodeStorageFrameBody(body: Buffer): StorageFrame {
     case FrameType.Ping:
     case FrameType.Pong:
     case FrameType.NotFound:
-      expectLength(body, p, type === FrameType.Ping ? 'PING' : type === FrameType.Pong ? 'PONG' : 'NOT_FOUND');
+    case FrameType.Credentials:
+      expectLength(body, p, EMPTY_FRAME_NAMES[type]);
       return { type, requestId };
+    case FrameType.List:
+      return decodeList(body, requestId);
+    case FrameType.Listed:
+      return decodeListed(body, requestId);
+    case FrameType.CredentialsOk: {
+      const length = body.length - p;
+      if (length < 1 || length > MAX_CREDENTIALS_BYTES) {
+        throw new StorageFrameError(`CREDENTIALS_OK document must be 1..${MAX_CREDENTIALS_BYTES} bytes, got ${Math.max(length, 0)}`);
+      }
+      return { type, requestId, json: Buffer.from(body.subarray(p)) };
+    }
     case FrameType.Found: {
       const blob = expectBlobBody(body, p + 8, 'FOUND');
       return { type, requestId, version: readU64(body, p, 'version'), blob };
@@ -250,6 +377,53 @@ export function decodeStorageFrameBody(body: Buffer): StorageFrame {
     default:
       throw new StorageFrameError(`unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
   }
+}
+
+const EMPTY_FRAME_NAMES = {
+  [FrameType.Ping]: 'PING',
+  [FrameType.Pong]: 'PONG',
+  [FrameType.NotFound]: 'NOT_FOUND',
+  [FrameType.Credentials]: 'CREDENTIALS',
+} as const;
+
+/** LIST body: prefix, flags u8, cursor owner[32] record[32], limit u16. */
+const LIST_BODY_BYTES = BODY_PREFIX_BYTES + 1 + 2 * PSEUDONYM_BYTES + 2;
+
+function decodeList(body: Buffer, requestId: number): StorageFrame {
+  expectLength(body, LIST_BODY_BYTES, 'LIST');
+  const p = BODY_PREFIX_BYTES;
+  const flags = body.readUInt8(p);
+  if ((flags & ~LIST_FLAG_FROM_START) !== 0) throw new StorageFrameError(`LIST flags 0x${flags.toString(16).padStart(2, '0')} has unknown bits`);
+  const owner = body.subarray(p + 1, p + 1 + PSEUDONYM_BYTES);
+  const record = body.subarray(p + 1 + PSEUDONYM_BYTES, p + 1 + 2 * PSEUDONYM_BYTES);
+  const limit = body.readUInt16BE(p + 1 + 2 * PSEUDONYM_BYTES);
+  if (limit < 1 || limit > LIST_MAX_ENTRIES) throw new StorageFrameError(`LIST limit must be 1..${LIST_MAX_ENTRIES}, got ${limit}`);
+  if ((flags & LIST_FLAG_FROM_START) !== 0) {
+    // One encoding per request: a FROM_START cursor carries no bytes that would be ignored.
+    if (owner.some((b) => b !== 0) || record.some((b) => b !== 0)) throw new StorageFrameError('LIST from the start must carry an all-zero cursor');
+    return { type: FrameType.List, requestId, after: undefined, limit };
+  }
+  return { type: FrameType.List, requestId, after: { owner: Buffer.from(owner), record: Buffer.from(record) }, limit };
+}
+
+function decodeListed(body: Buffer, requestId: number): StorageFrame {
+  const p = BODY_PREFIX_BYTES;
+  if (body.length < p + 3) throw new StorageFrameError(`LISTED body must be at least ${p + 3} bytes, got ${body.length}`);
+  const moreByte = body.readUInt8(p);
+  if (moreByte > 1) throw new StorageFrameError(`LISTED more must be 0 or 1, got ${moreByte}`);
+  const count = body.readUInt16BE(p + 1);
+  // The count is bounded before it decides anything else (it is the peer's number).
+  if (count > LIST_MAX_ENTRIES) throw new StorageFrameError(`LISTED count must be 0..${LIST_MAX_ENTRIES}, got ${count}`);
+  expectLength(body, p + 3 + count * LIST_ENTRY_BYTES, 'LISTED');
+  const entries: ListedEntry[] = [];
+  for (let i = 0, at = p + 3; i < count; i += 1, at += LIST_ENTRY_BYTES) {
+    entries.push({
+      owner: Buffer.from(body.subarray(at, at + PSEUDONYM_BYTES)),
+      record: Buffer.from(body.subarray(at + PSEUDONYM_BYTES, at + 2 * PSEUDONYM_BYTES)),
+      version: readU64(body, at + 2 * PSEUDONYM_BYTES, 'entry version'),
+    });
+  }
+  return { type: FrameType.Listed, requestId, more: moreByte === 1, entries };
 }
 
 export function isStorageRequest(frame: StorageFrame): frame is StorageRequest {

@@ -59,6 +59,12 @@ export const WriteConflictError = define('WRITE_CONFLICT', 409, 'client', 'the d
 export const BodyTooLargeError = define('BODY_TOO_LARGE', 413, 'client', 'the request body is larger than MAX_BODY_BYTES');
 export const UnsupportedMediaTypeError = define('UNSUPPORTED_MEDIA_TYPE', 415, 'client', 'Content-Type must be application/json');
 export const HeadersTooLargeError = define('HEADERS_TOO_LARGE', 431, 'client', 'request headers are too large');
+export const AdminForbiddenError = define('ADMIN_FORBIDDEN', 403, 'client', 'the admin token is missing or wrong');
+export const KeyUnknownError = define('KEY_UNKNOWN', 404, 'client', 'the keyring holds no key with this id');
+export const KeyRetireRefusedError = define('KEY_RETIRE_REFUSED', 409, 'client', 'this key cannot be retired now (identity key, active key, or records still sealed under it)');
+export const KeySourceNotKmsError = define('KEY_SOURCE_NOT_KMS', 409, 'client', 'key rotation needs KEY_SOURCE=kms');
+export const InvalidAdminRequestError = define('INVALID_ADMIN_REQUEST', 400, 'client', 'the admin request body is not what this endpoint takes');
+export const KmsUnavailableError = define('KMS_UNAVAILABLE', 503, 'enclave', 'KMS refused or could not be reached; the keyring is unchanged');
 export const InternalError = define('INTERNAL', 500, 'enclave', 'internal error');
 export const StorageIntegrityApiError = define(
   'STORAGE_INTEGRITY',
@@ -92,6 +98,12 @@ export const API_ERROR_CLASSES = [
   BodyTooLargeError,
   UnsupportedMediaTypeError,
   HeadersTooLargeError,
+  AdminForbiddenError,
+  KeyUnknownError,
+  KeyRetireRefusedError,
+  KeySourceNotKmsError,
+  InvalidAdminRequestError,
+  KmsUnavailableError,
   InternalError,
   StorageIntegrityApiError,
   StorageRollbackError,

@@ -26,6 +26,7 @@ import {
   MethodNotAllowedError,
   RouteNotFoundError,
 } from './api-errors.js';
+import { isAdminPath, serveAdmin, type AdminDeps } from './admin-endpoint.js';
 import { serveAttestation } from './attestation-endpoint.js';
 import { tokenFromHeaders } from './authenticate.js';
 import { readJsonBody, RequestAbortedError } from './read-json-body.js';
@@ -43,17 +44,21 @@ export interface ApiHandlerDeps {
   readonly logger: Logger;
   /** undefined: GET /attestation answers 404 ATTESTATION_UNAVAILABLE. */
   readonly attestation: AttestationProvider | undefined;
+  /** Keyring administration (/admin/keys/*); answers 404 unless ADMIN_TOKEN_SHA256 is set. */
+  readonly admin: AdminDeps;
 }
 
 type Route =
   | { readonly kind: 'health' }
   | { readonly kind: 'attestation' }
+  | { readonly kind: 'admin'; readonly path: string }
   | { readonly kind: 'document'; readonly name: string; readonly template: string; readonly methods: readonly string[] };
 
 function matchRoute(url: string | undefined): Route {
   const path = (url ?? '').split('?', 1)[0] ?? '';
   if (path === '/healthz') return { kind: 'health' };
   if (path === '/attestation') return { kind: 'attestation' };
+  if (isAdminPath(path)) return { kind: 'admin', path };
   if (path === '/private-data') return { kind: 'document', name: DEFAULT_DOCUMENT_NAME, template: '/private-data', methods: ['GET', 'POST'] };
   if (path.startsWith('/private-data/')) {
     const name = path.slice('/private-data/'.length);
@@ -134,6 +139,11 @@ async function handle(request: IncomingMessage, response: ServerResponse, deps: 
     await serveAttestation(request, response, deps.attestation);
     return;
   }
+  if (route.kind === 'admin') {
+    setTemplate('/admin/keys');
+    await serveAdmin(route.path, request, response, deps.admin);
+    return;
+  }
   setTemplate(route.template);
   const method = request.method ?? '';
   if (!route.methods.includes(method)) throw new MethodNotAllowedError();
@@ -171,6 +181,7 @@ function allowedFor(url: string | undefined): string {
   try {
     const route = matchRoute(url);
     if (route.kind === 'health') return 'GET, HEAD';
+    if (route.kind === 'admin') return route.path === '/admin/keys' ? 'GET' : 'POST';
     return route.kind === 'attestation' ? 'GET' : route.methods.join(', ');
   } catch {
     return 'GET';

@@ -23,6 +23,7 @@ import { silentLogger } from '../log.js';
 import { PrivateDocuments } from '../records/private-documents.js';
 import { StorageClient } from '../storage/storage-client.js';
 import { generateEphemeralTlsIdentity } from '../tls/self-signed-certificate.js';
+import { KeyAdministration } from '../keys/key-administration.js';
 import { createApiHandler } from './api-handler.js';
 import { prefersJson } from './attestation-endpoint.js';
 
@@ -37,7 +38,8 @@ function handlerWith(attestation: AttestationProvider | undefined) {
   // The storage client connects lazily; /attestation never touches it.
   const storage = new StorageClient({ address: parseTransportAddress('unix:///nonexistent/he-storage.sock'), timeoutMs: 100, maxInFlight: 1, logger: silentLogger });
   const documents = new PrivateDocuments(createKeyringFromEnvKey(randomBytes(32)), storage);
-  return createApiHandler({ documents, storage, authMode: 'token', maxBodyBytes: 1024, logger: silentLogger, attestation });
+  const keys = new KeyAdministration({ source: 'env', keyring: documents.keyring }, documents, storage, silentLogger);
+  return createApiHandler({ documents, storage, authMode: 'token', maxBodyBytes: 1024, logger: silentLogger, attestation, admin: { adminTokenSha256: undefined, keys } });
 }
 
 async function listen(server: Server): Promise<number> {

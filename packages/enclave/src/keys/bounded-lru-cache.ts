@@ -7,6 +7,11 @@ export class BoundedLruCache<K, V> {
   readonly #maxEntries: number;
   readonly #onEvict: ((value: V) => void) | undefined;
 
+  /** The most entries this cache holds. */
+  get capacity(): number {
+    return this.#maxEntries;
+  }
+
   constructor(maxEntries: number, onEvict?: (value: V) => void) {
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
       throw new RangeError(`maxEntries must be a positive integer, got ${String(maxEntries)}`);

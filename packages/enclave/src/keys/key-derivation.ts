@@ -27,6 +27,7 @@ export const KEY_ID_INFO = 'http-enclave/v1/key-id';
 export const OWNER_ID_INFO = 'http-enclave/v1/owner-id';
 export const RECORD_ID_INFO = 'http-enclave/v1/record-id';
 export const SEAL_INFO = 'http-enclave/v1/seal';
+export const KEYRING_MAC_INFO = 'http-enclave/v1/keyring-mac';
 
 /** SEALING_KEY_BYTES = 32: AES-256-GCM key size. */
 export const SEALING_KEY_BYTES = 32;
@@ -64,6 +65,11 @@ export function deriveOwnerPseudonymKey(identityMaster: MasterKey): KeyObject {
 
 export function deriveRecordPseudonymKey(identityMaster: MasterKey): KeyObject {
   return hkdfSha256SecretKey(identityMaster, EMPTY_SALT, RECORD_ID_INFO, PSEUDONYM_KEY_BYTES);
+}
+
+/** MAC key of the stored keyring document (kms/keyring-document.ts), from the identity key. */
+export function deriveKeyringMacKey(identityMaster: MasterKey): KeyObject {
+  return hkdfSha256SecretKey(identityMaster, EMPTY_SALT, KEYRING_MAC_INFO, PSEUDONYM_KEY_BYTES);
 }
 
 export function deriveSealingKey(master: MasterKey, owner: OwnerId): KeyObject {

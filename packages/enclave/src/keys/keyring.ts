@@ -17,13 +17,14 @@
 // attestation Recipient) will unwrap its keys and call createKeyring with
 // source 'kms' and the whole list, oldest first.
 
-import { createSecretKey } from 'node:crypto';
+import { createHmac, createSecretKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
 import {
   computeOwnerId,
   computeRecordId,
   deriveKeyId,
+  deriveKeyringMacKey,
   deriveOwnerPseudonymKey,
   deriveRecordPseudonymKey,
   deriveSealingKey,
@@ -64,6 +65,7 @@ export class Keyring {
   readonly #mastersByKeyIdHex: ReadonlyMap<string, { readonly keyId: KeyId; readonly master: MasterKey }>;
   readonly #ownerPseudonymKey: KeyObject;
   readonly #recordPseudonymKey: KeyObject;
+  readonly #keyringMacKey: KeyObject;
   readonly #sealingKeys: BoundedLruCache<string, KeyObject>;
 
   /** Use createKeyring / createKeyringFromEnvKey. */
@@ -81,6 +83,7 @@ export class Keyring {
     this.#mastersByKeyIdHex = new Map(masters.map((entry) => [keyIdToHex(entry.keyId), entry]));
     this.#ownerPseudonymKey = deriveOwnerPseudonymKey(identity.master);
     this.#recordPseudonymKey = deriveRecordPseudonymKey(identity.master);
+    this.#keyringMacKey = deriveKeyringMacKey(identity.master);
     this.#sealingKeys = new BoundedLruCache(cacheEntries);
   }
 
@@ -107,6 +110,30 @@ export class Keyring {
     const active = options.activeKeyId ?? newest.keyId;
     if (!seen.has(keyIdToHex(active))) throw new KeyringUsageError('activeKeyId is not one of the master keys');
     return new Keyring(options.source, masters, active, options.sealingKeyCacheEntries ?? SEALING_KEY_CACHE_ENTRIES);
+  }
+
+  /**
+   * A new keyring with one more master key, which becomes active (rotation).
+   * The existing keys, and so the identity key, stay. `raw` is zeroed.
+   */
+  withAddedMasterKey(raw: Buffer): Keyring {
+    if (!Buffer.isBuffer(raw) || raw.length !== MASTER_KEY_BYTES) throw new KeyringUsageError(`master key must be a ${MASTER_KEY_BYTES}-byte Buffer`);
+    const master = createSecretKey(raw);
+    raw.fill(0);
+    const keyId = deriveKeyId(master);
+    if (this.hasKeyId(keyId)) throw new KeyringUsageError('the added master key duplicates a key of the keyring (same key id)');
+    const masters = [...this.#mastersByKeyIdHex.values(), { keyId, master }];
+    return new Keyring(this.source, masters, keyId, this.#sealingKeys.capacity);
+  }
+
+  /** A new keyring without `keyId` (retirement). Neither the identity key nor the active key can be removed. */
+  withoutKeyId(keyId: KeyId): Keyring {
+    const hex = keyIdToHex(keyId);
+    if (hex === keyIdToHex(this.identityKeyId)) throw new KeyringUsageError('the identity key cannot be removed: owner and record pseudonyms come from it');
+    if (hex === keyIdToHex(this.activeKeyId)) throw new KeyringUsageError('the active key cannot be removed');
+    if (!this.#mastersByKeyIdHex.has(hex)) throw new KeyringUsageError('no such key id in the keyring');
+    const masters = [...this.#mastersByKeyIdHex.values()].filter((entry) => keyIdToHex(entry.keyId) !== hex);
+    return new Keyring(this.source, masters, this.activeKeyId, this.#sealingKeys.capacity);
   }
 
   /** All key ids, oldest (identity) first. */
@@ -148,6 +175,11 @@ export class Keyring {
     const derived = deriveSealingKey(entry.master, owner);
     this.#sealingKeys.set(cacheKey, derived);
     return derived;
+  }
+
+  /** HMAC-SHA256 of a stored keyring document under a key derived from the identity key (32 bytes). */
+  keyringDocumentMac(document: Buffer): Buffer {
+    return createHmac('sha256', this.#keyringMacKey).update(document).digest();
   }
 
   /** Number of cached sealing keys (bounded by the cache size). */

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
-import { encodeStorageFrame, FrameType, StorageFrameReader, type StorageReply, type StorageRequest } from '@http-enclave/protocol';
+import { encodeStorageFrame, FrameType, StorageErrorCode, StorageFrameReader, type StorageReply, type StorageRequest } from '@http-enclave/protocol';
 import { ApiError } from '../http/api-errors.js';
 import type { OwnerId } from '../keys/identifiers.js';
 import { createKeyringFromEnvKey } from '../keys/keyring.js';
@@ -64,6 +64,16 @@ class MapStorageHost {
   #answer(request: StorageRequest): StorageReply {
     const { requestId } = request;
     if (request.type === FrameType.Ping) return { type: FrameType.Pong, requestId };
+    if (request.type === FrameType.Credentials) return { type: FrameType.Error, requestId, errorCode: StorageErrorCode.NoCredentials };
+    if (request.type === FrameType.List) {
+      const after = request.after === undefined ? '' : MapStorageHost.key(request.after.owner, request.after.record);
+      const keys = [...this.rows.keys()].filter((k) => k > after).sort();
+      const entries = keys.slice(0, request.limit).map((k) => {
+        const [owner = '', record = ''] = k.split(':');
+        return { owner: Buffer.from(owner, 'hex'), record: Buffer.from(record, 'hex'), version: this.rows.get(k)?.version ?? 0 };
+      });
+      return { type: FrameType.Listed, requestId, more: keys.length > request.limit, entries };
+    }
     const key = MapStorageHost.key(request.owner, request.record);
     const row = this.rows.get(key);
     const current = row?.version ?? 0;

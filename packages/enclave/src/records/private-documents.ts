@@ -21,10 +21,10 @@
 // Every reply goes through the version watermark (version-watermark.ts).
 
 import type { Keyring } from '../keys/keyring.js';
-import type { OwnerId, RecordId } from '../keys/identifiers.js';
+import { asKeyId, KEY_ID_BYTES, type KeyId, type OwnerId, type RecordId } from '../keys/identifiers.js';
 import { openRecord, sealRecord } from '../seal/seal-record.js';
 import { StorageIntegrityError } from '../seal/seal-errors.js';
-import { TAG_BYTES } from '../seal/sealed-envelope.js';
+import { KEY_ID_OFFSET, TAG_BYTES } from '../seal/sealed-envelope.js';
 import {
   InvalidJsonError,
   NotFoundError,
@@ -46,7 +46,12 @@ interface Current {
   readonly version: number;
   /** undefined: never written, or deleted (a tombstone). */
   readonly body: Buffer | undefined;
+  /** Key id the stored blob is sealed under (authenticated: it is in the AAD); undefined when never written. */
+  readonly keyId: KeyId | undefined;
 }
+
+/** What re-sealing one record did. */
+export type ResealOutcome = 'resealed' | 'already-active' | 'absent';
 
 export interface StoredDocument {
   readonly version: number;
@@ -54,13 +59,23 @@ export interface StoredDocument {
 }
 
 export class PrivateDocuments {
-  readonly #keyring: Keyring;
+  #keyring: Keyring;
   readonly #storage: StorageClient;
   readonly #watermark = new VersionWatermark();
 
   constructor(keyring: Keyring, storage: StorageClient) {
     this.#keyring = keyring;
     this.#storage = storage;
+  }
+
+  /** After a rotation: new seals use the new keyring's active key. The identity key never changes. */
+  replaceKeyring(keyring: Keyring): void {
+    if (!keyring.identityKeyId.equals(this.#keyring.identityKeyId)) throw new TypeError('a replacement keyring must keep the identity key');
+    this.#keyring = keyring;
+  }
+
+  get keyring(): Keyring {
+    return this.#keyring;
   }
 
   ownerFromToken(token: string): OwnerId {
@@ -71,7 +86,40 @@ export class PrivateDocuments {
     const record = this.#keyring.recordIdFromName(owner, name);
     const current = await this.#readCurrent(owner, record);
     if (current.body === undefined) throw new NotFoundError();
+    if (current.keyId !== undefined && !current.keyId.equals(this.#keyring.activeKeyId)) {
+      // Lazy re-seal after a rotation: best effort, off the reader's path; a
+      // failure leaves the record as it was, under a key the keyring still holds.
+      this.resealRecord(owner, record).catch(() => undefined);
+    }
     return { version: current.version, body: current.body };
+  }
+
+  /**
+   * Re-seals a record under the active key as its next version, unless it is
+   * already under that key. Tombstones are re-sealed too, so that an old key
+   * can be retired once no record uses it. Safe to repeat, and to interrupt
+   * at any moment: the write is one compare-and-set.
+   */
+  async resealRecord(owner: OwnerId, record: RecordId): Promise<ResealOutcome> {
+    let outcome: ResealOutcome = 'absent';
+    await this.#compareAndSet(owner, record, (current) => {
+      if (current.keyId === undefined) {
+        outcome = 'absent';
+        return null;
+      }
+      if (current.keyId.equals(this.#keyring.activeKeyId)) {
+        outcome = 'already-active';
+        return null;
+      }
+      outcome = 'resealed';
+      return current.body ?? TOMBSTONE_PLAINTEXT;
+    });
+    return outcome;
+  }
+
+  /** The key id a record is sealed under, authenticated by opening it; undefined if never written. */
+  async keyIdOfRecord(owner: OwnerId, record: RecordId): Promise<KeyId | undefined> {
+    return (await this.#readCurrent(owner, record)).keyId;
   }
 
   /** Stores `body` as the new version of the document; returns the version and whether it was created. */
@@ -79,31 +127,35 @@ export class PrivateDocuments {
     // An empty body would be stored as a tombstone; the API never passes one (it must parse as JSON).
     if (body.length === 0) throw new InvalidJsonError();
     const record = this.#keyring.recordIdFromName(owner, name);
-    return this.#compareAndSet(owner, record, body, () => undefined);
+    const written = await this.#compareAndSet(owner, record, () => body);
+    if (written === null) throw new TypeError('unreachable: a write always writes');
+    return written;
   }
 
   /** Deletes the document: stores a sealed tombstone as its next version. NOT_FOUND if absent or already deleted. */
   async remove(owner: OwnerId, name: string): Promise<void> {
     const record = this.#keyring.recordIdFromName(owner, name);
-    await this.#compareAndSet(owner, record, TOMBSTONE_PLAINTEXT, (current) => {
+    await this.#compareAndSet(owner, record, (current) => {
       if (current.body === undefined) throw new NotFoundError();
+      return TOMBSTONE_PLAINTEXT;
     });
   }
 
   /**
-   * Seals `plaintext` for the current version + 1 and stores it with a
-   * compare-and-set PUT, after `check` accepts the current state; retries on
-   * CONFLICT. Raises the watermark with the stored blob's tag.
+   * Seals what `decide` returns for the current state as version + 1 and
+   * stores it with a compare-and-set PUT (null: write nothing); `decide` may
+   * also throw to refuse. Retries on CONFLICT. Raises the watermark with the
+   * stored blob's tag.
    */
   async #compareAndSet(
     owner: OwnerId,
     record: RecordId,
-    plaintext: Buffer,
-    check: (current: Current) => void,
-  ): Promise<{ version: number; created: boolean }> {
+    decide: (current: Current) => Buffer | null,
+  ): Promise<{ version: number; created: boolean } | null> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt += 1) {
       const current = await this.#readCurrent(owner, record);
-      check(current);
+      const plaintext = decide(current);
+      if (plaintext === null) return null;
       const sealed = sealRecord({ keyring: this.#keyring, owner, record, version: current.version + 1, plaintext });
       const result = await guardStorage(() => this.#storage.put(owner, record, current.version, sealed));
       if (result.written) {
@@ -120,7 +172,7 @@ export class PrivateDocuments {
     const recordKey = record.toString('hex');
     // NOT_FOUND is version 0: a rollback once this enclave has seen the record.
     if (!this.#watermark.allows(recordKey, reply.version)) throw new StorageRollbackError();
-    if (!reply.found) return { version: 0, body: undefined };
+    if (!reply.found) return { version: 0, body: undefined, keyId: undefined };
     let plaintext: Buffer;
     try {
       plaintext = openRecord({ keyring: this.#keyring, owner, record, version: reply.version, sealed: reply.blob });
@@ -132,7 +184,8 @@ export class PrivateDocuments {
     const tag = blobTag(reply.blob);
     if (!this.#watermark.allows(recordKey, reply.version, tag)) throw new StorageRollbackError();
     this.#watermark.raise(recordKey, reply.version, tag);
-    return { version: reply.version, body: plaintext.length === 0 ? undefined : plaintext };
+    const keyId = asKeyId(Buffer.from(reply.blob.subarray(KEY_ID_OFFSET, KEY_ID_OFFSET + KEY_ID_BYTES)));
+    return { version: reply.version, body: plaintext.length === 0 ? undefined : plaintext, keyId };
   }
 }
 

@@ -13,6 +13,7 @@ import { after, test } from 'node:test';
 import {
   encodeStorageFrame,
   FrameType,
+  StorageErrorCode,
   StorageFrameReader,
   type StorageFrame,
   type StorageReply,
@@ -20,7 +21,7 @@ import {
   type TransportAddress,
 } from '@http-enclave/protocol';
 import { silentLogger } from '../log.js';
-import { StorageClient, type StorageClientOptions } from './storage-client.js';
+import { StorageClient, type ListedRecord, type StorageClientOptions } from './storage-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'storage-client-test-'));
 /** Everything a test opened, closed here even when the test failed half-way (so the run never hangs). */
@@ -115,8 +116,19 @@ function honestReply(request: StorageRequest): StorageReply {
       return { type: FrameType.Written, requestId: request.requestId, version: request.expectedVersion + 1 };
     case FrameType.Ping:
       return { type: FrameType.Pong, requestId: request.requestId };
+    case FrameType.List:
+      return { type: FrameType.Listed, requestId: request.requestId, more: false, entries: [] };
+    case FrameType.Credentials:
+      return { type: FrameType.CredentialsOk, requestId: request.requestId, json: Buffer.from(JSON.stringify(CREDENTIALS_DOCUMENT)) };
   }
 }
+
+const CREDENTIALS_DOCUMENT = {
+  accessKeyId: 'ASIAEXAMPLEKEYID0001',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY1',
+  sessionToken: 'IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN+/=',
+  expiration: '2030-01-01T01:00:00Z',
+};
 
 /** Resolves once `count` requests reached the host (bounded wait). */
 function collectRequests(host: FakeStorageHost, count: number): Promise<{ request: StorageRequest; connection: Connection }[]> {
@@ -435,5 +447,192 @@ test('close() fails pending requests and refuses new ones with STORAGE_UNAVAILAB
   storage.close();
   await rejectsWithCode(pending, 'STORAGE_UNAVAILABLE');
   await rejectsWithCode(storage.ping(), 'STORAGE_UNAVAILABLE');
+  await host.stop();
+});
+
+/** An entry whose owner || record sorts at position n (owner fixed, record = n big-endian). */
+const entry = (n: number, version = 1): ListedRecord => ({ owner: OWNER, record: record(n), version });
+
+test('listRecords: an honest page comes back as sent; FROM_START and the cursor reach the host as asked', async () => {
+  const host = await FakeStorageHost.start('list-honest');
+  const seen: StorageRequest[] = [];
+  host.handler = (request, connection) => {
+    seen.push(request);
+    if (request.type !== FrameType.List) return connection.send(honestReply(request));
+    const page = request.after === undefined ? [entry(1), entry(2, 7)] : [entry(3, 2)];
+    connection.send({ type: FrameType.Listed, requestId: request.requestId, more: request.after === undefined, entries: page });
+  };
+  const storage = client(host);
+  assert.deepEqual(await storage.listRecords(undefined, 2), { entries: [entry(1), entry(2, 7)], more: true });
+  assert.deepEqual(await storage.listRecords({ owner: OWNER, record: record(2) }, 2), { entries: [entry(3, 2)], more: false });
+  assert.deepEqual(
+    seen.map((r) => (r.type === FrameType.List ? [r.after?.record.readUInt32BE(0) ?? 'start', r.limit] : [])),
+    [['start', 2], [2, 2]],
+  );
+  // Another owner sorts by owner first: a larger owner with a smaller record is still after.
+  host.handler = (request, connection) =>
+    connection.send({
+      type: FrameType.Listed,
+      requestId: request.requestId,
+      more: false,
+      entries: [{ owner: Buffer.alloc(32, 0x12), record: record(0), version: 1 }],
+    });
+  assert.equal((await storage.listRecords({ owner: OWNER, record: record(9) }, 1)).entries.length, 1);
+  storage.close();
+  await host.stop();
+});
+
+test('listRecords: a LISTED reply that repeats, reorders, goes backwards, overfills or stalls fails with STORAGE_BAD_REPLY', async () => {
+  const host = await FakeStorageHost.start('list-lies');
+  const storage = client(host);
+  let page: { more: boolean; entries: ListedRecord[] } = { more: false, entries: [] };
+  host.handler = (request, connection) => connection.send({ type: FrameType.Listed, requestId: request.requestId, ...page });
+  const cursor = { owner: OWNER, record: record(10) };
+  const cases: { name: string; after: typeof cursor | undefined; limit: number; page: typeof page; fragment: string }[] = [
+    { name: 'more entries than the limit', after: undefined, limit: 2, page: { more: true, entries: [entry(1), entry(2), entry(3)] }, fragment: '3 entries for a limit of 2' },
+    { name: 'a repeated entry', after: undefined, limit: 5, page: { more: false, entries: [entry(1), entry(2), entry(2)] }, fragment: 'entry 2 is not after entry 1' },
+    { name: 'entries out of order', after: undefined, limit: 5, page: { more: false, entries: [entry(2), entry(1)] }, fragment: 'entry 1 is not after entry 0' },
+    { name: 'the cursor itself', after: cursor, limit: 5, page: { more: false, entries: [entry(10)] }, fragment: 'entry 0 is not after the cursor' },
+    { name: 'an entry before the cursor', after: cursor, limit: 5, page: { more: false, entries: [entry(9), entry(11)] }, fragment: 'entry 0 is not after the cursor' },
+    {
+      name: 'a smaller owner after the cursor',
+      after: cursor,
+      limit: 5,
+      page: { more: false, entries: [{ owner: Buffer.alloc(32, 0x10), record: record(99), version: 1 }] },
+      fragment: 'entry 0 is not after the cursor',
+    },
+    { name: 'version 0', after: undefined, limit: 5, page: { more: false, entries: [entry(1), entry(2, 0)] }, fragment: 'entry 1 has version 0' },
+    { name: 'more with an empty page', after: cursor, limit: 5, page: { more: true, entries: [] }, fragment: 'more = 1 and no entries' },
+  ];
+  for (const c of cases) {
+    page = c.page;
+    await assert.rejects(storage.listRecords(c.after, c.limit), (error: unknown) => {
+      assert.equal((error as { code?: unknown }).code, 'STORAGE_BAD_REPLY', c.name);
+      assert.ok((error as Error).message.includes(c.fragment), `${c.name}: ${(error as Error).message}`);
+      return true;
+    });
+  }
+  // Wrong reply types, both ways.
+  host.handler = (request, connection) => connection.send({ type: FrameType.Found, requestId: request.requestId, version: 1, blob: Buffer.from('x') });
+  await rejectsWithCode(storage.listRecords(undefined, 1), 'STORAGE_BAD_REPLY');
+  host.handler = (request, connection) => connection.send({ type: FrameType.Listed, requestId: request.requestId, more: false, entries: [] });
+  await rejectsWithCode(storage.get(OWNER, record(1)), 'STORAGE_BAD_REPLY');
+  await rejectsWithCode(storage.getAwsCredentials(), 'STORAGE_BAD_REPLY');
+  assert.equal(storage.inFlight, 0);
+  assert.equal(host.connections, 1, 'a lying page is a bad reply, not a broken stream');
+  storage.close();
+  await host.stop();
+});
+
+test('a LISTED reply and a CREDENTIALS_OK reply dripped one byte at a time are understood', async () => {
+  const host = await FakeStorageHost.start('list-drip');
+  host.handler = (request, connection) => {
+    const reply: StorageReply =
+      request.type === FrameType.List ? { type: FrameType.Listed, requestId: request.requestId, more: true, entries: [entry(1), entry(2)] } : honestReply(request);
+    const bytes = encodeStorageFrame(reply);
+    void (async () => {
+      for (let at = 0; at < bytes.length; at += 1) {
+        connection.sendRaw(bytes.subarray(at, at + 1));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+  };
+  const storage = client(host);
+  // One at a time: two replies dripped at once would interleave their bytes.
+  assert.deepEqual(await storage.listRecords(undefined, 2), { entries: [entry(1), entry(2)], more: true });
+  assert.equal((await storage.getAwsCredentials()).accessKeyId, CREDENTIALS_DOCUMENT.accessKeyId);
+  storage.close();
+  await host.stop();
+});
+
+test('getAwsCredentials: a full and a minimal document', async () => {
+  const host = await FakeStorageHost.start('credentials-honest');
+  let document: Record<string, unknown> = CREDENTIALS_DOCUMENT;
+  host.handler = (request, connection) =>
+    connection.send({ type: FrameType.CredentialsOk, requestId: request.requestId, json: Buffer.from(JSON.stringify(document)) });
+  const storage = client(host);
+  assert.deepEqual(await storage.getAwsCredentials(), { ...CREDENTIALS_DOCUMENT, expiration: new Date('2030-01-01T01:00:00Z') });
+  document = { accessKeyId: 'AKIA' + 'A'.repeat(124), secretAccessKey: '~' };
+  assert.deepEqual(await storage.getAwsCredentials(), { accessKeyId: 'AKIA' + 'A'.repeat(124), secretAccessKey: '~', sessionToken: undefined, expiration: undefined });
+  document = { ...CREDENTIALS_DOCUMENT, sessionToken: 'T'.repeat(4_096), expiration: '2030-01-01T01:00:00.123+02:00' };
+  const big = await storage.getAwsCredentials();
+  assert.equal(big.sessionToken?.length, 4_096);
+  assert.deepEqual(big.expiration, new Date('2029-12-31T23:00:00.123Z'));
+  storage.close();
+  await host.stop();
+});
+
+test('getAwsCredentials: a bad document fails with STORAGE_BAD_REPLY naming the field, never its value', async () => {
+  const host = await FakeStorageHost.start('credentials-lies');
+  let json: Buffer = Buffer.alloc(0);
+  host.handler = (request, connection) => connection.send({ type: FrameType.CredentialsOk, requestId: request.requestId, json });
+  const storage = client(host);
+  const SECRETISH = 'LEAKMARKER';
+  const doc = (overrides: Record<string, unknown>): Buffer => Buffer.from(JSON.stringify({ ...CREDENTIALS_DOCUMENT, ...overrides }));
+  const without = (field: string): Buffer => {
+    const copy: Record<string, unknown> = { ...CREDENTIALS_DOCUMENT };
+    delete copy[field];
+    return Buffer.from(JSON.stringify(copy));
+  };
+  const cases: [string, Buffer, string][] = [
+    ['not UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), 'credentials document is not UTF-8 (4 bytes)'],
+    ['not JSON', Buffer.from(`{"accessKeyId": ${SECRETISH}`), 'credentials document is not JSON'],
+    ['an array', Buffer.from('[1,2]'), 'credentials document is not a JSON object'],
+    ['null', Buffer.from('null'), 'credentials document is not a JSON object'],
+    ['a string', Buffer.from(`"${SECRETISH}"`), 'credentials document is not a JSON object'],
+    ['an unknown field', doc({ [SECRETISH]: 1 }), 'credentials document has 1 unknown field(s)'],
+    ['a __proto__ field', Buffer.from(`{"__proto__":{"x":1},"accessKeyId":"ASIAEXAMPLEKEYID0001","secretAccessKey":"s"}`), 'credentials document has 1 unknown field(s)'],
+    ['a PascalCase IMDS document', Buffer.from(JSON.stringify({ AccessKeyId: 'ASIAEXAMPLEKEYID0001', SecretAccessKey: 'x' })), 'credentials document has 2 unknown field(s)'],
+    ['no accessKeyId', without('accessKeyId'), 'credentials accessKeyId must be a string, got undefined'],
+    ['a numeric accessKeyId', doc({ accessKeyId: 12345678901234567 }), 'credentials accessKeyId must be a string, got number'],
+    ['a lower-case accessKeyId', doc({ accessKeyId: `asia${SECRETISH.toLowerCase()}xxxxxx` }), 'accessKeyId must be 16..128 characters of [A-Z0-9], got 20 characters'],
+    ['a 15-character accessKeyId', doc({ accessKeyId: 'A'.repeat(15) }), 'got 15 characters'],
+    ['a 129-character accessKeyId', doc({ accessKeyId: 'A'.repeat(129) }), 'got 129 characters'],
+    ['no secretAccessKey', without('secretAccessKey'), 'credentials secretAccessKey must be a string, got undefined'],
+    ['a null secretAccessKey', doc({ secretAccessKey: null }), 'credentials secretAccessKey must be a string, got null'],
+    ['an empty secretAccessKey', doc({ secretAccessKey: '' }), 'secretAccessKey must be 1..128 printable ASCII characters, got 0 characters'],
+    ['a 129-character secretAccessKey', doc({ secretAccessKey: 'S'.repeat(129) }), 'got 129 characters'],
+    ['a secretAccessKey with a space', doc({ secretAccessKey: `${SECRETISH} x` }), 'secretAccessKey must be 1..128 printable ASCII characters, got 12 characters'],
+    ['a secretAccessKey with a newline', doc({ secretAccessKey: `${SECRETISH}\n` }), 'secretAccessKey must be'],
+    ['a non-ASCII secretAccessKey', doc({ secretAccessKey: `${SECRETISH}é` }), 'secretAccessKey must be'],
+    ['an empty sessionToken', doc({ sessionToken: '' }), 'sessionToken must be 1..4096 printable ASCII characters, got 0 characters'],
+    ['a 4097-character sessionToken', doc({ sessionToken: 'T'.repeat(4_097) }), 'got 4097 characters'],
+    ['a null sessionToken', doc({ sessionToken: null }), 'credentials sessionToken must be a string, got null'],
+    ['an expiration that is no date', doc({ expiration: `${SECRETISH}-01-01` }), 'credentials expiration must be an ISO-8601 date-time, got 16 characters'],
+    ['an expiration without a zone', doc({ expiration: '2030-01-01T01:00:00' }), 'credentials expiration must be an ISO-8601 date-time'],
+    ['an expiration on 31 February', doc({ expiration: '2030-02-31T99:00:00Z' }), 'credentials expiration must be an ISO-8601 date-time'],
+    ['a numeric expiration', doc({ expiration: 1_900_000_000 }), 'credentials expiration must be a string, got number'],
+  ];
+  for (const [name, bytes, fragment] of cases) {
+    json = bytes;
+    await assert.rejects(storage.getAwsCredentials(), (error: unknown) => {
+      assert.equal((error as { code?: unknown }).code, 'STORAGE_BAD_REPLY', name);
+      const message = (error as Error).message;
+      assert.ok(message.includes(fragment), `${name}: "${message}" lacks "${fragment}"`);
+      for (const value of [SECRETISH, CREDENTIALS_DOCUMENT.secretAccessKey, CREDENTIALS_DOCUMENT.sessionToken]) {
+        assert.ok(!message.includes(value), `${name}: the message echoes a value`);
+      }
+      return true;
+    });
+  }
+  assert.equal(host.connections, 1);
+  storage.close();
+  await host.stop();
+});
+
+test('ERROR NoCredentials to CREDENTIALS is AWS_CREDENTIALS_UNAVAILABLE; to any other request, or another error code, it is STORAGE_UNAVAILABLE', async () => {
+  const host = await FakeStorageHost.start('credentials-error');
+  let errorCode: number = StorageErrorCode.NoCredentials;
+  host.handler = (request, connection) =>
+    connection.send(request.type === FrameType.Ping ? honestReply(request) : { type: FrameType.Error, requestId: request.requestId, errorCode });
+  const storage = client(host);
+  await rejectsWithCode(storage.getAwsCredentials(), 'AWS_CREDENTIALS_UNAVAILABLE');
+  await rejectsWithCode(storage.get(OWNER, record(1)), 'STORAGE_UNAVAILABLE');
+  await rejectsWithCode(storage.listRecords(undefined, 1), 'STORAGE_UNAVAILABLE');
+  errorCode = StorageErrorCode.Unavailable;
+  await rejectsWithCode(storage.getAwsCredentials(), 'STORAGE_UNAVAILABLE');
+  await storage.ping();
+  assert.equal(host.connections, 1, 'an ERROR keeps the connection');
+  storage.close();
   await host.stop();
 });

@@ -9,6 +9,18 @@
 // StorageUnavailable, so a slow or dead host never makes the enclave queue
 // without bound. A broken connection fails what was in flight and the next
 // request reconnects.
+//
+// listRecords checks a LISTED page against its request: at most `limit`
+// entries, strictly ascending by owner || record, all strictly after the
+// cursor, versions >= 1, and never "more" with an empty page (which would let
+// a host keep a re-seal pass looping). It cannot see a record the host leaves
+// out, just as GET cannot see a record the host withholds: a re-seal pass
+// covers what the host shows, so a retired key's records must be found by
+// opening them, not assumed gone.
+//
+// getAwsCredentials parses the CREDENTIALS_OK document strictly (exact keys,
+// types, lengths and characters); errors name the field and give its type or
+// length, never its value. ERROR NoCredentials becomes AwsCredentialsUnavailable.
 
 import type { Socket } from 'node:net';
 import {
@@ -16,6 +28,7 @@ import {
   FrameType,
   formatTransportAddress,
   isStorageRequest,
+  StorageErrorCode,
   StorageFrameReader,
   type StorageReply,
   type StorageRequest,
@@ -43,6 +56,47 @@ export class StorageBadReply extends Error {
   }
 }
 
+/** The host answered CREDENTIALS with ERROR NoCredentials: no source configured, or it could not get any. */
+export class AwsCredentialsUnavailable extends Error {
+  readonly code = 'AWS_CREDENTIALS_UNAVAILABLE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'AwsCredentialsUnavailable';
+  }
+}
+
+/** Temporary AWS credentials from the host (CREDENTIALS_OK). Not secret from the operator; never logged. */
+export interface AwsCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken: string | undefined;
+  readonly expiration: Date | undefined;
+}
+
+export interface ListedRecord {
+  readonly owner: Buffer;
+  readonly record: Buffer;
+  readonly version: number;
+}
+
+export interface ListPage {
+  readonly entries: ListedRecord[];
+  /** Records after the last entry may exist: ask again with it as the cursor. */
+  readonly more: boolean;
+}
+
+/** Access key ids: 16..128 of [A-Z0-9] (IAM API reference, AccessKey). */
+const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;
+/** Secret keys are 40 characters today; 128 leaves room. */
+const MAX_SECRET_ACCESS_KEY_CHARS = 128;
+/** Session tokens have no documented maximum; STS tokens are under 2 KiB in practice (the document is at most 8 KiB). */
+const MAX_SESSION_TOKEN_CHARS = 4_096;
+/** Printable ASCII without space (0x21..0x7e): what AWS secrets and tokens are made of, and safe in a header. */
+const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
+/** ISO-8601 date-time with seconds and a zone, as STS and IMDS write it. */
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const CREDENTIALS_FIELDS = new Set(['accessKeyId', 'secretAccessKey', 'sessionToken', 'expiration']);
+
 /** NOT_FOUND means "never written": its version is 0 (a deleted record holds a sealed tombstone, found like any blob). */
 export type GetResult = { readonly found: true; readonly version: number; readonly blob: Buffer } | { readonly found: false; readonly version: 0 };
 export type WriteResult = { readonly written: true; readonly version: number } | { readonly written: false; readonly currentVersion: number };
@@ -55,6 +109,7 @@ export interface StorageClientOptions {
 }
 
 interface Pending {
+  readonly requestType: FrameType;
   readonly socket: Socket;
   readonly resolve: (reply: StorageReply) => void;
   readonly reject: (error: Error) => void;
@@ -92,6 +147,36 @@ export class StorageClient {
 
   async put(owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer): Promise<WriteResult> {
     return this.#write(await this.#send({ type: FrameType.Put, owner, record, expectedVersion, blob }), expectedVersion);
+  }
+
+  /**
+   * One page of the records the host holds, strictly after `after` (from the
+   * first record when undefined), at most `limit` (1..LIST_MAX_ENTRIES) entries.
+   */
+  async listRecords(after: { readonly owner: Buffer; readonly record: Buffer } | undefined, limit: number): Promise<ListPage> {
+    const reply = await this.#send({ type: FrameType.List, after, limit });
+    if (reply.type !== FrameType.Listed) throw unexpected(reply);
+    if (reply.entries.length > limit) throw new StorageBadReply(`LISTED reply with ${reply.entries.length} entries for a limit of ${limit}`);
+    if (reply.more && reply.entries.length === 0) throw new StorageBadReply('LISTED reply with more = 1 and no entries');
+    let previous = after === undefined ? undefined : Buffer.concat([after.owner, after.record]);
+    for (const [index, entry] of reply.entries.entries()) {
+      const key = Buffer.concat([entry.owner, entry.record]);
+      if (previous !== undefined && Buffer.compare(key, previous) <= 0) {
+        throw new StorageBadReply(
+          index === 0 ? 'LISTED entry 0 is not after the cursor' : `LISTED entry ${index} is not after entry ${index - 1} (repeated or out of order)`,
+        );
+      }
+      if (entry.version < 1) throw new StorageBadReply(`LISTED entry ${index} has version 0 (never written)`);
+      previous = key;
+    }
+    return { entries: reply.entries.map((e) => ({ owner: e.owner, record: e.record, version: e.version })), more: reply.more };
+  }
+
+  /** The host's temporary AWS credentials; AwsCredentialsUnavailable when it has none. */
+  async getAwsCredentials(): Promise<AwsCredentials> {
+    const reply = await this.#send({ type: FrameType.Credentials });
+    if (reply.type !== FrameType.CredentialsOk) throw unexpected(reply);
+    return parseCredentialsDocument(reply.json);
   }
 
   async ping(timeoutMs?: number): Promise<void> {
@@ -142,7 +227,7 @@ export class StorageClient {
         this.#pending.delete(requestId);
         reject(new StorageUnavailable(`storage did not answer within ${timeoutMs} ms`));
       }, Math.max(1, deadline - Date.now()));
-      this.#pending.set(requestId, { socket, resolve, reject, timer });
+      this.#pending.set(requestId, { requestType: request.type, socket, resolve, reject, timer });
       socket.write(frame);
     });
   }
@@ -214,6 +299,10 @@ export class StorageClient {
     this.#pending.delete(reply.requestId);
     clearTimeout(pending.timer);
     if (reply.type === FrameType.Error) {
+      if (reply.errorCode === StorageErrorCode.NoCredentials && pending.requestType === FrameType.Credentials) {
+        pending.reject(new AwsCredentialsUnavailable('the host has no AWS credentials to give (ERROR NoCredentials)'));
+        return;
+      }
       pending.reject(new StorageUnavailable(`storage answered error ${reply.errorCode}`));
       return;
     }
@@ -239,4 +328,56 @@ export class StorageClient {
 
 function unexpected(reply: StorageReply): StorageBadReply {
   return new StorageBadReply(`unexpected reply type 0x${reply.type.toString(16)}`);
+}
+
+/** Parses CREDENTIALS_OK strictly. Messages name the field and give its type or length, never its value. */
+function parseCredentialsDocument(json: Buffer): AwsCredentials {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(json);
+  } catch {
+    throw new StorageBadReply(`credentials document is not UTF-8 (${json.length} bytes)`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new StorageBadReply(`credentials document is not JSON (${json.length} bytes)`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new StorageBadReply('credentials document is not a JSON object');
+  }
+  const fields = parsed as Record<string, unknown>;
+  // Unknown names are counted, not named: a name is host-chosen text too.
+  const unknown = Object.keys(fields).filter((name) => !CREDENTIALS_FIELDS.has(name)).length;
+  if (unknown > 0) throw new StorageBadReply(`credentials document has ${unknown} unknown field(s)`);
+
+  const stringField = (name: string, optional: boolean): string | undefined => {
+    const value = fields[name];
+    if (value === undefined && optional) return undefined;
+    if (typeof value !== 'string') throw new StorageBadReply(`credentials ${name} must be a string, got ${value === null ? 'null' : typeof value}`);
+    return value;
+  };
+  const accessKeyId = stringField('accessKeyId', false) ?? '';
+  if (!ACCESS_KEY_ID.test(accessKeyId)) {
+    throw new StorageBadReply(`credentials accessKeyId must be 16..128 characters of [A-Z0-9], got ${accessKeyId.length} characters`);
+  }
+  const secretAccessKey = stringField('secretAccessKey', false) ?? '';
+  if (secretAccessKey.length > MAX_SECRET_ACCESS_KEY_CHARS || !VISIBLE_ASCII.test(secretAccessKey)) {
+    throw new StorageBadReply(
+      `credentials secretAccessKey must be 1..${MAX_SECRET_ACCESS_KEY_CHARS} printable ASCII characters, got ${secretAccessKey.length} characters`,
+    );
+  }
+  const sessionToken = stringField('sessionToken', true);
+  if (sessionToken !== undefined && (sessionToken.length > MAX_SESSION_TOKEN_CHARS || !VISIBLE_ASCII.test(sessionToken))) {
+    throw new StorageBadReply(`credentials sessionToken must be 1..${MAX_SESSION_TOKEN_CHARS} printable ASCII characters, got ${sessionToken.length} characters`);
+  }
+  const expirationText = stringField('expiration', true);
+  let expiration: Date | undefined;
+  if (expirationText !== undefined) {
+    const ms = ISO_DATE_TIME.test(expirationText) ? Date.parse(expirationText) : Number.NaN;
+    if (Number.isNaN(ms)) throw new StorageBadReply(`credentials expiration must be an ISO-8601 date-time, got ${expirationText.length} characters`);
+    expiration = new Date(ms);
+  }
+  return { accessKeyId, secretAccessKey, sessionToken, expiration };
 }

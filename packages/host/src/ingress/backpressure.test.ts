@@ -75,6 +75,7 @@ for (const direction of ['download to a non-reading client', 'upload to a non-re
         BIND_ADDR: '127.0.0.1:0',
         ENCLAVE_ADDR: `tcp://127.0.0.1:${upstreamPort}`,
         STORAGE_LISTEN: 'tcp://127.0.0.1:0',
+        EGRESS_LISTEN: 'tcp://127.0.0.1:0',
         STORAGE_PATH: join(dir, 'db.sqlite'),
         HOST_DRAIN_TIMEOUT_MS: '2000',
         LOG_LEVEL: 'info', // the "host listening" line is info

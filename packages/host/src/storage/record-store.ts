@@ -15,10 +15,35 @@ export type WriteResult =
   | { readonly kind: 'written'; readonly version: number }
   | { readonly kind: 'conflict'; readonly currentVersion: number };
 
+/** A record's key, and an exclusive cursor for listRecords. */
+export interface RecordKey {
+  readonly owner: Buffer;
+  readonly record: Buffer;
+}
+
+export interface ListedRecord {
+  readonly owner: Buffer;
+  readonly record: Buffer;
+  readonly version: number;
+}
+
+export interface ListResult {
+  /** Strictly ascending by owner || record (bytewise), all strictly after the cursor. */
+  readonly entries: readonly ListedRecord[];
+  /** True when records after the last entry exist. */
+  readonly more: boolean;
+}
+
 export interface RecordStore {
   get(owner: Buffer, record: Buffer): Promise<GetResult>;
   /** Stores blob at expectedVersion + 1 if the current version is expectedVersion. Resolves only once durable. */
   put(owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer): Promise<WriteResult>;
+  /**
+   * One page of the records that exist, in byte order of owner || record,
+   * starting strictly after `after` (from the first record when undefined);
+   * at most `limit` entries (1..LIST_MAX_ENTRIES of the protocol).
+   */
+  listRecords(after: RecordKey | undefined, limit: number): Promise<ListResult>;
   close(): Promise<void>;
 }
 
@@ -28,6 +53,15 @@ export class RecordStoreInputError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'RecordStoreInputError';
+  }
+}
+
+/** A stored row breaks an invariant the schema does not enforce (a key that is not 32 bytes). */
+export class RecordStoreCorruptError extends Error {
+  readonly code = 'STORE_CORRUPT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RecordStoreCorruptError';
   }
 }
 

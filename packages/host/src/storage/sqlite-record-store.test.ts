@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { LIST_MAX_ENTRIES } from '@http-enclave/protocol';
 import Database from 'better-sqlite3';
 import { makeTempDir } from '../test-support.js';
 import { SQLITE_BUSY_TIMEOUT_MS, SQLITE_SCHEMA_VERSION, SqliteRecordStore } from './sqlite-record-store.js';
@@ -118,5 +119,80 @@ test('a full database fails the write with SQLITE_FULL and keeps earlier records
   await assert.rejects(store.put(owner, key(), 0, randomBytes(64 * 1024)), { code: 'SQLITE_FULL' });
   const got = await store.get(owner, kept);
   assert.equal(got.kind === 'found' ? got.blob.toString() : '', 'small');
+  await store.close();
+});
+
+/** owner || record of an entry, for byte-order comparisons. */
+const joined = (e: { owner: Buffer; record: Buffer }): Buffer => Buffer.concat([e.owner, e.record]);
+
+test('listRecords pages through every record in byte order of owner || record, each exactly once', async () => {
+  const store = SqliteRecordStore.open(join(makeTempDir(), 's.db'));
+  assert.deepEqual(await store.listRecords(undefined, 10), { entries: [], more: false });
+  // Two owners sharing a record id, an owner 0x00.., an owner 0xff.., and records differing only in the last byte.
+  const keys: Array<{ owner: Buffer; record: Buffer }> = [];
+  for (let i = 0; i < 40; i += 1) keys.push({ owner: key(), record: key() });
+  const shared = key();
+  keys.push({ owner: Buffer.alloc(32, 0), record: shared }, { owner: Buffer.alloc(32, 0xff), record: shared });
+  const last = Buffer.alloc(32, 7);
+  keys.push({ owner: last, record: Buffer.alloc(32, 1) }, { owner: last, record: Buffer.concat([Buffer.alloc(31, 1), Buffer.from([2])]) });
+  for (const [i, k] of keys.entries()) {
+    await store.put(k.owner, k.record, 0, Buffer.from(`v${i}`));
+    if (i % 3 === 0) await store.put(k.owner, k.record, 1, Buffer.from('again'));
+  }
+  const expected = [...keys].sort((a, b) => Buffer.compare(joined(a), joined(b)));
+
+  const seen: Array<{ owner: Buffer; record: Buffer; version: number }> = [];
+  let after: { owner: Buffer; record: Buffer } | undefined;
+  let pages = 0;
+  for (;;) {
+    const page = await store.listRecords(after, 7);
+    pages += 1;
+    assert.ok(page.entries.length <= 7);
+    seen.push(...page.entries);
+    const tail = page.entries.at(-1);
+    if (!page.more) break;
+    assert.ok(tail !== undefined, 'more with an empty page');
+    after = { owner: tail.owner, record: tail.record };
+  }
+  assert.equal(pages, Math.ceil(expected.length / 7));
+  assert.deepEqual(seen.map((e) => joined(e).toString('hex')), expected.map((e) => joined(e).toString('hex')));
+  for (const [i, e] of seen.entries()) {
+    const index = keys.findIndex((k) => k.owner.equals(e.owner) && k.record.equals(e.record));
+    assert.equal(e.version, index % 3 === 0 ? 2 : 1, `version of entry ${i}`);
+  }
+  // The cursor is exclusive and need not be a stored key.
+  const first = expected[0];
+  assert.ok(first !== undefined);
+  const afterFirst = await store.listRecords(first, 1);
+  assert.deepEqual(joined(afterFirst.entries[0] ?? first), joined(expected[1] ?? first));
+  const fromZero = await store.listRecords({ owner: Buffer.alloc(32), record: Buffer.alloc(32) }, 1);
+  assert.deepEqual(joined(fromZero.entries[0] ?? first), joined(first), 'all-zero cursor: the 0x00 owner with a non-zero record follows it');
+  const pastEnd = await store.listRecords({ owner: Buffer.alloc(32, 0xff), record: Buffer.alloc(32, 0xff) }, 5);
+  assert.deepEqual(pastEnd, { entries: [], more: false });
+  // An exact page: limit = count says no more.
+  assert.equal((await store.listRecords(undefined, LIST_MAX_ENTRIES)).more, false);
+  await store.close();
+});
+
+test('listRecords seeks the primary key (no table scan, no sort) and refuses bad input with STORE_BAD_INPUT', async () => {
+  const store = SqliteRecordStore.open(join(makeTempDir(), 's.db'));
+  const plan = store.explainListAfter().join(' | ');
+  assert.match(plan, /SEARCH records USING PRIMARY KEY \(\(owner,record\)>\(\?,\?\)\)/);
+  assert.doesNotMatch(plan, /TEMP B-TREE/);
+  await assert.rejects(store.listRecords(undefined, 0), { code: 'STORE_BAD_INPUT' });
+  await assert.rejects(store.listRecords(undefined, LIST_MAX_ENTRIES + 1), { code: 'STORE_BAD_INPUT' });
+  await assert.rejects(store.listRecords(undefined, 1.5), { code: 'STORE_BAD_INPUT' });
+  await assert.rejects(store.listRecords({ owner: Buffer.alloc(31), record: key() }, 1), { code: 'STORE_BAD_INPUT' });
+  await store.close();
+});
+
+test('a stored row with a key that is not 32 bytes fails listRecords with STORE_CORRUPT', async () => {
+  const path = join(makeTempDir(), 's.db');
+  await SqliteRecordStore.open(path).close();
+  const raw = new Database(path);
+  raw.prepare('INSERT INTO records (owner, record, version, blob) VALUES (?, ?, 1, ?)').run(Buffer.alloc(5), key(), Buffer.from('x'));
+  raw.close();
+  const store = SqliteRecordStore.open(path);
+  await assert.rejects(store.listRecords(undefined, 10), { code: 'STORE_CORRUPT' });
   await store.close();
 });

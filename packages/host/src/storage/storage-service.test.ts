@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   FrameType,
+  MAX_CREDENTIALS_BYTES,
   StorageErrorCode,
   StorageFrameReader,
   encodeStorageFrame,
@@ -13,12 +14,16 @@ import {
 } from '@http-enclave/protocol';
 import { closedWithin, collectingLogger, connectTcp, makeTempDir } from '../test-support.js';
 import { SqliteRecordStore } from './sqlite-record-store.js';
-import { startStorageService, type StorageService } from './storage-service.js';
+import { startStorageService, type CredentialsSource, type StorageService } from './storage-service.js';
 
-async function startService(maxPageCount?: number): Promise<{ service: StorageService; port: number; store: SqliteRecordStore; lines: Array<Record<string, unknown>> }> {
+async function startService(
+  maxPageCount?: number,
+  credentials?: CredentialsSource,
+): Promise<{ service: StorageService; port: number; store: SqliteRecordStore; lines: Array<Record<string, unknown>> }> {
   const store = SqliteRecordStore.open(join(makeTempDir(), 's.db'), maxPageCount === undefined ? {} : { maxPageCount });
   const { logger, lines } = collectingLogger();
-  const service = await startStorageService({ store, listenAddress: { scheme: 'tcp', host: '127.0.0.1', port: 0 }, logger });
+  const listenAddress = { scheme: 'tcp', host: '127.0.0.1', port: 0 } as const;
+  const service = await startStorageService(credentials === undefined ? { store, listenAddress, logger } : { store, listenAddress, logger, credentials });
   return { service, port: service.address.scheme === 'tcp' ? service.address.port : 0, store, lines };
 }
 
@@ -183,4 +188,84 @@ test('requests sent just before the client FIN are still answered, then the serv
   assert.deepEqual(await client.reply(77), { type: FrameType.Pong, requestId: 77 });
   await closedWithin(client.socket, 2_000);
   await service.close(1_000);
+});
+
+test('LIST pages through the records in byte order over a real socket; a limit past the end says more = false', async () => {
+  const { service, port } = await startService();
+  const client = await TestClient.connect(port);
+  assert.deepEqual(await client.ask({ type: FrameType.List, requestId: 1, after: undefined, limit: 5 }), {
+    type: FrameType.Listed,
+    requestId: 1,
+    more: false,
+    entries: [],
+  });
+  const keys = Array.from({ length: 5 }, () => ({ owner: key(), record: key() }));
+  let id = 10;
+  for (const k of keys) await client.ask({ type: FrameType.Put, requestId: (id += 1), owner: k.owner, record: k.record, expectedVersion: 0, blob: Buffer.from('x') });
+  const sorted = [...keys].sort((a, b) => Buffer.compare(Buffer.concat([a.owner, a.record]), Buffer.concat([b.owner, b.record])));
+  const first = await client.ask({ type: FrameType.List, requestId: 20, after: undefined, limit: 3 });
+  assert.deepEqual(first, { type: FrameType.Listed, requestId: 20, more: true, entries: sorted.slice(0, 3).map((k) => ({ ...k, version: 1 })) });
+  const third = sorted[2];
+  assert.ok(third !== undefined);
+  const second = await client.ask({ type: FrameType.List, requestId: 21, after: third, limit: 3 });
+  assert.deepEqual(second, { type: FrameType.Listed, requestId: 21, more: false, entries: sorted.slice(3).map((k) => ({ ...k, version: 1 })) });
+  client.socket.destroy();
+  await service.close(1_000);
+});
+
+test('a LIST frame with an unknown flag bit closes the connection (STORAGE_FRAME_INVALID)', async () => {
+  const { service, port, lines } = await startService();
+  const client = await TestClient.connect(port);
+  const bytes = encodeStorageFrame({ type: FrameType.List, requestId: 1, after: undefined, limit: 1 });
+  bytes.writeUInt8(0x03, 9);
+  client.socket.write(bytes);
+  await closedWithin(client.socket, 2_000);
+  assert.equal(lines.find((l) => l['msg'] === 'bad storage frame; closing connection')?.['code'], 'STORAGE_FRAME_INVALID');
+  await service.close(1_000);
+});
+
+test('CREDENTIALS: the source document as CREDENTIALS_OK; no source or a failing one is ERROR NoCredentials, logged by code only', async () => {
+  const document = Buffer.from('{"accessKeyId":"AKIAEXAMPLEEXAMPLE00","secretAccessKey":"s3cr3t-value"}');
+  let fail: Error | undefined;
+  let oversize = false;
+  const source: CredentialsSource = {
+    credentialsDocument: async () => {
+      if (fail !== undefined) throw fail;
+      return oversize ? Buffer.alloc(MAX_CREDENTIALS_BYTES + 1, 0x20) : document;
+    },
+  };
+  const { service, port, lines } = await startService(undefined, source);
+  const client = await TestClient.connect(port);
+  assert.deepEqual(await client.ask({ type: FrameType.Credentials, requestId: 1 }), { type: FrameType.CredentialsOk, requestId: 1, json: document });
+  fail = Object.assign(new Error('imds said: s3cr3t-value'), { code: 'IMDS_UNAVAILABLE' });
+  assert.deepEqual(await client.ask({ type: FrameType.Credentials, requestId: 2 }), {
+    type: FrameType.Error,
+    requestId: 2,
+    errorCode: StorageErrorCode.NoCredentials,
+  });
+  assert.equal(lines.find((l) => l['msg'] === 'aws credentials unavailable')?.['code'], 'IMDS_UNAVAILABLE');
+  fail = undefined;
+  oversize = true;
+  assert.deepEqual(await client.ask({ type: FrameType.Credentials, requestId: 3 }), {
+    type: FrameType.Error,
+    requestId: 3,
+    errorCode: StorageErrorCode.NoCredentials,
+  });
+  assert.equal(lines.find((l) => l['msg'] === 'aws credentials document out of bounds')?.['code'], 'AWS_CREDENTIALS_TOO_LARGE');
+  // The connection is still good, and nothing secret reached the log.
+  assert.deepEqual(await client.ask({ type: FrameType.Ping, requestId: 4 }), { type: FrameType.Pong, requestId: 4 });
+  assert.ok(!JSON.stringify(lines).includes('s3cr3t'));
+  client.socket.destroy();
+  await service.close(1_000);
+
+  const bare = await startService();
+  const other = await TestClient.connect(bare.port);
+  assert.deepEqual(await other.ask({ type: FrameType.Credentials, requestId: 5 }), {
+    type: FrameType.Error,
+    requestId: 5,
+    errorCode: StorageErrorCode.NoCredentials,
+  });
+  assert.equal(bare.lines.find((l) => l['msg'] === 'aws credentials requested; none configured')?.['code'], 'AWS_CREDENTIALS_NOT_CONFIGURED');
+  other.socket.destroy();
+  await bare.service.close(1_000);
 });

@@ -8,10 +8,17 @@
 // while the socket's write buffer is full or the request queue is long. A
 // malformed frame closes that connection only (a warning with the code); a
 // reply-type frame from the client is answered ERROR BadRequest.
+//
+// LIST is a page of the store's keys (the enclave re-seals every record on a
+// key rotation). CREDENTIALS is answered from a CredentialsSource (the AWS
+// credentials provider in the main thread, reached through the worker port);
+// without one, or when it cannot get credentials, the answer is ERROR
+// NoCredentials. The document is never logged: only error codes are.
 
 import { createServer, type Server, type Socket } from 'node:net';
 import {
   FrameType,
+  MAX_CREDENTIALS_BYTES,
   StorageErrorCode,
   StorageFrameReader,
   encodeStorageFrame,
@@ -35,10 +42,18 @@ const MAX_QUEUED_PER_CONNECTION = 256;
 /** Most enclave connections at once; the enclave keeps a small pool. */
 const MAX_STORAGE_CONNECTIONS = 1_024;
 
+/** Answers CREDENTIALS requests. */
+export interface CredentialsSource {
+  /** The CREDENTIALS_OK document (UTF-8 JSON); rejects with a coded error when no credentials can be had. */
+  credentialsDocument(): Promise<Buffer>;
+}
+
 export interface StorageServiceOptions {
   readonly store: RecordStore;
   readonly listenAddress: TransportAddress;
   readonly logger: Logger;
+  /** Absent: CREDENTIALS is answered ERROR NoCredentials. */
+  readonly credentials?: CredentialsSource;
 }
 
 export interface StorageService {
@@ -52,7 +67,7 @@ export async function startStorageService(options: StorageServiceOptions): Promi
   const server: Server = createServer({ allowHalfOpen: true }) // answer requests that arrive just before the enclave's FIN;
   server.maxConnections = MAX_STORAGE_CONNECTIONS;
   server.on('connection', (socket: Socket) => {
-    const connection = new StorageConnection(socket, options.store, options.logger);
+    const connection = new StorageConnection(socket, options.store, options.credentials, options.logger);
     connections.add(connection);
     socket.once('close', () => connections.delete(connection));
   });
@@ -82,15 +97,17 @@ export async function startStorageService(options: StorageServiceOptions): Promi
 class StorageConnection {
   readonly #socket: Socket;
   readonly #store: RecordStore;
+  readonly #credentials: CredentialsSource | undefined;
   readonly #logger: Logger;
   readonly #reader = new StorageFrameReader();
   readonly #queue: StorageRequest[] = [];
   #inFlight = 0;
   #finishing = false;
 
-  constructor(socket: Socket, store: RecordStore, logger: Logger) {
+  constructor(socket: Socket, store: RecordStore, credentials: CredentialsSource | undefined, logger: Logger) {
     this.#socket = socket;
     this.#store = store;
+    this.#credentials = credentials;
     this.#logger = logger;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('drain', () => this.#updateFlow());
@@ -178,6 +195,12 @@ class StorageConnection {
             ? { type: FrameType.Written, requestId, version: result.version }
             : { type: FrameType.Conflict, requestId, version: result.currentVersion };
         }
+        case FrameType.List: {
+          const result = await this.#store.listRecords(request.after, request.limit);
+          return { type: FrameType.Listed, requestId, more: result.more, entries: result.entries };
+        }
+        case FrameType.Credentials:
+          return await this.#answerCredentials(requestId);
       }
     } catch (error) {
       const code = errorCode(error);
@@ -186,6 +209,27 @@ class StorageConnection {
       else this.#logger.error('storage request failed', { code });
       return { type: FrameType.Error, requestId, errorCode: storageCode };
     }
+  }
+
+  async #answerCredentials(requestId: number): Promise<StorageReply> {
+    const noCredentials: StorageReply = { type: FrameType.Error, requestId, errorCode: StorageErrorCode.NoCredentials };
+    if (this.#credentials === undefined) {
+      this.#logger.warn('aws credentials requested; none configured', { code: 'AWS_CREDENTIALS_NOT_CONFIGURED' });
+      return noCredentials;
+    }
+    let json: Buffer;
+    try {
+      json = await this.#credentials.credentialsDocument();
+    } catch (error) {
+      this.#logger.warn('aws credentials unavailable', { code: errorCode(error) });
+      return noCredentials;
+    }
+    // Checked here so that the frame encoder never throws outside #execute's error handling.
+    if (json.length < 1 || json.length > MAX_CREDENTIALS_BYTES) {
+      this.#logger.error('aws credentials document out of bounds', { code: 'AWS_CREDENTIALS_TOO_LARGE', bytes: json.length });
+      return noCredentials;
+    }
+    return { type: FrameType.CredentialsOk, requestId, json };
   }
 }
 

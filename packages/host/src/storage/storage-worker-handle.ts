@@ -1,9 +1,18 @@
 // Main-thread side of the storage worker: start it, wait until it listens (or
-// report why it could not), and close it.
+// report why it could not), answer its CREDENTIALS requests, and close it.
+//
+// AWS credentials are fetched here, in the main thread, and handed to the
+// worker per request: the worker exists so that SQLite's fsync never stalls
+// forwarding, while a credentials fetch is asynchronous network I/O that
+// stalls nothing. Keeping the provider here keeps one cache per process, keeps
+// the secret variables out of workerData, and lets runHost take a provider as
+// a dependency. The cost is one message round trip per CREDENTIALS request,
+// which the enclave makes about once per credential lifetime.
 
 import { Worker } from 'node:worker_threads';
 import type { TransportAddress } from '@http-enclave/protocol';
 import { errorCode, type Logger, type LogLevel } from '../log.js';
+import type { CredentialsSource } from './storage-service.js';
 import type { MainToWorker, StorageWorkerData, WorkerToMain } from './storage-worker-messages.js';
 
 /** The storage worker could not start. `code` is the cause's code (EADDRINUSE, SQLITE_CANTOPEN, STORE_SCHEMA_TOO_NEW, ...). */
@@ -30,6 +39,18 @@ export interface StartStorageWorkerOptions {
   readonly logger: Logger;
   /** Called if the worker dies after it was ready (the host cannot store anything any more). */
   readonly onUnexpectedExit: (error: Error) => void;
+  /** Answers the enclave's CREDENTIALS requests. Absent: they are answered ERROR NoCredentials. */
+  readonly credentials?: CredentialsSource;
+}
+
+/** One answer to the worker's CREDENTIALS request: the document, or the error code to log (never a message). */
+async function answerCredentials(source: CredentialsSource | undefined, id: number): Promise<MainToWorker> {
+  if (source === undefined) return { type: 'credentials', id, ok: false, code: 'AWS_CREDENTIALS_NOT_CONFIGURED' };
+  try {
+    return { type: 'credentials', id, ok: true, document: await source.credentialsDocument() };
+  } catch (error) {
+    return { type: 'credentials', id, ok: false, code: errorCode(error) };
+  }
 }
 
 export function startStorageWorker(options: StartStorageWorkerOptions): Promise<StorageWorkerHandle> {
@@ -53,6 +74,12 @@ export function startStorageWorker(options: StartStorageWorkerOptions): Promise<
       closed?.();
     });
     worker.on('message', (message: WorkerToMain) => {
+      if (message.type === 'credentials') {
+        void answerCredentials(options.credentials, message.id).then((answer) => {
+          if (state === 'ready' || state === 'closing') worker.postMessage(answer);
+        });
+        return;
+      }
       if (message.type === 'failed' && state === 'starting') {
         state = 'done';
         reject(new StorageStartError(message.stage, message.code, message.message));

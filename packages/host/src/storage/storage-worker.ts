@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger, errorCode } from '../log.js';
 import { SqliteRecordStore } from './sqlite-record-store.js';
-import { startStorageService, type StorageService } from './storage-service.js';
+import { startStorageService, type CredentialsSource, type StorageService } from './storage-service.js';
 import type { MainToWorker, StorageWorkerData, WorkerToMain } from './storage-worker-messages.js';
 
 const port = parentPort;
@@ -13,6 +13,39 @@ if (port === null) throw new Error('storage-worker.js must run in a worker threa
 const data = workerData as StorageWorkerData;
 const logger = createLogger({ level: data.logLevel, base: { thread: 'storage' } });
 const send = (message: WorkerToMain): void => port.postMessage(message);
+
+/**
+ * How long a CREDENTIALS request waits for the main thread. Its provider
+ * bounds its own fetch (IMDS_FETCH_DEADLINE_MS, 4 s); this only guards
+ * against an answer that never comes, so the pending map stays bounded.
+ */
+const CREDENTIALS_ANSWER_TIMEOUT_MS = 10_000;
+
+/** Coded failure of a CREDENTIALS request (the code comes from the main thread's provider). */
+class CredentialsRequestError extends Error {
+  readonly code: string;
+  constructor(code: string) {
+    super(`credentials unavailable: ${code}`);
+    this.name = 'CredentialsRequestError';
+    this.code = code;
+  }
+}
+
+const pendingCredentials = new Map<number, { resolve: (document: Buffer) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
+let nextCredentialsId = 1;
+const credentials: CredentialsSource = {
+  credentialsDocument: () =>
+    new Promise<Buffer>((resolve, reject) => {
+      const id = nextCredentialsId;
+      nextCredentialsId = (nextCredentialsId + 1) % Number.MAX_SAFE_INTEGER;
+      const timer = setTimeout(() => {
+        pendingCredentials.delete(id);
+        reject(new CredentialsRequestError('CREDENTIALS_TIMEOUT'));
+      }, CREDENTIALS_ANSWER_TIMEOUT_MS);
+      pendingCredentials.set(id, { resolve, reject, timer });
+      send({ type: 'credentials', id });
+    }),
+};
 
 let store: SqliteRecordStore | undefined;
 let service: StorageService | undefined;
@@ -23,7 +56,7 @@ try {
 }
 if (store !== undefined) {
   try {
-    service = await startStorageService({ store, listenAddress: data.listenAddress, logger });
+    service = await startStorageService({ store, listenAddress: data.listenAddress, logger, credentials });
     send({ type: 'ready', address: service.address });
   } catch (error) {
     await store.close();
@@ -32,10 +65,20 @@ if (store !== undefined) {
 }
 
 port.on('message', (message: MainToWorker) => {
+  if (message.type === 'credentials') {
+    const pending = pendingCredentials.get(message.id);
+    if (pending === undefined) return;
+    pendingCredentials.delete(message.id);
+    clearTimeout(pending.timer);
+    if (message.ok) pending.resolve(Buffer.from(message.document.buffer, message.document.byteOffset, message.document.byteLength));
+    else pending.reject(new CredentialsRequestError(message.code));
+    return;
+  }
   if (message.type !== 'close') return;
   void (async () => {
     await service?.close(message.deadlineMs);
     await store?.close();
+    for (const pending of pendingCredentials.values()) clearTimeout(pending.timer);
     send({ type: 'closed' });
     port.close();
   })();

@@ -1,0 +1,121 @@
+// Admin endpoints for the keyring, inside TLS like everything else, and only
+// when ADMIN_TOKEN_SHA256 is set (otherwise they do not exist: 404).
+//
+//   GET  /admin/keys           {"source","activeKeyId","identityKeyId","keyIds":[…]}
+//   POST /admin/keys/rotate    {}                          -> status after rotation
+//   POST /admin/keys/reseal    {"cursor"?: HEX128, "limit"?: 1..256}
+//                              -> {"examined","resealed","alreadyActive","cursor": HEX128|null,"more"}
+//   POST /admin/keys/retire    {"keyId": HEX16}            -> status after retirement
+//
+// Authorization: `Bearer <admin token>`; the enclave keeps only the token's
+// SHA-256 (from the measured image) and compares in constant time. The admin
+// token is not a data token: it opens no document.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { KeyAdministration, KeyRetireRefused, KeySourceNotKms, KeyUnknown, MAX_RESEAL_BATCH, type ResealCursor } from '../keys/key-administration.js';
+import { KmsRequestError, KeyringDocumentError } from '../keys/kms/kms-errors.js';
+import { KeyringChangedError } from '../keys/kms/kms-keyring.js';
+import { CmsEnvelopeError } from '../keys/kms/cms-errors.js';
+import {
+  AdminForbiddenError,
+  InvalidAdminRequestError,
+  KeyRetireRefusedError,
+  KeySourceNotKmsError,
+  KeyUnknownError,
+  KmsUnavailableError,
+  MethodNotAllowedError,
+  RouteNotFoundError,
+  WriteConflictError,
+} from './api-errors.js';
+import { readJsonBody } from './read-json-body.js';
+
+/** Admin bodies are a few fields: 4 KiB. */
+const MAX_ADMIN_BODY_BYTES = 4096;
+const CURSOR_HEX = /^[0-9a-f]{128}$/;
+
+export interface AdminDeps {
+  readonly adminTokenSha256: Buffer | undefined;
+  readonly keys: KeyAdministration;
+}
+
+export function isAdminPath(path: string): boolean {
+  return path === '/admin/keys' || path.startsWith('/admin/keys/');
+}
+
+export async function serveAdmin(path: string, request: IncomingMessage, response: ServerResponse, deps: AdminDeps): Promise<void> {
+  if (deps.adminTokenSha256 === undefined) throw new RouteNotFoundError();
+  const action = path === '/admin/keys' ? 'status' : path.slice('/admin/keys/'.length);
+  if (!['status', 'rotate', 'reseal', 'retire'].includes(action)) throw new RouteNotFoundError();
+  const method = action === 'status' ? 'GET' : 'POST';
+  if (request.method !== method) throw new MethodNotAllowedError();
+  checkAdminToken(request.headers.authorization, deps.adminTokenSha256);
+  try {
+    switch (action) {
+      case 'status':
+        return sendAdminJson(response, deps.keys.status());
+      case 'rotate':
+        await readAdminBody(request);
+        return sendAdminJson(response, await deps.keys.rotate());
+      case 'reseal': {
+        const body = await readAdminBody(request);
+        const result = await deps.keys.resealBatch(parseCursor(body['cursor']), parseLimit(body['limit']));
+        return sendAdminJson(response, { ...result, cursor: result.cursor === undefined ? null : Buffer.concat([result.cursor.owner, result.cursor.record]).toString('hex') });
+      }
+      default: {
+        const body = await readAdminBody(request);
+        const keyId = body['keyId'];
+        if (typeof keyId !== 'string') throw new InvalidAdminRequestError('keyId (16 hex digits) is required');
+        return sendAdminJson(response, await deps.keys.retire(keyId.toLowerCase()));
+      }
+    }
+  } catch (error) {
+    throw asAdminApiError(error);
+  }
+}
+
+function checkAdminToken(header: string | undefined, expected: Buffer): void {
+  const token = /^Bearer +(\S{1,512}) *$/i.exec(header ?? '')?.[1];
+  if (token === undefined) throw new AdminForbiddenError();
+  const digest = createHash('sha256').update(token, 'utf8').digest();
+  if (!timingSafeEqual(digest, expected)) throw new AdminForbiddenError();
+}
+
+async function readAdminBody(request: IncomingMessage): Promise<Record<string, unknown>> {
+  const raw = await readJsonBody(request, MAX_ADMIN_BODY_BYTES);
+  const value: unknown = JSON.parse(raw.toString('utf8'));
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidAdminRequestError('the body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+function parseCursor(value: unknown): ResealCursor | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || !CURSOR_HEX.test(value)) throw new InvalidAdminRequestError('cursor must be the 128 hex digits a previous reseal returned');
+  const bytes = Buffer.from(value, 'hex');
+  return { owner: bytes.subarray(0, 32), record: bytes.subarray(32) };
+}
+
+function parseLimit(value: unknown): number {
+  if (value === undefined) return MAX_RESEAL_BATCH;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_RESEAL_BATCH) {
+    throw new InvalidAdminRequestError(`limit must be an integer from 1 to ${MAX_RESEAL_BATCH}`);
+  }
+  return value;
+}
+
+function asAdminApiError(error: unknown): unknown {
+  if (error instanceof KeyUnknown) return new KeyUnknownError();
+  if (error instanceof KeyRetireRefused) return new KeyRetireRefusedError(error.message);
+  if (error instanceof KeySourceNotKms) return new KeySourceNotKmsError();
+  if (error instanceof KeyringChangedError) return new WriteConflictError('the keyring changed concurrently; retry');
+  if (error instanceof KmsRequestError || error instanceof CmsEnvelopeError || error instanceof KeyringDocumentError) {
+    return new KmsUnavailableError(`KMS step failed (${error instanceof KmsRequestError ? error.reason : error.code}); the keyring is unchanged`);
+  }
+  return error;
+}
+
+function sendAdminJson(response: ServerResponse, value: unknown): void {
+  const body = JSON.stringify(value);
+  response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  response.end(body);
+}
