@@ -70,4 +70,47 @@ describe('KEY_SOURCE=kms: the keyring is released by KMS to the attested enclave
     assert.match(lines[0] ?? '', /^enclave: cannot obtain the master keyring \(KMS_REQUEST_FAILED\/KMS_REFUSED, KEY_SOURCE=kms\): KMS refused Decrypt: AccessDeniedException/);
     assert.equal(kms.double.calls.at(-1)?.outcome, 'AccessDeniedException');
   });
+
+  test('a malformed KMS answer, a Plaintext answer, an unreachable endpoint: the enclave stops with one line naming the cause', async () => {
+    const cases: { readonly name: string; readonly setup: () => void; readonly env?: Record<string, string>; readonly expect: RegExp }[] = [
+      {
+        name: 'truncated CMS',
+        setup: () => kms.double.injectFault({ kind: 'malformed-body', body: 'truncated-cms', count: 1 }),
+        expect: /^enclave: cannot obtain the master keyring \(KMS_ENVELOPE_INVALID\/(TRUNCATED|BAD_LENGTH|BAD_TAG), KEY_SOURCE=kms\): /,
+      },
+      {
+        name: 'Plaintext next to CiphertextForRecipient',
+        setup: () => kms.double.injectFault({ kind: 'malformed-body', body: 'plaintext-with-recipient', count: 1 }),
+        expect: /^enclave: cannot obtain the master keyring \(KMS_REQUEST_FAILED\/KMS_PLAINTEXT_REFUSED, KEY_SOURCE=kms\): /,
+      },
+      {
+        name: 'not JSON',
+        setup: () => kms.double.injectFault({ kind: 'malformed-body', body: 'non-json', count: 1 }),
+        expect: /^enclave: cannot obtain the master keyring \(KMS_REQUEST_FAILED\/KMS_BAD_REPLY, KEY_SOURCE=kms\): /,
+      },
+      {
+        name: 'an endpoint the egress forwarder does not allow',
+        setup: () => undefined,
+        env: { KMS_ENDPOINT: 'https://localhost:9' },
+        expect: /^enclave: cannot obtain the master keyring \(KMS_REQUEST_FAILED\/KMS_UNREACHABLE, KEY_SOURCE=kms\): Decrypt: egress forwarder refused CONNECT localhost:9: HTTP\/1\.1 403/,
+      },
+    ];
+    for (const [index, item] of cases.entries()) {
+      kms.double.clearFaults();
+      item.setup();
+      const { code, stderr } = await runToExit(ENCLAVE_MAIN, {
+        ...kms.enclaveEnv,
+        ...item.env,
+        ENCLAVE_LISTEN: `unix://${join(kms.dir, `fault-${index}.sock`)}`,
+        STORAGE_ADDR: `unix://${join(kms.dir, 'storage.sock')}`,
+      }, 60_000);
+      assert.equal(code, 1, `${item.name}: ${stderr}`);
+      const lines = stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `${item.name}: ${stderr}`);
+      assert.match(lines[0] ?? '', item.expect, item.name);
+    }
+    kms.double.clearFaults();
+    // The running enclave was never disturbed.
+    assert.equal((await sendRequest(kms.stack.port, { path: '/healthz' })).status, 200);
+  });
 });
