@@ -1,7 +1,7 @@
 // Helpers for this package's tests (real sockets, real processes; no mocks).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +10,16 @@ import { createLogger, type Logger } from './log.js';
 
 export const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
 
+const tempDirs: string[] = [];
+// Removed when the test process exits, whatever the tests did (they used to stay in /tmp).
+process.once('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 export function makeTempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'host-test-'));
+  const dir = mkdtempSync(join(tmpdir(), 'host-test-'));
+  tempDirs.push(dir);
+  return dir;
 }
 
 export function collectingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {

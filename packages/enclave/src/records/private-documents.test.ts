@@ -20,7 +20,7 @@ import { createKeyringFromEnvKey } from '../keys/keyring.js';
 import { silentLogger } from '../log.js';
 import { openRecord, sealRecord } from '../seal/seal-record.js';
 import { StorageClient } from '../storage/storage-client.js';
-import { PrivateDocuments } from './private-documents.js';
+import { MAX_LAZY_RESEALS_IN_FLIGHT, PrivateDocuments } from './private-documents.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'private-documents-test-'));
 const keyring = createKeyringFromEnvKey(randomBytes(32));
@@ -418,4 +418,35 @@ test('20 concurrent writers on one record: each succeeds or reports WRITE_CONFLI
     assert.ok(sealed !== undefined);
     assert.deepEqual(openRecord({ keyring, owner, record, version, sealed }), Buffer.from(`writer ${writer}`));
   }
+});
+
+test('after a rotation: reads re-seal lazily, at most MAX_LAZY_RESEALS_IN_FLIGHT at once; resealRecord moves documents and tombstones, then is a no-op', async () => {
+  const host = await startHost('reseal');
+  const documents = enclave(host);
+  const owner = newOwner();
+  const names = Array.from({ length: 12 }, (_, index) => `doc-${index}`);
+  for (const name of names) await documents.write(owner, name, Buffer.from(`{"name":"${name}"}`));
+  await documents.write(owner, 'gone', Buffer.from('{"bye":1}'));
+  await documents.remove(owner, 'gone');
+  const before = documents.keyring.activeKeyId;
+  documents.replaceKeyring(documents.keyring.withAddedMasterKey(randomBytes(32)));
+  const after = documents.keyring.activeKeyId;
+  assert.ok(!after.equals(before));
+  assert.throws(() => documents.replaceKeyring(createKeyringFromEnvKey(randomBytes(32))), TypeError, 'a keyring with another identity key is refused');
+
+  const keyIdOf = async (name: string) => (await documents.keyIdOfRecord(owner, documents.keyring.recordIdFromName(owner, name)))?.toString('hex');
+  await Promise.all(names.map((name) => documents.read(owner, name)));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const moved = (await Promise.all(names.map(keyIdOf))).filter((id) => id === after.toString('hex')).length;
+  assert.ok(moved >= 1 && moved <= MAX_LAZY_RESEALS_IN_FLIGHT, `${moved} records re-sealed lazily`);
+
+  const outcomes = [];
+  for (const name of [...names, 'gone']) outcomes.push(await documents.resealRecord(owner, documents.keyring.recordIdFromName(owner, name)));
+  assert.equal(outcomes.filter((o) => o === 'resealed').length, names.length - moved + 1);
+  assert.equal(outcomes.filter((o) => o === 'already-active').length, moved);
+  for (const name of [...names, 'gone']) assert.equal(await keyIdOf(name), after.toString('hex'), name);
+  for (const name of names) assert.equal((await documents.read(owner, name)).body.toString(), `{"name":"${name}"}`);
+  await rejectsWithApiCode(documents.read(owner, 'gone'), 'NOT_FOUND', 'a re-sealed tombstone is still a deletion');
+  assert.equal(await documents.resealRecord(owner, documents.keyring.recordIdFromName(owner, 'never')), 'absent');
+  for (const name of names) assert.equal(await documents.resealRecord(owner, documents.keyring.recordIdFromName(owner, name)), 'already-active');
 });

@@ -37,6 +37,14 @@ import {
 import { StorageBadReply, StorageUnavailable, type StorageClient } from '../storage/storage-client.js';
 import { VersionWatermark } from './version-watermark.js';
 
+/**
+ * Lazy re-seals (after a rotation, on read) running at once at most: each
+ * costs a GET and a PUT on the storage channel, and readers must not be able
+ * to fill STORAGE_MAX_IN_FLIGHT with them. Past the cap a read just skips it;
+ * the bulk re-seal (admin) covers every record anyway.
+ */
+export const MAX_LAZY_RESEALS_IN_FLIGHT = 4;
+
 /** Compare-and-set attempts before giving up with WRITE_CONFLICT. */
 const MAX_WRITE_ATTEMPTS = 4;
 /** The plaintext of a sealed tombstone. No document has it: documents are JSON, never empty. */
@@ -62,6 +70,7 @@ export class PrivateDocuments {
   #keyring: Keyring;
   readonly #storage: StorageClient;
   readonly #watermark = new VersionWatermark();
+  #lazyResealsInFlight = 0;
 
   constructor(keyring: Keyring, storage: StorageClient) {
     this.#keyring = keyring;
@@ -86,10 +95,15 @@ export class PrivateDocuments {
     const record = this.#keyring.recordIdFromName(owner, name);
     const current = await this.#readCurrent(owner, record);
     if (current.body === undefined) throw new NotFoundError();
-    if (current.keyId !== undefined && !current.keyId.equals(this.#keyring.activeKeyId)) {
+    if (current.keyId !== undefined && !current.keyId.equals(this.#keyring.activeKeyId) && this.#lazyResealsInFlight < MAX_LAZY_RESEALS_IN_FLIGHT) {
       // Lazy re-seal after a rotation: best effort, off the reader's path; a
       // failure leaves the record as it was, under a key the keyring still holds.
-      this.resealRecord(owner, record).catch(() => undefined);
+      this.#lazyResealsInFlight += 1;
+      this.resealRecord(owner, record)
+        .catch(() => undefined)
+        .finally(() => {
+          this.#lazyResealsInFlight -= 1;
+        });
     }
     return { version: current.version, body: current.body };
   }
