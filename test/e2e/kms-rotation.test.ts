@@ -8,7 +8,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { REPO_ROOT } from '../support/processes.js';
 import { newToken, sendRequest, type TestResponse } from '../support/https-request.js';
 import { startKmsStack, type KmsStack } from '../support/kms-stack.js';
 
@@ -160,5 +163,37 @@ describe('key rotation, bulk re-seal under SIGKILL, retirement', () => {
     await kms.stack.restartEnclave();
     assert.deepEqual(((await admin('GET', '/admin/keys')).json() as { keyIds: string[] }).keyIds, [status.identityKeyId, key3]);
     await readAll();
+  });
+
+  test('the keys CLI (npm run keys): status, rotate and reseal over an attested connection, pinned to PCR0', async () => {
+    const cli = join(REPO_ROOT, 'packages', 'client', 'dist', 'cli.js');
+    const run = (args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> =>
+      new Promise((resolve) => {
+        execFile(process.execPath, [cli, 'keys', ...args], { timeout: 60_000, env: { PATH: process.env['PATH'] ?? '', ...env } }, (error, stdout, stderr) => {
+          resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+        });
+      });
+    const url = `https://127.0.0.1:${kms.stack.port}`;
+    const verify = ['--root', join(kms.dir, 'root.pem'), '--pcr', `0=${kms.pcr0Hex}`];
+    const admin = { HTTP_ENCLAVE_ADMIN_TOKEN: ADMIN_TOKEN };
+    const status = await run(['status', url, ...verify], admin);
+    assert.equal(status.code, 0, status.stderr);
+    const before = JSON.parse(status.stdout) as { keyIds: string[]; activeKeyId: string };
+    const rotated = await run(['rotate', url, ...verify], admin);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    const after = JSON.parse(rotated.stdout) as { keyIds: string[]; activeKeyId: string };
+    assert.equal(after.keyIds.length, before.keyIds.length + 1);
+    assert.notEqual(after.activeKeyId, before.activeKeyId);
+    const resealed = await run(['reseal', url, ...verify], admin);
+    assert.equal(resealed.code, 0, resealed.stderr);
+    const summary = JSON.parse(resealed.stdout.trim().split('\n').at(-1) ?? '{}') as { done: boolean; resealed: number; examined: number };
+    assert.equal(summary.done, true);
+    assert.equal(summary.examined, written.size);
+    assert.deepEqual([...keyIdsInDatabase().keys()], [after.activeKeyId]);
+    // Without the admin token: a usage error, nothing sent. With another PCR0 pinned: attestation fails before anything is sent.
+    assert.equal((await run(['status', url, ...verify], {})).code, 2);
+    const wrongPcr = await run(['status', url, '--root', join(kms.dir, 'root.pem'), '--pcr', `0=${'00'.repeat(48)}`], admin);
+    assert.equal(wrongPcr.code, 1);
+    assert.match(wrongPcr.stderr, /PCR_MISMATCH/);
   });
 });
