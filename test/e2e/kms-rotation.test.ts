@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { REPO_ROOT } from '../support/processes.js';
+import { request as httpsRequest } from 'node:https';
+import { ENCLAVE_MAIN, REPO_ROOT, startProgram } from '../support/processes.js';
 import { newToken, sendRequest, type TestResponse } from '../support/https-request.js';
 import { startKmsStack, type KmsStack } from '../support/kms-stack.js';
 
@@ -22,13 +23,15 @@ const KILL_RUNS = 20;
 /** Small batches and early kills, so most kills land inside the scan rather than after it finished. */
 const BATCH = 2;
 const KILL_WINDOW_MS = [5, 90] as const;
+/** KEYRING_REFRESH_MS of these enclaves: retirement waits two periods after a rotation. */
+const REFRESH_MS = 1_000;
 
 describe('key rotation, bulk re-seal under SIGKILL, retirement', () => {
   let kms: KmsStack;
   const written = new Map<string, { token: string; name: string; body: string }>();
 
   before(async () => {
-    kms = await startKmsStack({ enclaveEnv: { ADMIN_TOKEN_SHA256: createHash('sha256').update(ADMIN_TOKEN).digest('hex') } });
+    kms = await startKmsStack({ enclaveEnv: { ADMIN_TOKEN_SHA256: createHash('sha256').update(ADMIN_TOKEN).digest('hex'), KEYRING_REFRESH_MS: String(REFRESH_MS) } });
   });
   after(async () => {
     await kms?.stop();
@@ -151,7 +154,13 @@ describe('key rotation, bulk re-seal under SIGKILL, retirement', () => {
     const key2 = status.activeKeyId;
     const rotated = await admin('POST', '/admin/keys/rotate', {});
     const key3 = (rotated.json() as { activeKeyId: string }).activeKeyId;
-    assert.equal((await admin('POST', '/admin/keys/retire', { keyId: key2 })).errorCode(), 'KEY_RETIRE_REFUSED', 'records still under key 2');
+    const tooSoon = await admin('POST', '/admin/keys/retire', { keyId: key2 });
+    assert.equal(tooSoon.errorCode(), 'KEY_RETIRE_REFUSED');
+    assert.match(tooSoon.body.toString(), /two keyring refresh periods/, 'other enclaves get time to reload first');
+    await new Promise((resolve) => setTimeout(resolve, 2 * REFRESH_MS + 200));
+    const inUse = await admin('POST', '/admin/keys/retire', { keyId: key2 });
+    assert.equal(inUse.errorCode(), 'KEY_RETIRE_REFUSED');
+    assert.match(inUse.body.toString(), /records are still sealed under this key/);
     for (let batch = 0, cursor: string | null = null; batch < 1_000; batch += 1) {
       const result = (await admin('POST', '/admin/keys/reseal', cursor === null ? {} : { cursor })).json() as { cursor: string | null; more: boolean };
       if (!result.more) break;
@@ -163,6 +172,48 @@ describe('key rotation, bulk re-seal under SIGKILL, retirement', () => {
     await kms.stack.restartEnclave();
     assert.deepEqual(((await admin('GET', '/admin/keys')).json() as { keyIds: string[] }).keyIds, [status.identityKeyId, key3]);
     await readAll();
+  });
+
+  test('two enclaves on one database: a rotation and re-seal on one reaches the other, which reloads the keyring and reads and seals under the new key', async () => {
+    const socketPath = join(kms.dir, 'second-enclave.sock');
+    const second = startProgram(ENCLAVE_MAIN, { ...kms.enclaveEnv, ENCLAVE_LISTEN: `unix://${socketPath}`, STORAGE_ADDR: `unix://${join(kms.dir, 'storage.sock')}`, LOG_LEVEL: 'debug' }, kms.dir);
+    try {
+      await second.waitForLog('enclave listening', 60_000);
+      const viaSecond = (method: string, path: string, token: string, body?: string): Promise<{ status: number; body: string }> =>
+        new Promise((resolve, reject) => {
+          const req = httpsRequest({ socketPath, path, method, rejectUnauthorized: false, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) } }, (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+          });
+          req.on('error', reject);
+          req.end(body);
+        });
+      const sample = [...written.values()][0];
+      assert.ok(sample !== undefined);
+      assert.equal((await viaSecond('GET', `/private-data/${sample.name}`, sample.token)).status, 200);
+      // The first enclave rotates and re-seals everything under a key the second does not hold yet.
+      const rotated = await admin('POST', '/admin/keys/rotate', {});
+      const newKey = (rotated.json() as { activeKeyId: string }).activeKeyId;
+      for (let batch = 0, cursor: string | null = null; batch < 1_000; batch += 1) {
+        const result = (await admin('POST', '/admin/keys/reseal', cursor === null ? {} : { cursor })).json() as { cursor: string | null; more: boolean };
+        if (!result.more) break;
+        cursor = result.cursor;
+      }
+      // The second enclave opens a record sealed under the new key (it reloads on the unknown key id) …
+      const got = await viaSecond('GET', `/private-data/${sample.name}`, sample.token);
+      assert.equal(got.status, 200, got.body);
+      assert.equal(got.body, sample.body);
+      assert.match(second.output(), /the stored keyring changed; reloaded it through KMS/);
+      // … and seals new writes under it.
+      const put = await viaSecond('PUT', `/private-data/${sample.name}`, sample.token, '{"from":"second"}');
+      assert.equal(put.status, 200, put.body);
+      assert.deepEqual([...keyIdsInDatabase().keys()], [newKey]);
+      assert.equal((await sendRequest(kms.stack.port, { path: `/private-data/${sample.name}`, token: sample.token })).body.toString(), '{"from":"second"}');
+      written.set(sample.name, { ...sample, body: '{"from":"second"}' });
+    } finally {
+      await second.stop();
+    }
   });
 
   test('the keys CLI (npm run keys): status, rotate and reseal over an attested connection, pinned to PCR0', async () => {

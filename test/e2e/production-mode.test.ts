@@ -65,6 +65,7 @@ test('development mode labels each development choice in its start-up log', asyn
   const { output } = await runToExit(ENCLAVE_MAIN, {
     KEY_SOURCE: 'kms',
     KMS_KEY_ID: KMS_ARN,
+    AWS_REGION: 'eu-west-3',
     KMS_ENDPOINT: 'https://localhost:9',
     KMS_CA_PATH: '/nonexistent/ca.pem',
     ATTESTATION_PROVIDER: 'dev',

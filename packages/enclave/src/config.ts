@@ -16,7 +16,7 @@ export type EnclaveMode = 'production' | 'development';
 
 /** Settings of KEY_SOURCE=kms. */
 export interface KmsSettings {
-  /** The KMS key (ARN, key id or alias/…); passed on every Decrypt so a ciphertext under another key is refused. */
+  /** The KMS key's full ARN, in `region`; passed on every call, and every answer must name it. */
   readonly keyId: string;
   readonly region: string;
   /** https://kms.REGION.amazonaws.com unless KMS_ENDPOINT overrides it (development only outside *.amazonaws.com). */
@@ -43,6 +43,7 @@ export interface EnclaveConfig {
   readonly kms: KmsSettings | undefined;
   /** SHA-256 of the admin token (ADMIN_TOKEN_SHA256); undefined turns the /admin endpoints off. */
   readonly adminTokenSha256: Buffer | undefined;
+  readonly keyringRefreshMs: number;
   /** Development-only choices in effect (empty in production mode), one label each, logged at start-up. */
   readonly developmentChoices: readonly string[];
   readonly authMode: AuthMode;
@@ -86,13 +87,14 @@ export const ENCLAVE_ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'ENCLAVE_MODE', default: 'development', description: '`production` (the Nitro image sets it) refuses, one start-up line each, KEY_SOURCE=env, ATTESTATION_PROVIDER=dev or none, USE_TLS=false, AUTH_MODE=none, KMS_CA_PATH and a KMS_ENDPOINT outside *.amazonaws.com. `development` allows them and labels each in its start-up log.' },
   { name: 'KEY_SOURCE', default: 'env', description: '`env`: the master key is ENCLAVE_KEY_BASE64 (development only: the operator can read it). `kms`: the master keyring is released by AWS KMS only to this attested enclave (README, "The master keys on Nitro").' },
   { name: 'ENCLAVE_KEY_BASE64', default: '(required with KEY_SOURCE=env)', description: 'Master key, standard base64 of exactly 32 bytes (`openssl rand -base64 32`). Only with KEY_SOURCE=env; refused with kms.' },
-  { name: 'KMS_KEY_ID', default: '(required with KEY_SOURCE=kms)', description: 'The KMS key that wraps the keyring: its ARN (recommended), key id or alias/NAME. Sent on every Decrypt, so a blob under any other key is refused.' },
+  { name: 'KMS_KEY_ID', default: '(required with KEY_SOURCE=kms)', description: 'The full ARN of the KMS key that wraps the keyring (arn:aws:kms:AWS_REGION:ACCOUNT:key/ID), in the region AWS_REGION. Never an alias or a bare key id: those resolve in the account of whoever signs the request, and the host supplies the credentials. Sent on every call; an answer for another key is refused.' },
   { name: 'AWS_REGION', default: 'us-east-1', description: 'Region of the KMS key; names the default endpoint https://kms.REGION.amazonaws.com.' },
   { name: 'KMS_ENDPOINT', default: '(unset)', description: 'Overrides the KMS endpoint (https://HOST[:PORT]). Outside *.amazonaws.com it is development only (the KMS double of the tests).' },
   { name: 'KMS_CA_PATH', default: '(unset)', description: 'PEM CA bundle trusted for TLS to KMS instead of the public CAs. Development only.' },
   { name: 'EGRESS_ADDR', default: 'tcp://127.0.0.1:5007', description: "The host's egress forwarder (HTTP CONNECT), through which TLS to KMS passes as ciphertext (Nitro image: vsock://3:5007)." },
   { name: 'KMS_TIMEOUT_MS', default: '10000', description: 'One KMS request (connect, TLS, answer) must finish within this time.' },
   { name: 'KMS_MAX_ATTEMPTS', default: '4', description: 'Attempts per KMS request on network errors, throttling and 5xx answers, with exponential backoff; refusals are never retried.' },
+  { name: 'KEYRING_REFRESH_MS', default: '30000', description: 'With KEY_SOURCE=kms: how often the stored keyring is checked for a change by another enclave (then released again through KMS). Retiring a key waits two periods after the active key changed.' },
   { name: 'ADMIN_TOKEN_SHA256', default: '(unset)', description: 'Hex SHA-256 of the admin token that authorizes /admin/keys/* (key rotation, re-seal). Unset: those endpoints answer 404. Only the hash is in the image.' },
   { name: 'USE_TLS', default: 'true', description: '`false` serves plain HTTP (logged as a warning; for debugging only).' },
   { name: 'TLS_CERT_PATH', default: 'cert.pem', description: 'PEM certificate. With TLS_KEY_PATH: both present are used, neither present means a P-256 key and certificate generated in memory, one alone stops start-up.' },
@@ -167,8 +169,14 @@ function readOptionalPath(env: NodeJS.ProcessEnv, name: string): string | undefi
 
 /** AWS region names: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-5 … */
 const AWS_REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$/;
-/** Key ARN, key id (UUID or mrk-…), alias/NAME or alias ARN: KMS's own limit is 2048 characters. */
-const KMS_KEY_ID_PATTERN = /^[A-Za-z0-9:/_+=,.@-]{1,2048}$/;
+/**
+ * A full key ARN only: arn:PARTITION:kms:REGION:ACCOUNT(12 digits):key/ID (a
+ * UUID, or mrk- and 32 hex digits for a multi-Region key). An alias or a bare
+ * key id is resolved by KMS in the account of the credentials that sign the
+ * request; the host hands those over, so it could point an alias at a key
+ * of its own whose policy releases plaintext. A key ARN names the account.
+ */
+const KMS_KEY_ARN_PATTERN = /^arn:(aws|aws-cn|aws-us-gov):kms:([a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}):([0-9]{12}):key\/((?:mrk-)?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
 
 /** The public KMS endpoint of a region (China regions use amazonaws.com.cn). */
@@ -204,7 +212,11 @@ function readKmsSettings(env: NodeJS.ProcessEnv, problems: ProblemList): KmsSett
   if (!AWS_REGION_PATTERN.test(region)) problems.add('AWS_REGION', 'must be an AWS region name such as us-east-1');
   const keyId = (env['KMS_KEY_ID'] ?? '').trim();
   if (keyId === '') problems.add('KMS_KEY_ID', 'must be set with KEY_SOURCE=kms (the ARN of the KMS key that wraps the keyring)');
-  else if (!KMS_KEY_ID_PATTERN.test(keyId)) problems.add('KMS_KEY_ID', 'must be a KMS key ARN, key id or alias/NAME');
+  else {
+    const arn = KMS_KEY_ARN_PATTERN.exec(keyId);
+    if (arn === null) problems.add('KMS_KEY_ID', 'must be the full key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID); an alias or a bare key id resolves in the account of the credentials, which the host supplies');
+    else if (arn[2] !== region) problems.add('KMS_KEY_ID', `the key ARN is in region ${arn[2] ?? '?'}, but AWS_REGION is ${region}`);
+  }
   return {
     keyId,
     region,
@@ -257,12 +269,14 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
     kms = readKmsSettings(env, problems);
   }
   const adminTokenSha256 = readAdminTokenHash(env, problems);
+  const keyringRefreshMs = readInteger(env, 'KEYRING_REFRESH_MS', 30_000, 1_000, HOUR_MS, problems);
   const config: Omit<EnclaveConfig, 'developmentChoices'> = {
     useTls,
     enclaveMode,
     keySource,
     kms,
     adminTokenSha256,
+    keyringRefreshMs,
     tlsCertPath: env['TLS_CERT_PATH'] !== undefined && env['TLS_CERT_PATH'] !== '' ? env['TLS_CERT_PATH'] : 'cert.pem',
     tlsKeyPath: env['TLS_KEY_PATH'] !== undefined && env['TLS_KEY_PATH'] !== '' ? env['TLS_KEY_PATH'] : 'key.pem',
     listen,

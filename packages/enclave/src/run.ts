@@ -85,7 +85,8 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
   const documents = new PrivateDocuments(keyring, storage);
   // Attestation for clients binds the TLS key; without TLS, the provider served only key release.
   if (!config.useTls) attestation = undefined;
-  const keys = new KeyAdministration(obtained, documents, storage, logger);
+  const keys = new KeyAdministration(obtained, documents, storage, logger, { refreshIntervalMs: config.keyringRefreshMs });
+  documents.setUnknownKeyHandler(() => keys.reloadForUnknownKey());
   const handler = createApiHandler({
     documents,
     storage,
@@ -103,11 +104,15 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
     throw error;
   }
   const address = listeningAddress(server, config.listen);
+  const stopRefreshing = keys.startRefreshing();
   logger.info('enclave listening', { address: formatTransportAddress(address), tls: config.useTls, storage: formatTransportAddress(config.storageAddress) });
   return {
     address,
     certificateFingerprint,
-    close: (drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) => closeServer(server, drainTimeoutMs).finally(() => storage.close()),
+    close: (drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) => {
+      stopRefreshing();
+      return closeServer(server, drainTimeoutMs).finally(() => storage.close());
+    },
   };
 }
 

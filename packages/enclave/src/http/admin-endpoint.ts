@@ -66,7 +66,12 @@ export async function serveAdmin(path: string, request: IncomingMessage, respons
         const body = await readAdminBody(request);
         const keyId = body['keyId'];
         if (typeof keyId !== 'string') throw new InvalidAdminRequestError('keyId (16 hex digits) is required');
-        return sendAdminJson(response, await deps.keys.retire(keyId.toLowerCase()));
+        // A client that gives up stops the scan (and frees the admin lock).
+        const closed = new AbortController();
+        response.once('close', () => {
+          if (!response.writableFinished) closed.abort();
+        });
+        return sendAdminJson(response, await deps.keys.retire(keyId.toLowerCase(), closed.signal));
       }
     }
   } catch (error) {

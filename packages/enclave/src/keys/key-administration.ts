@@ -1,5 +1,6 @@
-// Key rotation, bulk re-seal and retirement, as the admin endpoints drive
-// them (http/admin-endpoint.ts). One operation at a time per enclave.
+// Key rotation, bulk re-seal, retirement and keyring refresh, as the admin
+// endpoints (http/admin-endpoint.ts) and run.ts drive them. One operation at
+// a time per enclave.
 //
 //   rotate   KMS GenerateDataKey (to this enclave's attested recipient) adds a
 //            master key and makes it active; the new wrapped keyring is
@@ -8,13 +9,22 @@
 //            under the active key as its next version (compare-and-set).
 //            Killed at any moment, nothing is lost: each record is written
 //            whole or not at all, and running it again skips what is done.
-//   retire   removes a key once no record is sealed under it (checked by
-//            opening every record, so the host cannot lie about it).
+//   retire   removes a key once no record the host lists is sealed under it
+//            (each listed record is opened, so a listed record cannot lie
+//            about its key). A record the host hides from the listing stays
+//            under the retired key and becomes unreadable: the same loss as
+//            the host deleting it, which it can always do.
+//   refresh  other enclaves of the deployment share the keyring record:
+//            every KEYRING_REFRESH_MS, and when a record names a key this
+//            enclave does not hold, the stored keyring's version is checked
+//            and a changed keyring is released again through KMS. Retirement
+//            waits two refresh periods after the active key changed, so every
+//            live enclave seals under the new key before the old one goes.
 
 import { asOwnerId, asRecordId, keyIdToHex, asKeyId, KEY_ID_BYTES, type KeyId } from './identifiers.js';
 import type { Keyring } from './keyring.js';
 import { KEYRING_OWNER, KEYRING_RECORD } from './kms/keyring-document.js';
-import { retireKmsKey, rotateKmsKeyring, type KmsKeyringDeps, type KmsKeyringState } from './kms/kms-keyring.js';
+import { loadKmsKeyring, retireKmsKey, rotateKmsKeyring, type KmsKeyringDeps, type KmsKeyringState } from './kms/kms-keyring.js';
 import type { ObtainedKeyring } from './obtain-keyring.js';
 import type { PrivateDocuments } from '../records/private-documents.js';
 import type { StorageClient } from '../storage/storage-client.js';
@@ -22,6 +32,10 @@ import type { Logger } from '../log.js';
 
 /** Records per re-seal batch at most: one LIST page. */
 export const MAX_RESEAL_BATCH = 256;
+/** A retirement scan (every record opened) gives up after this long: a host that lists forever cannot hold the admin lock. */
+export const RETIRE_SCAN_MAX_MS = 10 * 60_000;
+/** Reloads triggered by records under an unknown key, at most one per this interval (each costs KMS calls). */
+export const UNKNOWN_KEY_RELOAD_INTERVAL_MS = 5_000;
 
 export interface ResealCursor {
   readonly owner: Buffer;
@@ -52,22 +66,48 @@ export class KeyRetireRefused extends Error {
   }
 }
 
+export class KeyUnknown extends Error {
+  readonly code = 'KEY_UNKNOWN';
+  constructor() {
+    super('the keyring holds no key with this id');
+    this.name = 'KeyUnknown';
+  }
+}
+
+export class KeySourceNotKms extends Error {
+  readonly code = 'KEY_SOURCE_NOT_KMS';
+  constructor() {
+    super('key rotation needs KEY_SOURCE=kms');
+    this.name = 'KeySourceNotKms';
+  }
+}
+
+export interface KeyAdministrationOptions {
+  /** How often the stored keyring's version is checked (KEYRING_REFRESH_MS). */
+  readonly refreshIntervalMs: number;
+  readonly now?: () => number;
+}
+
 export class KeyAdministration {
   #kms: { state: KmsKeyringState; readonly deps: KmsKeyringDeps } | undefined;
   readonly #documents: PrivateDocuments;
   readonly #storage: StorageClient;
   readonly #logger: Logger;
+  readonly #refreshIntervalMs: number;
+  readonly #now: () => number;
+  /** When this enclave started sealing under the current active key. */
+  #activeSince: number;
+  #lastUnknownKeyReload = Number.NEGATIVE_INFINITY;
   #busy: Promise<unknown> = Promise.resolve();
 
-  constructor(obtained: ObtainedKeyring, documents: PrivateDocuments, storage: StorageClient, logger: Logger) {
+  constructor(obtained: ObtainedKeyring, documents: PrivateDocuments, storage: StorageClient, logger: Logger, options: KeyAdministrationOptions) {
     this.#kms = obtained.source === 'kms' ? { state: obtained.state, deps: obtained.deps } : undefined;
     this.#documents = documents;
     this.#storage = storage;
     this.#logger = logger;
-  }
-
-  get rotationAvailable(): boolean {
-    return this.#kms !== undefined;
+    this.#refreshIntervalMs = options.refreshIntervalMs;
+    this.#now = options.now ?? Date.now;
+    this.#activeSince = this.#now();
   }
 
   status(): KeyringStatus {
@@ -83,8 +123,7 @@ export class KeyAdministration {
   rotate(): Promise<KeyringStatus> {
     return this.#exclusive(async () => {
       const kms = this.#requireKms();
-      kms.state = await rotateKmsKeyring(kms.state, kms.deps);
-      this.#documents.replaceKeyring(kms.state.keyring);
+      this.#adopt(kms, await rotateKmsKeyring(kms.state, kms.deps));
       this.#logger.info('key rotated: new seals use the new active key', { activeKeyId: keyIdToHex(kms.state.keyring.activeKeyId) });
       return this.status();
     });
@@ -110,8 +149,8 @@ export class KeyAdministration {
     });
   }
 
-  /** Retires `keyIdHex` after opening every record and finding none sealed under it. */
-  retire(keyIdHex: string): Promise<KeyringStatus> {
+  /** Retires `keyIdHex` after opening every listed record and finding none sealed under it. `signal` aborts the scan. */
+  retire(keyIdHex: string, signal?: AbortSignal): Promise<KeyringStatus> {
     return this.#exclusive(async () => {
       const kms = this.#requireKms();
       const keyId = parseKeyIdHex(keyIdHex);
@@ -119,19 +158,75 @@ export class KeyAdministration {
       if (keyId === undefined || !keyring.hasKeyId(keyId)) throw new KeyUnknown();
       if (keyId.equals(keyring.identityKeyId)) throw new KeyRetireRefused('the identity key cannot be retired: owner and record pseudonyms come from it');
       if (keyId.equals(keyring.activeKeyId)) throw new KeyRetireRefused('the active key cannot be retired; rotate first');
-      const inUse = await this.#countRecordsUnder(keyId);
+      const settled = this.#activeSince + 2 * this.#refreshIntervalMs - this.#now();
+      if (settled > 0) {
+        throw new KeyRetireRefused(`the active key changed less than two keyring refresh periods ago; retry in ${Math.ceil(settled / 1000)} s, when every enclave seals under it`);
+      }
+      const inUse = await this.#countRecordsUnder(keyId, signal);
       if (inUse > 0) throw new KeyRetireRefused(`${inUse} records are still sealed under this key; run reseal first`);
-      kms.state = await retireKmsKey(kms.state, keyId, kms.deps);
-      this.#documents.replaceKeyring(kms.state.keyring);
+      this.#adopt(kms, await retireKmsKey(kms.state, keyId, kms.deps));
       this.#logger.info('key retired', { keyId: keyIdHex });
       return this.status();
     });
   }
 
-  async #countRecordsUnder(keyId: KeyId): Promise<number> {
+  /**
+   * Reloads the keyring through KMS if the stored one changed (another
+   * enclave rotated or retired a key). Returns whether it changed.
+   */
+  refresh(): Promise<boolean> {
+    return this.#exclusive(async () => {
+      const kms = this.#kms;
+      if (kms === undefined) return false;
+      const stored = await kms.deps.storage.get(KEYRING_OWNER, KEYRING_RECORD);
+      if (stored.version === kms.state.storedVersion) return false;
+      const reloaded = await loadKmsKeyring(kms.deps);
+      if (!reloaded.keyring.identityKeyId.equals(kms.state.keyring.identityKeyId)) {
+        this.#logger.error('the stored keyring has another identity key; keeping the one this enclave started with', { code: 'KEYRING_IDENTITY_CHANGED' });
+        return false;
+      }
+      this.#adopt(kms, reloaded);
+      this.#logger.info('the stored keyring changed; reloaded it through KMS', { keys: reloaded.document.keys.length, activeKeyId: keyIdToHex(reloaded.keyring.activeKeyId) });
+      return true;
+    });
+  }
+
+  /** For PrivateDocuments: a record names a key this enclave does not hold; reload (rate-limited) and say whether to retry. */
+  async reloadForUnknownKey(): Promise<boolean> {
+    if (this.#kms === undefined || this.#now() - this.#lastUnknownKeyReload < UNKNOWN_KEY_RELOAD_INTERVAL_MS) return false;
+    this.#lastUnknownKeyReload = this.#now();
+    try {
+      return await this.refresh();
+    } catch (error) {
+      this.#logger.warn('keyring reload failed', { code: codeOf(error) });
+      return false;
+    }
+  }
+
+  /** Starts the periodic refresh; returns a function that stops it. */
+  startRefreshing(): () => void {
+    if (this.#kms === undefined) return () => undefined;
+    const timer = setInterval(() => {
+      this.refresh().catch((error: unknown) => this.#logger.warn('keyring refresh failed; retrying at the next period', { code: codeOf(error) }));
+    }, this.#refreshIntervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  #adopt(kms: { state: KmsKeyringState }, next: KmsKeyringState): void {
+    const activeChanged = !next.keyring.activeKeyId.equals(kms.state.keyring.activeKeyId);
+    kms.state = next;
+    this.#documents.replaceKeyring(next.keyring);
+    if (activeChanged) this.#activeSince = this.#now();
+  }
+
+  async #countRecordsUnder(keyId: KeyId, signal: AbortSignal | undefined): Promise<number> {
+    const deadline = this.#now() + RETIRE_SCAN_MAX_MS;
     let count = 0;
     let after: ResealCursor | undefined;
     for (;;) {
+      if (signal?.aborted === true) throw new KeyRetireRefused('the request was closed; nothing was retired');
+      if (this.#now() > deadline) throw new KeyRetireRefused(`the scan did not finish within ${RETIRE_SCAN_MAX_MS / 60_000} minutes; nothing was retired`);
       const page = await this.#storage.listRecords(after, MAX_RESEAL_BATCH);
       for (const entry of page.entries) {
         if (isKeyringRecord(entry.owner, entry.record)) continue;
@@ -156,22 +251,6 @@ export class KeyAdministration {
   }
 }
 
-export class KeyUnknown extends Error {
-  readonly code = 'KEY_UNKNOWN';
-  constructor() {
-    super('the keyring holds no key with this id');
-    this.name = 'KeyUnknown';
-  }
-}
-
-export class KeySourceNotKms extends Error {
-  readonly code = 'KEY_SOURCE_NOT_KMS';
-  constructor() {
-    super('key rotation needs KEY_SOURCE=kms');
-    this.name = 'KeySourceNotKms';
-  }
-}
-
 function isKeyringRecord(owner: Buffer, record: Buffer): boolean {
   return owner.equals(KEYRING_OWNER) && record.equals(KEYRING_RECORD);
 }
@@ -179,4 +258,9 @@ function isKeyringRecord(owner: Buffer, record: Buffer): boolean {
 function parseKeyIdHex(hex: string): KeyId | undefined {
   if (!new RegExp(`^[0-9a-f]{${KEY_ID_BYTES * 2}}$`).test(hex)) return undefined;
   return asKeyId(Buffer.from(hex, 'hex'));
+}
+
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : error instanceof Error ? error.name : 'NONE';
 }

@@ -71,6 +71,7 @@ export class PrivateDocuments {
   readonly #storage: StorageClient;
   readonly #watermark = new VersionWatermark();
   #lazyResealsInFlight = 0;
+  #onUnknownKeyId: (() => Promise<boolean>) | undefined;
 
   constructor(keyring: Keyring, storage: StorageClient) {
     this.#keyring = keyring;
@@ -81,6 +82,15 @@ export class PrivateDocuments {
   replaceKeyring(keyring: Keyring): void {
     if (!keyring.identityKeyId.equals(this.#keyring.identityKeyId)) throw new TypeError('a replacement keyring must keep the identity key');
     this.#keyring = keyring;
+  }
+
+  /**
+   * Called when a stored record names a key this enclave does not hold
+   * (another enclave rotated): resolves true when the keyring was reloaded,
+   * and the record is opened once more.
+   */
+  setUnknownKeyHandler(handler: () => Promise<boolean>): void {
+    this.#onUnknownKeyId = handler;
   }
 
   get keyring(): Keyring {
@@ -189,7 +199,7 @@ export class PrivateDocuments {
     if (!reply.found) return { version: 0, body: undefined, keyId: undefined };
     let plaintext: Buffer;
     try {
-      plaintext = openRecord({ keyring: this.#keyring, owner, record, version: reply.version, sealed: reply.blob });
+      plaintext = await this.#open(owner, record, reply.version, reply.blob);
     } catch (error) {
       if (error instanceof StorageIntegrityError) throw new StorageIntegrityApiError();
       throw error;
@@ -200,6 +210,17 @@ export class PrivateDocuments {
     this.#watermark.raise(recordKey, reply.version, tag);
     const keyId = asKeyId(Buffer.from(reply.blob.subarray(KEY_ID_OFFSET, KEY_ID_OFFSET + KEY_ID_BYTES)));
     return { version: reply.version, body: plaintext.length === 0 ? undefined : plaintext, keyId };
+  }
+
+  /** Opens a blob; a key this enclave does not hold gets one keyring reload (another enclave may have rotated). */
+  async #open(owner: OwnerId, record: RecordId, version: number, sealed: Buffer): Promise<Buffer> {
+    try {
+      return openRecord({ keyring: this.#keyring, owner, record, version, sealed });
+    } catch (error) {
+      const reloaded = error instanceof StorageIntegrityError && error.reason === 'UNKNOWN_KEY_ID' && this.#onUnknownKeyId !== undefined && (await this.#onUnknownKeyId());
+      if (!reloaded) throw error;
+      return openRecord({ keyring: this.#keyring, owner, record, version, sealed });
+    }
   }
 }
 

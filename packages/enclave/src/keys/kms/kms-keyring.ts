@@ -26,7 +26,7 @@ import { MASTER_KEY_BYTES } from '../master-key.js';
 import { createSecretKey } from 'node:crypto';
 import { openCmsEnvelopedData } from './cms-enveloped-data.js';
 import type { KmsClient } from './kms-client.js';
-import { KeyringDocumentError } from './kms-errors.js';
+import { KeyringDocumentError, KmsRequestError } from './kms-errors.js';
 import { createKmsRecipient, type KmsRecipientKey } from './kms-recipient.js';
 import {
   KEYRING_ENCRYPTION_CONTEXT,
@@ -96,6 +96,7 @@ async function releaseStoredKeyring(blob: Buffer, version: number, recipient: Km
         encryptionContext: KEYRING_ENCRYPTION_CONTEXT,
         recipient: { attestationDocument: recipient.attestationDocument },
       });
+      requireConfiguredKey(answer.keyId, deps.kmsKeyId, 'Decrypt');
       const master = openMasterKey(answer.ciphertextForRecipient, recipient.privateKey);
       masters.push(master);
       if (!idOfRawKey(master).equals(wrapped.keyId)) {
@@ -168,6 +169,7 @@ async function generateWrappedKey(recipient: KmsRecipientKey, deps: KmsKeyringDe
     encryptionContext: KEYRING_ENCRYPTION_CONTEXT,
     recipient: { attestationDocument: recipient.attestationDocument },
   });
+  requireConfiguredKey(answer.keyId, deps.kmsKeyId, 'GenerateDataKey');
   const master = openMasterKey(answer.ciphertextForRecipient, recipient.privateKey);
   return { wrapped: { keyId: idOfRawKey(master), blob: answer.ciphertextBlob }, master };
 }
@@ -180,6 +182,11 @@ function openMasterKey(ciphertextForRecipient: Buffer, privateKey: KeyObject): B
     throw new KeyringDocumentError('KEYRING_WRONG_KEY_LENGTH', `KMS released ${length} bytes, a master key is ${MASTER_KEY_BYTES}`);
   }
   return master;
+}
+
+/** KMS answers with the ARN of the key it used: anything but KMS_KEY_ID means another key did the work. */
+function requireConfiguredKey(answered: string, configured: string, operation: string): void {
+  if (answered !== configured) throw new KmsRequestError('KMS_BAD_REPLY', `${operation}: the answer names another KMS key than KMS_KEY_ID`);
 }
 
 function idOfRawKey(raw: Buffer): KeyId {
