@@ -99,6 +99,7 @@ export class KeyAdministration {
   #activeSince: number;
   #lastUnknownKeyReload = Number.NEGATIVE_INFINITY;
   #busy: Promise<unknown> = Promise.resolve();
+  #refreshing: Promise<boolean> | undefined;
 
   constructor(obtained: ObtainedKeyring, documents: PrivateDocuments, storage: StorageClient, logger: Logger, options: KeyAdministrationOptions) {
     this.#kms = obtained.source === 'kms' ? { state: obtained.state, deps: obtained.deps } : undefined;
@@ -175,20 +176,35 @@ export class KeyAdministration {
    * enclave rotated or retired a key). Returns whether it changed.
    */
   refresh(): Promise<boolean> {
-    return this.#exclusive(async () => {
-      const kms = this.#kms;
-      if (kms === undefined) return false;
-      const stored = await kms.deps.storage.get(KEYRING_OWNER, KEYRING_RECORD);
-      if (stored.version === kms.state.storedVersion) return false;
-      const reloaded = await loadKmsKeyring(kms.deps);
-      if (!reloaded.keyring.identityKeyId.equals(kms.state.keyring.identityKeyId)) {
-        this.#logger.error('the stored keyring has another identity key; keeping the one this enclave started with', { code: 'KEYRING_IDENTITY_CHANGED' });
-        return false;
-      }
-      this.#adopt(kms, reloaded);
-      this.#logger.info('the stored keyring changed; reloaded it through KMS', { keys: reloaded.document.keys.length, activeKeyId: keyIdToHex(reloaded.keyring.activeKeyId) });
-      return true;
+    // Single flight, and outside the admin lock: a re-seal batch (which holds
+    // the lock) can itself meet a record under an unknown key and wait for this.
+    if (this.#refreshing !== undefined) return this.#refreshing;
+    this.#refreshing = this.#reloadIfChanged().finally(() => {
+      this.#refreshing = undefined;
     });
+    return this.#refreshing;
+  }
+
+  async #reloadIfChanged(): Promise<boolean> {
+    const kms = this.#kms;
+    if (kms === undefined) return false;
+    const stored = await kms.deps.storage.get(KEYRING_OWNER, KEYRING_RECORD);
+    if (stored.version === kms.state.storedVersion) return false;
+    const reloaded = await loadKmsKeyring(kms.deps);
+    if (!reloaded.keyring.identityKeyId.equals(kms.state.keyring.identityKeyId)) {
+      this.#logger.error('the stored keyring has another identity key; keeping the one this enclave started with', { code: 'KEYRING_IDENTITY_CHANGED' });
+      return false;
+    }
+    // Another enclave only adds keys or retires inactive ones, and waits two
+    // periods after a rotation before retiring: a keyring without this
+    // enclave's active key is an older one replayed by the host. Keep ours.
+    if (!reloaded.keyring.hasKeyId(kms.state.keyring.activeKeyId)) {
+      this.#logger.error('the stored keyring lacks this enclave\'s active key (an older keyring replayed?); keeping the one in memory', { code: 'KEYRING_REGRESSED' });
+      return false;
+    }
+    this.#adopt(kms, reloaded);
+    this.#logger.info('the stored keyring changed; reloaded it through KMS', { keys: reloaded.document.keys.length, activeKeyId: keyIdToHex(reloaded.keyring.activeKeyId) });
+    return true;
   }
 
   /** For PrivateDocuments: a record names a key this enclave does not hold; reload (rate-limited) and say whether to retry. */
