@@ -174,6 +174,18 @@ describe('key rotation, bulk re-seal under SIGKILL, retirement', () => {
     await readAll();
   });
 
+  test('admin operations: one runs, one waits, more get ADMIN_BUSY; /admin/keys/status is no alias', async () => {
+    const answers = await Promise.all(Array.from({ length: 5 }, () => admin('POST', '/admin/keys/reseal', {})));
+    const codes = answers.map((answer) => (answer.status === 200 ? 'ok' : answer.errorCode()));
+    assert.equal(codes.filter((code) => code === 'ok').length, 2, codes.join(','));
+    assert.equal(codes.filter((code) => code === 'ADMIN_BUSY').length, 3, codes.join(','));
+    assert.equal((await admin('POST', '/admin/keys/reseal', {})).status, 200, 'free again once they finished');
+    assert.equal((await admin('GET', '/admin/keys/status')).errorCode(), 'ROUTE_NOT_FOUND');
+    const tooLarge = await admin('POST', '/admin/keys/reseal', { pad: 'x'.repeat(5000) });
+    assert.equal(tooLarge.errorCode(), 'BODY_TOO_LARGE');
+    assert.match(tooLarge.body.toString(), /at most 4096 bytes/);
+  });
+
   test('two enclaves on one database: a rotation and re-seal on one reaches the other, which reloads the keyring and reads and seals under the new key', async () => {
     const socketPath = join(kms.dir, 'second-enclave.sock');
     const second = startProgram(ENCLAVE_MAIN, { ...kms.enclaveEnv, ENCLAVE_LISTEN: `unix://${socketPath}`, STORAGE_ADDR: `unix://${join(kms.dir, 'storage.sock')}`, LOG_LEVEL: 'debug' }, kms.dir);

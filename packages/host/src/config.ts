@@ -79,7 +79,7 @@ export const HOST_ENV_VARIABLES: readonly HostEnvVariable[] = Object.freeze([
   {
     name: 'EGRESS_ALLOW',
     default: 'kms.${AWS_REGION}.amazonaws.com:443,kms-fips.${AWS_REGION}.amazonaws.com:443',
-    description: 'Destinations the enclave may CONNECT to: comma-separated HOST:PORT, * for one whole DNS label, IP literals exact ([::1]:443); amazonaws.com.cn in cn-* regions',
+    description: 'Destinations the enclave may CONNECT to: comma-separated HOST:PORT, * for one whole DNS label (only under amazonaws.com or amazonaws.com.cn), IP literals exact ([::1]:443); amazonaws.com.cn in cn-* regions',
   },
   { name: 'EGRESS_MAX_CONNECTIONS', default: '64', description: 'Most enclave egress connections open at once; more get 503' },
   { name: 'EGRESS_CONNECT_TIMEOUT_MS', default: '5000', description: 'Time to connect to an egress destination before the enclave gets 504' },

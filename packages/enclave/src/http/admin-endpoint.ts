@@ -8,17 +8,22 @@
 //   POST /admin/keys/retire    {"keyId": HEX16}            -> status after retirement
 //
 // Authorization: `Bearer <admin token>`; the enclave keeps only the token's
-// SHA-256 (from the measured image) and compares in constant time. The admin
-// token is not a data token: it opens no document.
+// SHA-256 (from the measured image) and compares in constant time. A data
+// token is never an admin token. (The admin token, sent as a data token,
+// would name a namespace of its own like any bearer token; it reaches no
+// other caller's documents.) At most one admin operation runs and one waits;
+// more get 409 ADMIN_BUSY.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { KeyAdministration, KeyRetireRefused, KeySourceNotKms, KeyUnknown, MAX_RESEAL_BATCH, type ResealCursor } from '../keys/key-administration.js';
+import { KeyAdministration, KeyAdminBusy, KeyRetireRefused, KeySourceNotKms, KeyUnknown, MAX_RESEAL_BATCH, type ResealCursor } from '../keys/key-administration.js';
 import { KmsRequestError, KeyringDocumentError } from '../keys/kms/kms-errors.js';
 import { KeyringChangedError } from '../keys/kms/kms-keyring.js';
 import { CmsEnvelopeError } from '../keys/kms/cms-errors.js';
 import {
+  AdminBusyError,
   AdminForbiddenError,
+  BodyTooLargeError,
   InvalidAdminRequestError,
   KeyRetireRefusedError,
   KeySourceNotKmsError,
@@ -46,7 +51,7 @@ export function isAdminPath(path: string): boolean {
 export async function serveAdmin(path: string, request: IncomingMessage, response: ServerResponse, deps: AdminDeps): Promise<void> {
   if (deps.adminTokenSha256 === undefined) throw new RouteNotFoundError();
   const action = path === '/admin/keys' ? 'status' : path.slice('/admin/keys/'.length);
-  if (!['status', 'rotate', 'reseal', 'retire'].includes(action)) throw new RouteNotFoundError();
+  if (!['status', 'rotate', 'reseal', 'retire'].includes(action) || path === '/admin/keys/status') throw new RouteNotFoundError();
   const method = action === 'status' ? 'GET' : 'POST';
   if (request.method !== method) throw new MethodNotAllowedError();
   checkAdminToken(request.headers.authorization, deps.adminTokenSha256);
@@ -87,7 +92,13 @@ function checkAdminToken(header: string | undefined, expected: Buffer): void {
 }
 
 async function readAdminBody(request: IncomingMessage): Promise<Record<string, unknown>> {
-  const raw = await readJsonBody(request, MAX_ADMIN_BODY_BYTES);
+  let raw: Buffer;
+  try {
+    raw = await readJsonBody(request, MAX_ADMIN_BODY_BYTES);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw new BodyTooLargeError(`an admin request body is at most ${MAX_ADMIN_BODY_BYTES} bytes`);
+    throw error;
+  }
   const value: unknown = JSON.parse(raw.toString('utf8'));
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidAdminRequestError('the body must be a JSON object');
   return value as Record<string, unknown>;
@@ -110,6 +121,7 @@ function parseLimit(value: unknown): number {
 
 function asAdminApiError(error: unknown): unknown {
   if (error instanceof KeyUnknown) return new KeyUnknownError();
+  if (error instanceof KeyAdminBusy) return new AdminBusyError();
   if (error instanceof KeyRetireRefused) return new KeyRetireRefusedError(error.message);
   if (error instanceof KeySourceNotKms) return new KeySourceNotKmsError();
   if (error instanceof KeyringChangedError) return new WriteConflictError('the keyring changed concurrently; retry');

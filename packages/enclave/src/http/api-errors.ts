@@ -60,6 +60,7 @@ export const BodyTooLargeError = define('BODY_TOO_LARGE', 413, 'client', 'the re
 export const UnsupportedMediaTypeError = define('UNSUPPORTED_MEDIA_TYPE', 415, 'client', 'Content-Type must be application/json');
 export const HeadersTooLargeError = define('HEADERS_TOO_LARGE', 431, 'client', 'request headers are too large');
 export const AdminForbiddenError = define('ADMIN_FORBIDDEN', 403, 'client', 'the admin token is missing or wrong');
+export const AdminBusyError = define('ADMIN_BUSY', 409, 'client', 'another admin operation is running and one is waiting; retry when they are done');
 export const KeyUnknownError = define('KEY_UNKNOWN', 404, 'client', 'the keyring holds no key with this id');
 export const KeyRetireRefusedError = define('KEY_RETIRE_REFUSED', 409, 'client', 'this key cannot be retired now (identity key, active key, or records still sealed under it)');
 export const KeySourceNotKmsError = define('KEY_SOURCE_NOT_KMS', 409, 'client', 'key rotation needs KEY_SOURCE=kms');
@@ -99,6 +100,7 @@ export const API_ERROR_CLASSES = [
   UnsupportedMediaTypeError,
   HeadersTooLargeError,
   AdminForbiddenError,
+  AdminBusyError,
   KeyUnknownError,
   KeyRetireRefusedError,
   KeySourceNotKmsError,

@@ -66,6 +66,18 @@ export class KeyRetireRefused extends Error {
   }
 }
 
+/** An admin operation runs and another waits: a third is refused rather than queued without bound. */
+export class KeyAdminBusy extends Error {
+  readonly code = 'ADMIN_BUSY';
+  constructor() {
+    super('another admin operation is running and one is waiting');
+    this.name = 'KeyAdminBusy';
+  }
+}
+
+/** Admin operations held at once: one running, one waiting. */
+export const MAX_ADMIN_OPERATIONS = 2;
+
 export class KeyUnknown extends Error {
   readonly code = 'KEY_UNKNOWN';
   constructor() {
@@ -99,6 +111,7 @@ export class KeyAdministration {
   #activeSince: number;
   #lastUnknownKeyReload = Number.NEGATIVE_INFINITY;
   #busy: Promise<unknown> = Promise.resolve();
+  #held = 0;
   #refreshing: Promise<boolean> | undefined;
 
   constructor(obtained: ObtainedKeyring, documents: PrivateDocuments, storage: StorageClient, logger: Logger, options: KeyAdministrationOptions) {
@@ -261,7 +274,11 @@ export class KeyAdministration {
   }
 
   #exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    const run = this.#busy.then(operation, operation);
+    if (this.#held >= MAX_ADMIN_OPERATIONS) return Promise.reject(new KeyAdminBusy());
+    this.#held += 1;
+    const run = this.#busy.then(operation, operation).finally(() => {
+      this.#held -= 1;
+    });
     this.#busy = run.catch(() => undefined);
     return run;
   }

@@ -9,8 +9,9 @@
 //
 // Names are compared case-insensitively after one trailing dot is stripped
 // (RFC 4343; `example.com.` is the fully qualified `example.com`). A wildcard
-// pattern must end in two literal labels, so `*:443`, `*.com:443` and
-// `kms.*:443` are refused: a wildcard may pick the region, not the domain.
+// pattern must end in two literal labels under amazonaws.com or
+// amazonaws.com.cn, so `*:443`, `*.com:443`, `*.co.uk:443` and `kms.*:443`
+// are refused: a wildcard may pick the region, not the domain.
 // IP literals match exactly (IPv6 compared in canonical form); a name pattern
 // never matches an IP literal, and the other way round.
 //
@@ -20,6 +21,8 @@
 // adversary and controls the forwarder, DNS and the network anyway; the
 // enclave's own TLS verification of KMS is what protects the traffic.
 
+/** The only domains a wildcard entry may sit under (AWS endpoints, where the region is the wildcard). */
+const WILDCARD_DOMAINS = ['amazonaws.com', 'amazonaws.com.cn'] as const;
 /** RFC 1035 §2.3.4: a label is 1..63 octets. */
 const MAX_LABEL_LENGTH = 63;
 /** RFC 1035 §2.3.4: 255 octets on the wire, 253 characters in dotted text without the trailing dot. */
@@ -133,6 +136,13 @@ function parseEntry(entry: string, position: number): EgressAllowPattern {
   }
   const [last, beforeLast] = [labels[labels.length - 1], labels[labels.length - 2]];
   if (last === '*' || beforeLast === undefined || beforeLast === '*') fail('must end in two literal labels (a wildcard may not stand for the domain)');
+  // Two literal labels do not make a domain (`*.co.uk`, `*.com.cn` are public
+  // suffixes): wildcards stay within AWS's own endpoint domains. Any other
+  // destination is listed by its exact name.
+  const literalTail = labels.slice(labels.lastIndexOf('*') + 1).join('.');
+  if (!WILDCARD_DOMAINS.some((domain) => literalTail === domain || literalTail.endsWith(`.${domain}`))) {
+    fail(`may use "*" only under ${WILDCARD_DOMAINS.join(' or ')}; list other destinations by exact name`);
+  }
   const probe = labels.map((label) => (label === '*' ? 'x' : label)).join('.');
   if (parseDestinationHost(probe, false)?.kind !== 'name') fail('has a bad host name');
   return Object.freeze({ kind: 'name', labels: Object.freeze(labels), port });

@@ -70,8 +70,16 @@ export function forwardConnection(downstream: Socket, upstream: Socket, idleTime
   });
 }
 
-function resetOrDestroy(socket: Socket): void {
+export function resetOrDestroy(socket: Socket): void {
   if (socket.destroyed) return;
+  // After end() the shutdown request is in flight; a reset then fails with
+  // EINVAL in Node 20, 'close' never comes and the fd leaks (found by a
+  // hostile-client review: a request answered before its body was read, then
+  // EPIPE towards the enclave). Such a socket is destroyed instead.
+  if (socket.writableEnded) {
+    socket.destroy();
+    return;
+  }
   try {
     socket.resetAndDestroy(); // TCP only
   } catch {
