@@ -13,6 +13,8 @@ import { parseKeyAdminAction, runKeyAdminAction } from './key-admin-command.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
+/** keys: the enclave bounds a retirement scan at 10 minutes (RETIRE_SCAN_MAX_MS); wait a little longer than that. */
+const KEY_ADMIN_TIMEOUT_MS = 11 * 60_000;
 /** Names as the API accepts them (see the enclave's api-handler.ts). */
 const NAME_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
 
@@ -93,7 +95,8 @@ async function main(argv: readonly string[]): Promise<number> {
       if (positionals.length > (action === 'retire' ? 3 : 2)) throw new UsageError(`keys ${action} takes a URL${action === 'retire' ? ' and a KEYID' : ''}`);
       const adminToken = process.env['HTTP_ENCLAVE_ADMIN_TOKEN'];
       if (adminToken === undefined || adminToken === '') throw new UsageError('keys needs the admin token in HTTP_ENCLAVE_ADMIN_TOKEN');
-      const client = createAttestedClient({ url, root: common.root, policy: common.policy });
+      // A retirement opens every record before it answers (about 0.4 ms each here): give it the scan's own limit.
+      const client = createAttestedClient({ url, root: common.root, policy: common.policy, timeoutMs: KEY_ADMIN_TIMEOUT_MS });
       try {
         await client.verify();
         return await runKeyAdminAction(client, action, adminToken, positionals[2], (line) => process.stdout.write(`${line}\n`));
