@@ -111,6 +111,23 @@ describe('bad input through the real stack', () => {
     assert.match(smuggle, /^HTTP\/1\.1 400 /);
   });
 
+  test('Host header (issue 9, finding 9): missing in HTTP/1.1 or given twice: 400 INVALID_REQUEST as JSON, and the connection closes', async () => {
+    for (const [what, head] of [
+      ['missing', 'GET /healthz HTTP/1.1\r\n\r\n'],
+      ['twice', 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n'],
+      ['twice, same value', 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n'],
+    ] as const) {
+      const answer = await rawExchange(stack.port, head);
+      assert.match(answer, /^HTTP\/1\.1 400 /, `${what}: ${answer.slice(0, 80)}`);
+      assert.match(answer, /\r\ncontent-type: application\/json/i, what);
+      assert.match(answer, /\r\nconnection: close/i, what);
+      assert.match(answer, /"code":"INVALID_REQUEST"/, what);
+    }
+    // HTTP/1.0 has no Host requirement; one Host header is the normal case.
+    assert.match(await rawExchange(stack.port, 'GET /healthz HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /);
+    assert.match(await rawExchange(stack.port, 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
+  });
+
   test('after all of that the enclave still serves', async () => {
     const res = await sendRequest(stack.port, { method: 'POST', path: '/private-data', token, body: '{"still":"here"}' });
     assert.equal(res.status, 201);

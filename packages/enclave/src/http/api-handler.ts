@@ -23,6 +23,7 @@ import {
   BodyTooLargeError,
   InternalError,
   InvalidNameError,
+  InvalidRequestError,
   MethodNotAllowedError,
   RouteNotFoundError,
 } from './api-errors.js';
@@ -119,7 +120,20 @@ function createSingleRequestHandler(deps: ApiHandlerDeps): (request: IncomingMes
   };
 }
 
+/**
+ * RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host header; a server
+ * answers 400 to none or several. HTTP/1.0 may omit it (at most one still).
+ */
+function checkHostHeader(request: IncomingMessage): void {
+  const hosts = request.headersDistinct['host'] ?? [];
+  const required = request.httpVersionMajor > 1 || (request.httpVersionMajor === 1 && request.httpVersionMinor >= 1);
+  if (hosts.length > 1 || (required && hosts.length === 0)) {
+    throw new InvalidRequestError(hosts.length > 1 ? 'a request has at most one Host header' : 'an HTTP/1.1 request needs a Host header');
+  }
+}
+
 async function handle(request: IncomingMessage, response: ServerResponse, deps: ApiHandlerDeps, setTemplate: (t: string) => void): Promise<void> {
+  checkHostHeader(request);
   const route = matchRoute(request.url);
   if (route.kind === 'health') {
     setTemplate('/healthz');
@@ -206,7 +220,7 @@ function sendError(response: ServerResponse, error: ApiError): void {
   }
   // A body we did not read (413, or an error before reading) would poison
   // the next request on this connection: close it after the answer.
-  if (error instanceof BodyTooLargeError || !response.req.complete) response.setHeader('connection', 'close');
+  if (error instanceof BodyTooLargeError || error instanceof InvalidRequestError || !response.req.complete) response.setHeader('connection', 'close');
   sendJson(response, error.status, { error: { code: error.code, message: error.message } });
 }
 

@@ -32,7 +32,9 @@ export function createApiServer(
     keepAliveTimeout: config.keepAliveTimeoutMs,
     connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
     insecureHTTPParser: false,
-    requireHostHeader: true,
+    // Checked in api-handler.ts instead, so that the 400 is our JSON error
+    // and two Host headers are refused too (RFC 9112 §3.2).
+    requireHostHeader: false,
     joinDuplicateHeaders: false,
   };
   const server =
