@@ -40,16 +40,28 @@ export function createApiServer(
   const server =
     tlsOptions === undefined
       ? createHttpServer(httpOptions, handler)
-      : createHttpsServer({ ...httpOptions, ...tlsOptions, handshakeTimeout: config.handshakeTimeoutMs, allowHalfOpen: true }, handler);
+      : createHttpsServer({ ...httpOptions, ...tlsOptions, handshakeTimeout: config.handshakeTimeoutMs, allowHalfOpen: false }, handler);
   server.maxConnections = config.maxConnections;
   // A client that sends its request and then half-closes (FIN, or TLS
   // close_notify) must still get the answer. Node's http layer aborts the
   // request on the client's end unless `httpAllowHalfOpen` is set (an
   // undocumented but long-standing property of http.Server, absent from the
   // types), and TLS sockets need `allowHalfOpen` as well (measured: the
-  // answer is lost without either). With both, Node ends the connection
-  // once the last response is written.
+  // answer is lost without either; for TLS it is switched on per socket
+  // after the handshake, below). With both, Node ends the connection once
+  // the last response is written.
   (server as HttpServer & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  // TLS sockets start WITHOUT half-open: a peer that closes before or during
+  // the handshake (a health checker, a port scan) is closed at once instead
+  // of holding a MAX_CONNECTIONS slot until HANDSHAKE_TIMEOUT_MS (issue 9,
+  // finding 4; with allowHalfOpen the socket sat in CLOSE-WAIT). Once the
+  // handshake is done, half-open is switched on (Node reads the property at
+  // the peer's FIN), so a request followed by FIN still gets its answer.
+  if (tlsOptions !== undefined) {
+    server.on('secureConnection', (socket: { allowHalfOpen: boolean }) => {
+      socket.allowHalfOpen = true;
+    });
+  }
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, logger));
   if (tlsOptions !== undefined) {
     server.on('tlsClientError', (error: NodeJS.ErrnoException) => {
