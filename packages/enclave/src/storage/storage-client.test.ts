@@ -336,6 +336,25 @@ test('silence fails the request with STORAGE_UNAVAILABLE after timeoutMs; a late
   await host.stop();
 });
 
+test('a connection that stops answering without closing is replaced after two silent timeouts (issue 9, finding 5)', async () => {
+  const host = await FakeStorageHost.start('frozen');
+  // The first connection is frozen (never answers, never closes); later ones are honest.
+  host.handler = (request, connection) => {
+    if (host.connections > 1) connection.send(honestReply(request));
+  };
+  const storage = client(host, { timeoutMs: 200 });
+  await rejectsWithCode(storage.get(OWNER, record(1)), 'STORAGE_UNAVAILABLE');
+  await rejectsWithCode(storage.get(OWNER, record(2)), 'STORAGE_UNAVAILABLE');
+  // Before the fix this timed out forever: the frozen connection was kept.
+  const recovered = await storage.get(OWNER, record(3));
+  assert.deepEqual(recovered, await storage.get(OWNER, record(3)));
+  assert.equal(host.connections, 2, 'one new connection replaced the frozen one');
+  await storage.ping();
+  assert.equal(host.connections, 2);
+  storage.close();
+  await host.stop();
+});
+
 test('the host closing mid-frame fails pending requests with STORAGE_UNAVAILABLE; the next request reconnects', async () => {
   const host = await FakeStorageHost.start('mid-frame');
   host.handler = (request, connection) => {

@@ -116,6 +116,9 @@ interface Pending {
   readonly timer: NodeJS.Timeout;
 }
 
+/** Silent timeouts in a row before the connection is replaced (see #noteSilentTimeout). */
+export const SILENT_TIMEOUTS_BEFORE_RECONNECT = 2;
+
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export class StorageClient {
@@ -127,6 +130,8 @@ export class StorageClient {
   /** Requests past the in-flight check that are waiting for #connection (counted against maxInFlight). */
   #awaitingConnection = 0;
   #closed = false;
+  /** Timeouts in a row on the current connection with no frame received in between. */
+  #silentTimeouts = 0;
   /** Replies whose request id matched nothing in flight (late after a timeout, or hostile). */
   unmatchedReplies = 0;
 
@@ -225,11 +230,27 @@ export class StorageClient {
     return new Promise<StorageReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(requestId);
+        this.#noteSilentTimeout(socket);
         reject(new StorageUnavailable(`storage did not answer within ${timeoutMs} ms`));
       }, Math.max(1, deadline - Date.now()));
       this.#pending.set(requestId, { requestType: request.type, socket, resolve, reject, timer });
       socket.write(frame);
     });
+  }
+
+  /**
+   * A connection that stops answering without closing (a frozen peer, a
+   * dropped route) is replaced: after SILENT_TIMEOUTS_BEFORE_RECONNECT
+   * timeouts in a row with no frame received in between, it is dropped and
+   * the next request connects anew (issue 9, finding 5). One timeout alone
+   * may be one slow request; the connection stays.
+   */
+  #noteSilentTimeout(socket: Socket): void {
+    if (socket !== this.#socket || socket.destroyed) return;
+    this.#silentTimeouts += 1;
+    if (this.#silentTimeouts < SILENT_TIMEOUTS_BEFORE_RECONNECT) return;
+    this.#options.logger.warn('storage connection silent; replacing it', { timeouts: this.#silentTimeouts });
+    this.#drop(socket, new StorageUnavailable('storage connection was silent and has been replaced'));
   }
 
   #allocateRequestId(): number {
@@ -268,8 +289,10 @@ export class StorageClient {
       throw new StorageUnavailable('storage client closed');
     }
     this.#socket = socket;
+    this.#silentTimeouts = 0;
     const reader = new StorageFrameReader();
     socket.on('data', (chunk: Buffer) => {
+      this.#silentTimeouts = 0;
       let replies;
       try {
         replies = reader.push(chunk);
