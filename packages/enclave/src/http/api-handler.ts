@@ -77,23 +77,74 @@ function matchRoute(url: string | undefined): Route {
  * 100 GETs and never reads would make the enclave (and the storage service)
  * produce all 100 documents. In series, a stalled reader stalls its own
  * connection and nothing else.
+ *
+ * The queue itself is bounded too (issue 9, finding 1: 100 000 pipelined
+ * requests that were never read took the enclave to 3.7 GB). At
+ * PAUSE_PIPELINE_AT queued requests the socket is paused, so no more bytes
+ * are parsed; the parser may still finish the chunk it holds (at most one
+ * read, 64 KiB), and past MAX_PIPELINED_REQUESTS the connection is closed:
+ * no real client pipelines that deep without reading.
  */
-const connectionQueues = new WeakMap<object, Promise<void>>();
+export const PAUSE_PIPELINE_AT = 8;
+/**
+ * Queued requests per connection at most (see above). One socket read can
+ * hold about 1 600 of the smallest requests (64 KiB), all parsed at once;
+ * closing past 64 keeps what a connection can pin to 64 request objects.
+ * Pipelining clients (wrk scripts, HTTP/1.1 proxies) use depths of 16 or less.
+ */
+export const MAX_PIPELINED_REQUESTS = 64;
+
+interface ConnectionQueue {
+  tail: Promise<void>;
+  queued: number;
+  pausedByUs: boolean;
+}
+
+const connectionQueues = new WeakMap<object, ConnectionQueue>();
 
 export function createApiHandler(deps: ApiHandlerDeps): (request: IncomingMessage, response: ServerResponse) => void {
   const handleOne = createSingleRequestHandler(deps);
   return (request, response) => {
     const connection = request.socket;
-    const previous = connectionQueues.get(connection) ?? Promise.resolve();
-    const done = previous.then(
+    let queue = connectionQueues.get(connection);
+    if (queue === undefined) {
+      queue = { tail: Promise.resolve(), queued: 0, pausedByUs: false };
+      connectionQueues.set(connection, queue);
+    }
+    const state = queue;
+    state.queued += 1;
+    if (state.queued > MAX_PIPELINED_REQUESTS) {
+      if (!connection.destroyed) deps.logger.warn('too many pipelined requests on one connection; closing it', { queued: state.queued });
+      connection.destroy();
+      return;
+    }
+    if (state.queued >= PAUSE_PIPELINE_AT && !state.pausedByUs) {
+      state.pausedByUs = true;
+      connection.pause();
+    }
+    state.tail = state.tail.then(
       () =>
         new Promise<void>((resolve) => {
-          response.once('finish', resolve);
-          response.once('close', resolve);
+          let counted = false;
+          const done = (): void => {
+            if (counted) return; // 'finish' and then 'close' both come
+            counted = true;
+            state.queued -= 1;
+            if (state.pausedByUs && state.queued < PAUSE_PIPELINE_AT) {
+              state.pausedByUs = false;
+              connection.resume();
+            }
+            resolve();
+          };
+          response.once('finish', done);
+          response.once('close', done);
+          if (connection.destroyed) {
+            response.destroy();
+            return;
+          }
           handleOne(request, response);
         }),
     );
-    connectionQueues.set(connection, done);
   };
 }
 
