@@ -35,7 +35,10 @@ export async function startIngressProxy(options: IngressProxyOptions): Promise<I
   let nextConnectionId = 1;
   let droppedSinceWarning = 0;
   let lastDropWarning = 0;
-  const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  // noDelay: no Nagle on client sockets (issue 9, finding 8: the first
+  // request through the host took ~48 ms against ~4 ms direct). The upstream
+  // side already connects with noDelay (transport's connectTo).
+  const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
   server.maxConnections = options.maxConnections;
 
   server.on('drop', () => {
