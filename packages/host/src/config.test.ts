@@ -20,7 +20,8 @@ test('defaults match the seed and the documented table', () => {
   assert.deepEqual(config.enclaveAddress, { scheme: 'tcp', host: '127.0.0.1', port: 5005 });
   assert.deepEqual(config.storageListenAddress, { scheme: 'tcp', host: '127.0.0.1', port: 5006 });
   assert.equal(config.storagePath, './data/http-enclave.db');
-  assert.equal(config.maxConnections, 10_000);
+  assert.equal(config.maxConnections, 900); // below the enclave's MAX_CONNECTIONS (1000): the host sheds load first
+  assert.equal(config.maxConnectionsPerSource, 64);
   assert.equal(config.connectTimeoutMs, 5_000);
   assert.equal(config.idleTimeoutMs, 300_000);
   assert.equal(config.drainTimeoutMs, 30_000);
@@ -31,7 +32,7 @@ test('defaults match the seed and the documented table', () => {
   assert.equal(byName.get('ENCLAVE_CID'), '16');
   assert.equal(byName.get('ENCLAVE_PORT'), '5005');
   assert.equal(byName.get('ENCLAVE_ADDR'), null);
-  assert.equal(HOST_ENV_VARIABLES.length, 22); // 11 of the seed, 5 AWS credential variables, AWS_REGION and 5 EGRESS_*
+  assert.equal(HOST_ENV_VARIABLES.length, 23); // 11 of the seed, HOST_MAX_CONNECTIONS_PER_SOURCE, 5 AWS credential variables, AWS_REGION and 5 EGRESS_*
 });
 
 test('accepts every address syntax the contract names', () => {

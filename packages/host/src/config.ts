@@ -18,6 +18,8 @@ export interface HostConfig {
   /** SQLite database file (STORAGE_PATH), as given: relative paths are relative to the working directory. */
   readonly storagePath: string;
   readonly maxConnections: number;
+  /** HOST_MAX_CONNECTIONS_PER_SOURCE: connections one remote address may hold at once. */
+  readonly maxConnectionsPerSource: number;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly drainTimeoutMs: number;
@@ -56,7 +58,8 @@ export const HOST_ENV_VARIABLES: readonly HostEnvVariable[] = Object.freeze([
   { name: 'ENCLAVE_PORT', default: '5005', description: 'Enclave port; without ENCLAVE_ADDR and ENCLAVE_CID the enclave is tcp://127.0.0.1:ENCLAVE_PORT' },
   { name: 'STORAGE_LISTEN', default: 'tcp://127.0.0.1:5006', description: 'Storage service listener for the enclave (tcp://, unix://, or vsock://any:PORT on a Nitro parent)' },
   { name: 'STORAGE_PATH', default: './data/http-enclave.db', description: 'SQLite database file; its directory is created if missing' },
-  { name: 'HOST_MAX_CONNECTIONS', default: '10000', description: 'Most client connections open at once; more are closed on accept' },
+  { name: 'HOST_MAX_CONNECTIONS', default: '900', description: "Most client connections open at once; more are closed on accept. Below the enclave's MAX_CONNECTIONS (1000), so the host sheds load first" },
+  { name: 'HOST_MAX_CONNECTIONS_PER_SOURCE', default: '64', description: 'Most client connections one remote address may hold at once; more are closed on accept (a load balancer that hides client addresses needs this raised)' },
   { name: 'HOST_CONNECT_TIMEOUT_MS', default: '5000', description: 'Time to connect to the enclave before the client connection is closed' },
   { name: 'HOST_IDLE_TIMEOUT_MS', default: '300000', description: 'A connection with no bytes in either direction for this long is closed' },
   { name: 'HOST_DRAIN_TIMEOUT_MS', default: '30000', description: 'On SIGTERM/SIGINT, time open connections get to finish before they are closed' },
@@ -91,6 +94,7 @@ const INTEGER_BOUNDS = {
   ENCLAVE_PORT: [1, 65_535], // a TCP / vsock port; 0 (any) makes no sense for a connect target
   ENCLAVE_CID: [0, 0xffff_ffff], // u32, struct sockaddr_vm.svm_cid
   HOST_MAX_CONNECTIONS: [1, 1_000_000], // above the fd limits of any sane machine
+  HOST_MAX_CONNECTIONS_PER_SOURCE: [1, 1_000_000],
   HOST_CONNECT_TIMEOUT_MS: [10, 600_000], // 10 ms .. 10 min
   HOST_IDLE_TIMEOUT_MS: [100, 86_400_000], // 100 ms .. 1 day
   HOST_DRAIN_TIMEOUT_MS: [0, 3_600_000], // 0 (close at once) .. 1 h
@@ -213,6 +217,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
   }
 
   const maxConnections = integer('HOST_MAX_CONNECTIONS', defaultOf('HOST_MAX_CONNECTIONS'));
+  const maxConnectionsPerSource = integer('HOST_MAX_CONNECTIONS_PER_SOURCE', defaultOf('HOST_MAX_CONNECTIONS_PER_SOURCE'));
   const connectTimeoutMs = integer('HOST_CONNECT_TIMEOUT_MS', defaultOf('HOST_CONNECT_TIMEOUT_MS'));
   const idleTimeoutMs = integer('HOST_IDLE_TIMEOUT_MS', defaultOf('HOST_IDLE_TIMEOUT_MS'));
   const drainTimeoutMs = integer('HOST_DRAIN_TIMEOUT_MS', defaultOf('HOST_DRAIN_TIMEOUT_MS'));
@@ -254,6 +259,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
     enclaveAddress === undefined ||
     storageListenAddress === undefined ||
     maxConnections === undefined ||
+    maxConnectionsPerSource === undefined ||
     connectTimeoutMs === undefined ||
     idleTimeoutMs === undefined ||
     drainTimeoutMs === undefined ||
@@ -276,6 +282,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
     storageListenAddress: Object.freeze({ ...storageListenAddress }),
     storagePath,
     maxConnections,
+    maxConnectionsPerSource,
     connectTimeoutMs,
     idleTimeoutMs,
     drainTimeoutMs,

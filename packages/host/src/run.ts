@@ -119,6 +119,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
       listenAddress: config.bindAddress,
       enclaveAddress: config.enclaveAddress,
       maxConnections: config.maxConnections,
+      maxConnectionsPerSource: config.maxConnectionsPerSource,
       connectTimeoutMs: config.connectTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
       logger,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Socket } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { closeServer, closedWithin, collectingLogger, connectTcp, freePort, listenTcp, waitFor } from '../test-support.js';
 import { startIngressProxy, type IngressProxy } from './ingress-proxy.js';
@@ -10,13 +10,14 @@ const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex
 
 async function proxyTo(
   upstreamPort: number,
-  overrides: Partial<{ maxConnections: number; connectTimeoutMs: number; idleTimeoutMs: number }> = {},
+  overrides: Partial<{ maxConnections: number; maxConnectionsPerSource: number; connectTimeoutMs: number; idleTimeoutMs: number }> = {},
 ): Promise<{ proxy: IngressProxy; port: number; lines: Array<Record<string, unknown>> }> {
   const { logger, lines } = collectingLogger();
   const proxy = await startIngressProxy({
     listenAddress: { scheme: 'tcp', host: '127.0.0.1', port: 0 },
     enclaveAddress: { scheme: 'tcp', host: '127.0.0.1', port: upstreamPort },
     maxConnections: overrides.maxConnections ?? 100,
+    maxConnectionsPerSource: overrides.maxConnectionsPerSource ?? 100,
     connectTimeoutMs: overrides.connectTimeoutMs ?? 2_000,
     idleTimeoutMs: overrides.idleTimeoutMs ?? 30_000,
     logger,
@@ -224,4 +225,38 @@ test('close() drains: an open connection may finish, then the rest are destroyed
   assert.ok(elapsed >= 250 && elapsed < 2_000, `drain took ${elapsed} ms`);
   await closedWithin(client, 1_000);
   await assert.rejects(connectTcp(port), { code: 'ECONNREFUSED' });
+});
+
+test('per-source limit (issue 9, finding 7): one address past its share is closed at accept, counted, and others still get in', async () => {
+  const upstream = createServer((socket) => socket.pipe(socket));
+  const upstreamPort = await listenTcp(upstream);
+  const { proxy, port, lines } = await proxyTo(upstreamPort, { maxConnections: 100, maxConnectionsPerSource: 5 });
+  const connectFrom = (localAddress: string): Promise<Socket> =>
+    new Promise((resolve, reject) => {
+      const socket = createConnection({ host: '127.0.0.1', port, localAddress });
+      socket.once('error', reject).once('connect', () => resolve(socket));
+    });
+  const held: Socket[] = [];
+  for (let index = 0; index < 5; index += 1) held.push(await connectFrom('127.0.0.1'));
+  await waitFor(() => proxy.connectionCount === 5, 2_000, 'five connections from 127.0.0.1');
+  // The sixth from the same address is closed at once, before any byte reaches the enclave.
+  const extra = await connectFrom('127.0.0.1');
+  await closedWithin(extra, 2_000);
+  // Another source still gets in and is forwarded.
+  const other = await connectFrom('127.0.0.2');
+  other.write('ping');
+  const echoed = await new Promise<string>((resolve) => other.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+  assert.equal(echoed, 'ping');
+  const refusal = lines.find((line) => line['code'] === 'MAX_CONNECTIONS_PER_SOURCE');
+  assert.ok(refusal !== undefined, 'the refusal is logged');
+  assert.equal(refusal['source'], '127.0.0.1');
+  // A slot freed by the source is usable again.
+  held.pop()?.destroy();
+  await waitFor(() => proxy.connectionCount === 5, 2_000, 'back to five');
+  const again = await connectFrom('127.0.0.1');
+  again.write('pong');
+  assert.equal(await new Promise<string>((resolve) => again.once('data', (chunk: Buffer) => resolve(chunk.toString()))), 'pong');
+  for (const socket of [...held, other, again]) socket.destroy();
+  await proxy.close(100);
+  await closeServer(upstream);
 });

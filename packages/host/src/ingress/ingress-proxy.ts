@@ -15,6 +15,8 @@ export interface IngressProxyOptions {
   readonly listenAddress: TransportAddress;
   readonly enclaveAddress: TransportAddress;
   readonly maxConnections: number;
+  /** Connections one remote address may hold at once (HOST_MAX_CONNECTIONS_PER_SOURCE); more are closed at accept. */
+  readonly maxConnectionsPerSource: number;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly logger: Logger;
@@ -55,7 +57,40 @@ export async function startIngressProxy(options: IngressProxyOptions): Promise<I
     }
   });
 
+  // Per-source accounting (issue 9, finding 7: 1 000 slow sockets from one
+  // address denied service to everyone). Keyed by the remote address as the
+  // kernel reports it; unix-socket listeners have none and are not limited.
+  const perSource = new Map<string, number>();
+  let refusedPerSourceSinceWarning = 0;
+  let lastPerSourceWarning = 0;
+
   server.on('connection', (downstream: Socket) => {
+    const source = downstream.remoteAddress;
+    if (source !== undefined) {
+      const held = perSource.get(source) ?? 0;
+      if (held >= options.maxConnectionsPerSource) {
+        downstream.destroy();
+        refusedPerSourceSinceWarning += 1;
+        const now = Date.now();
+        if (now - lastPerSourceWarning >= DROP_WARNING_INTERVAL_MS) {
+          logger.warn('per-source connection limit reached; closing new connections from this address', {
+            code: 'MAX_CONNECTIONS_PER_SOURCE',
+            source,
+            maxConnectionsPerSource: options.maxConnectionsPerSource,
+            refused: refusedPerSourceSinceWarning,
+          });
+          lastPerSourceWarning = now;
+          refusedPerSourceSinceWarning = 0;
+        }
+        return;
+      }
+      perSource.set(source, held + 1);
+      downstream.once('close', () => {
+        const left = (perSource.get(source) ?? 1) - 1;
+        if (left <= 0) perSource.delete(source);
+        else perSource.set(source, left);
+      });
+    }
     const id = nextConnectionId++;
     const started = Date.now();
     connections.add(downstream);
