@@ -48,6 +48,7 @@ export interface EnclaveConfig {
   readonly developmentChoices: readonly string[];
   readonly authMode: AuthMode;
   readonly maxBodyBytes: number;
+  readonly bodyMemoryBudgetBytes: number;
   readonly maxConnections: number;
   readonly handshakeTimeoutMs: number;
   readonly headersTimeoutMs: number;
@@ -104,6 +105,7 @@ export const ENCLAVE_ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'STORAGE_ADDR', default: 'tcp://127.0.0.1:5006', description: "Address of the host's storage service (Nitro image: vsock://3:5006, the parent's CID)." },
   { name: 'AUTH_MODE', default: 'token', description: '`token`: each `Authorization: Bearer` token owns a private namespace. `none`: one shared anonymous namespace (logged as a warning).' },
   { name: 'MAX_BODY_BYTES', default: '1048576', description: `Largest request body; larger is refused with 413 before it is read. At most ${MAX_BODY_BYTES_LIMIT}.` },
+  { name: 'BODY_MEMORY_BUDGET_BYTES', default: '268435456', description: 'Request bodies held in memory at once, across all connections (each upload reserves its Content-Length, or MAX_BODY_BYTES when chunked, until its answer is sent); an upload that does not fit gets 503 OVERLOADED. At least MAX_BODY_BYTES.' },
   { name: 'MAX_CONNECTIONS', default: '1000', description: 'Concurrent client connections; more are closed at accept.' },
   { name: 'HANDSHAKE_TIMEOUT_MS', default: '10000', description: 'TLS handshake must finish within this time.' },
   { name: 'HEADERS_TIMEOUT_MS', default: '10000', description: 'Request headers must arrive within this time.' },
@@ -284,6 +286,7 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
     masterKey,
     authMode: readChoice(env, 'AUTH_MODE', 'token', ['token', 'none'], problems),
     maxBodyBytes: readInteger(env, 'MAX_BODY_BYTES', 1024 * 1024, 1, MAX_BODY_BYTES_LIMIT, problems),
+    bodyMemoryBudgetBytes: readInteger(env, 'BODY_MEMORY_BUDGET_BYTES', 256 * 1024 * 1024, 1, 64 * 1024 * 1024 * 1024, problems),
     maxConnections: readInteger(env, 'MAX_CONNECTIONS', 1000, 1, 1_000_000, problems),
     handshakeTimeoutMs: readInteger(env, 'HANDSHAKE_TIMEOUT_MS', 10_000, 100, HOUR_MS, problems),
     headersTimeoutMs: readInteger(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, HOUR_MS, problems),
@@ -303,6 +306,9 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
   const developmentChoices = listDevelopmentChoices(config);
   if (enclaveMode === 'production') {
     for (const choice of developmentChoices) problems.add(choice.variable, `${choice.label}${PRODUCTION_REFUSAL_SUFFIX}`);
+  }
+  if (config.bodyMemoryBudgetBytes < config.maxBodyBytes) {
+    problems.add('BODY_MEMORY_BUDGET_BYTES', 'must be at least MAX_BODY_BYTES (or no upload of the largest size could ever be accepted)');
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     problems.add('HEADERS_TIMEOUT_MS', 'must not be larger than REQUEST_TIMEOUT_MS');

@@ -9,6 +9,7 @@ import type { AttestationProvider } from './attest/attestation-provider.js';
 import { createAttestationProvider } from './attest/create-attestation-provider.js';
 import type { EnclaveConfig } from './config.js';
 import { createApiHandler } from './http/api-handler.js';
+import { BodyMemoryBudget } from './http/body-memory-budget.js';
 import { createApiServer } from './http/create-api-server.js';
 import { obtainKeyring } from './keys/obtain-keyring.js';
 import { KeyAdministration } from './keys/key-administration.js';
@@ -92,6 +93,7 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
     storage,
     authMode: config.authMode,
     maxBodyBytes: config.maxBodyBytes,
+    bodyBudget: new BodyMemoryBudget(config.bodyMemoryBudgetBytes),
     logger,
     attestation,
     admin: { adminTokenSha256: config.adminTokenSha256, keys },

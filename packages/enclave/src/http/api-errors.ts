@@ -80,6 +80,7 @@ export const StorageRollbackError = define(
   'storage returned an older version of a record than this enclave has already seen',
 );
 export const StorageBadReplyError = define('STORAGE_BAD_REPLY', 502, 'storage', 'storage sent a malformed or unexpected reply');
+export const OverloadedError = define('OVERLOADED', 503, 'enclave', 'too many request bodies in flight (BODY_MEMORY_BUDGET_BYTES); retry later');
 export const StorageUnavailableError = define('STORAGE_UNAVAILABLE', 503, 'storage', 'storage is unavailable or too slow; retry later');
 
 /** Every class above, for the catalogue test and docs/errors.md. */
@@ -111,6 +112,7 @@ export const API_ERROR_CLASSES = [
   StorageRollbackError,
   StorageBadReplyError,
   StorageUnavailableError,
+  OverloadedError,
 ] as const;
 
 export function errorBody(error: ApiError): string {

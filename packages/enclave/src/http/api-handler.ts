@@ -24,10 +24,12 @@ import {
   InternalError,
   InvalidNameError,
   InvalidRequestError,
+  OverloadedError,
   MethodNotAllowedError,
   RouteNotFoundError,
 } from './api-errors.js';
 import { isAdminPath, serveAdmin, type AdminDeps } from './admin-endpoint.js';
+import type { BodyMemoryBudget } from './body-memory-budget.js';
 import { serveAttestation } from './attestation-endpoint.js';
 import { tokenFromHeaders } from './authenticate.js';
 import { readJsonBody, RequestAbortedError } from './read-json-body.js';
@@ -42,6 +44,8 @@ export interface ApiHandlerDeps {
   readonly storage: StorageClient;
   readonly authMode: AuthMode;
   readonly maxBodyBytes: number;
+  /** Bodies in memory at once across all connections (BODY_MEMORY_BUDGET_BYTES). */
+  readonly bodyBudget: BodyMemoryBudget;
   readonly logger: Logger;
   /** undefined: GET /attestation answers 404 ATTESTATION_UNAVAILABLE. */
   readonly attestation: AttestationProvider | undefined;
@@ -172,6 +176,19 @@ function createSingleRequestHandler(deps: ApiHandlerDeps): (request: IncomingMes
 }
 
 /**
+ * Reserves what the body may hold in memory (its Content-Length, or
+ * MAX_BODY_BYTES when chunked) from the global budget, before it is read.
+ * A length above MAX_BODY_BYTES is left to readJsonBody (413).
+ */
+function reserveBodyMemory(request: IncomingMessage, deps: ApiHandlerDeps): () => void {
+  const declared = Number(request.headers['content-length']);
+  const bytes = Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, deps.maxBodyBytes) : deps.maxBodyBytes;
+  const release = deps.bodyBudget.tryReserve(bytes);
+  if (release === undefined) throw new OverloadedError();
+  return release;
+}
+
+/**
  * RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host header; a server
  * answers 400 to none or several. HTTP/1.0 may omit it (at most one still).
  */
@@ -228,10 +245,15 @@ async function handle(request: IncomingMessage, response: ServerResponse, deps: 
     }
     case 'POST':
     case 'PUT': {
-      const body = await readJsonBody(request, deps.maxBodyBytes);
-      const written = await deps.documents.write(owner, route.name, body);
-      const status = method === 'POST' || written.created ? 201 : 200;
-      sendJson(response, status, route.name === DEFAULT_DOCUMENT_NAME ? { version: written.version } : { name: route.name, version: written.version });
+      const release = reserveBodyMemory(request, deps);
+      try {
+        const body = await readJsonBody(request, deps.maxBodyBytes);
+        const written = await deps.documents.write(owner, route.name, body);
+        const status = method === 'POST' || written.created ? 201 : 200;
+        sendJson(response, status, route.name === DEFAULT_DOCUMENT_NAME ? { version: written.version } : { name: route.name, version: written.version });
+      } finally {
+        release();
+      }
       return;
     }
     case 'DELETE':
@@ -271,7 +293,9 @@ function sendError(response: ServerResponse, error: ApiError): void {
   }
   // A body we did not read (413, or an error before reading) would poison
   // the next request on this connection: close it after the answer.
-  if (error instanceof BodyTooLargeError || error instanceof InvalidRequestError || !response.req.complete) response.setHeader('connection', 'close');
+  if (error instanceof BodyTooLargeError || error instanceof InvalidRequestError || error instanceof OverloadedError || !response.req.complete) {
+    response.setHeader('connection', 'close');
+  }
   sendJson(response, error.status, { error: { code: error.code, message: error.message } });
 }
 

@@ -24,6 +24,7 @@ import { PrivateDocuments } from '../records/private-documents.js';
 import { StorageClient } from '../storage/storage-client.js';
 import { generateEphemeralTlsIdentity } from '../tls/self-signed-certificate.js';
 import { KeyAdministration } from '../keys/key-administration.js';
+import { BodyMemoryBudget } from './body-memory-budget.js';
 import { createApiHandler } from './api-handler.js';
 import { prefersJson } from './attestation-endpoint.js';
 
@@ -39,7 +40,7 @@ function handlerWith(attestation: AttestationProvider | undefined) {
   const storage = new StorageClient({ address: parseTransportAddress('unix:///nonexistent/he-storage.sock'), timeoutMs: 100, maxInFlight: 1, logger: silentLogger });
   const documents = new PrivateDocuments(createKeyringFromEnvKey(randomBytes(32)), storage);
   const keys = new KeyAdministration({ source: 'env', keyring: documents.keyring }, documents, storage, silentLogger, { refreshIntervalMs: 30_000 });
-  return createApiHandler({ documents, storage, authMode: 'token', maxBodyBytes: 1024, logger: silentLogger, attestation, admin: { adminTokenSha256: undefined, keys } });
+  return createApiHandler({ documents, storage, authMode: 'token', maxBodyBytes: 1024, bodyBudget: new BodyMemoryBudget(1024), logger: silentLogger, attestation, admin: { adminTokenSha256: undefined, keys } });
 }
 
 async function listen(server: Server): Promise<number> {
