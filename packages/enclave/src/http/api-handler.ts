@@ -35,6 +35,8 @@ import { tokenFromHeaders } from './authenticate.js';
 import { readJsonBody, RequestAbortedError } from './read-json-body.js';
 
 const DEFAULT_DOCUMENT_NAME = '';
+/** Bytes of the seal's GCM tag in an ETag: 64 bits, so two sealings of one version collide with probability 2^-64. */
+const ETAG_TAG_BYTES = 8;
 const NAME_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
 /** /healthz waits at most this long for the storage channel's PONG. */
 const HEALTH_STORAGE_TIMEOUT_MS = 1000;
@@ -236,7 +238,10 @@ async function handle(request: IncomingMessage, response: ServerResponse, deps: 
       response.writeHead(200, {
         'content-type': 'application/json',
         'content-length': document.body.length,
-        etag: `"${document.version}"`,
+        // The version and 8 bytes of the seal's GCM tag: after a whole-database
+        // rollback a version number can come back with other content; the tag
+        // keeps one ETag from naming two documents (issue 9, finding 9).
+        etag: `"${document.version}-${document.sealTag.subarray(0, ETAG_TAG_BYTES).toString('hex')}"`,
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
       });

@@ -56,6 +56,8 @@ interface Current {
   readonly body: Buffer | undefined;
   /** Key id the stored blob is sealed under (authenticated: it is in the AAD); undefined when never written. */
   readonly keyId: KeyId | undefined;
+  /** GCM tag of the stored blob: names this one sealing of the record (undefined when never written). */
+  readonly sealTag: Buffer | undefined;
 }
 
 /** What re-sealing one record did. */
@@ -64,6 +66,8 @@ export type ResealOutcome = 'resealed' | 'already-active' | 'absent';
 export interface StoredDocument {
   readonly version: number;
   readonly body: Buffer;
+  /** GCM tag of the blob it came from: unique per sealing, so (version, tag) names one document even if a rollback reuses a version. */
+  readonly sealTag: Buffer;
 }
 
 export class PrivateDocuments {
@@ -115,7 +119,7 @@ export class PrivateDocuments {
           this.#lazyResealsInFlight -= 1;
         });
     }
-    return { version: current.version, body: current.body };
+    return { version: current.version, body: current.body, sealTag: current.sealTag ?? Buffer.alloc(0) };
   }
 
   /**
@@ -196,7 +200,7 @@ export class PrivateDocuments {
     const recordKey = record.toString('hex');
     // NOT_FOUND is version 0: a rollback once this enclave has seen the record.
     if (!this.#watermark.allows(recordKey, reply.version)) throw new StorageRollbackError();
-    if (!reply.found) return { version: 0, body: undefined, keyId: undefined };
+    if (!reply.found) return { version: 0, body: undefined, keyId: undefined, sealTag: undefined };
     let plaintext: Buffer;
     try {
       plaintext = await this.#open(owner, record, reply.version, reply.blob);
@@ -209,7 +213,7 @@ export class PrivateDocuments {
     if (!this.#watermark.allows(recordKey, reply.version, tag)) throw new StorageRollbackError();
     this.#watermark.raise(recordKey, reply.version, tag);
     const keyId = asKeyId(Buffer.from(reply.blob.subarray(KEY_ID_OFFSET, KEY_ID_OFFSET + KEY_ID_BYTES)));
-    return { version: reply.version, body: plaintext.length === 0 ? undefined : plaintext, keyId };
+    return { version: reply.version, body: plaintext.length === 0 ? undefined : plaintext, keyId, sealTag: Buffer.from(tag) };
   }
 
   /** Opens a blob; a key this enclave does not hold gets one keyring reload (another enclave may have rotated). */
