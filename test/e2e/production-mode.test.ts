@@ -76,3 +76,21 @@ test('development mode labels each development choice in its start-up log', asyn
     assert.match(output, new RegExp(`"msg":"development mode: ${variable}: `), `${variable} labelled`);
   }
 });
+
+test('production mode refuses a debugger (issue 9, finding 3): NODE_OPTIONS, --inspect flags, an open inspector; each named on its own line, before any key is read', async () => {
+  const base = { ENCLAVE_MODE: 'production', KEY_SOURCE: 'kms', KMS_KEY_ID: KMS_ARN, AWS_REGION: 'eu-west-3', ATTESTATION_PROVIDER: 'nsm' };
+  const viaEnv = await runToExit(ENCLAVE_MAIN, { ...base, NODE_OPTIONS: '--inspect=127.0.0.1:0' });
+  assert.equal(viaEnv.code, 78, viaEnv.stderr);
+  const lines = viaEnv.stderr.trim().split('\n').filter((line) => !/Debugger listening|For help, see/.test(line));
+  assert.ok(lines.some((line) => /^enclave: refused in production mode: NODE_OPTIONS is set/.test(line)), viaEnv.stderr);
+  assert.ok(lines.some((line) => /^enclave: refused in production mode: the inspector is open/.test(line)), viaEnv.stderr);
+  assert.ok(lines.every((line) => line.startsWith('enclave: ')), viaEnv.stderr);
+  // Development mode runs, and says so.
+  // (It stops at listen, on a socket path that cannot exist; the warning comes first.)
+  const development = await runToExit(ENCLAVE_MAIN, {
+    NODE_OPTIONS: '--inspect=127.0.0.1:0',
+    ENCLAVE_KEY_BASE64: Buffer.alloc(32, 9).toString('base64'),
+    ENCLAVE_LISTEN: 'unix:///nonexistent-directory/enclave.sock',
+  });
+  assert.match(development.output, /development mode: the inspector is open/);
+});

@@ -4,6 +4,7 @@
 
 import { formatTransportAddress } from '@http-enclave/protocol';
 import { EnclaveConfigError, loadEnclaveConfig, PRODUCTION_REFUSAL_SUFFIX } from './config.js';
+import { findDebuggerExposure } from './debugger-guard.js';
 import { createLogger } from './log.js';
 import { runEnclave, type EnclaveHandle } from './run.js';
 
@@ -25,6 +26,13 @@ function failLines(lines: readonly string[], code: number): never {
 /** Codes of a failed key release (keys/obtain-keyring.ts): the enclave serves nothing without its keys. */
 const KEY_RELEASE_CODES = new Set(['KMS_REQUEST_FAILED', 'KMS_ENVELOPE_INVALID', 'KEYRING_INVALID', 'KEYRING_CONFLICT', 'STORAGE_UNAVAILABLE', 'STORAGE_BAD_REPLY', 'AWS_CREDENTIALS_UNAVAILABLE', 'ATTESTATION_FAILED']);
 
+// Before anything reads a key: no debugger in production (debugger-guard.ts).
+const debuggerExposure = findDebuggerExposure(process.env);
+const productionMode = (process.env['ENCLAVE_MODE'] ?? '').trim().toLowerCase() === 'production';
+if (productionMode && debuggerExposure.length > 0) {
+  failLines(debuggerExposure.map((problem) => `refused in production mode: ${problem}`), EXIT_CONFIG);
+}
+
 let config;
 try {
   config = loadEnclaveConfig(process.env);
@@ -42,6 +50,7 @@ try {
 delete process.env['ENCLAVE_KEY_BASE64'];
 
 const logger = createLogger(config.logLevel);
+for (const problem of debuggerExposure) logger.warn(`development mode: ${problem}`);
 
 // Signal handlers go in before start-up, so a SIGTERM that arrives while the
 // server is opening (or right after "enclave listening") still drains and
