@@ -28,7 +28,7 @@ import { loadKmsKeyring, retireKmsKey, rotateKmsKeyring, type KmsKeyringDeps, ty
 import type { ObtainedKeyring } from './obtain-keyring.js';
 import type { PrivateDocuments } from '../records/private-documents.js';
 import type { StorageClient } from '../storage/storage-client.js';
-import type { Logger } from '../log.js';
+import { errorCodeOf, type Logger } from '../log.js';
 
 /** Records per re-seal batch at most: one LIST page. */
 export const MAX_RESEAL_BATCH = 256;
@@ -227,7 +227,7 @@ export class KeyAdministration {
     try {
       return await this.refresh();
     } catch (error) {
-      this.#logger.warn('keyring reload failed', { code: codeOf(error) });
+      this.#logger.warn('keyring reload failed', { code: errorCodeOf(error) });
       return false;
     }
   }
@@ -236,7 +236,7 @@ export class KeyAdministration {
   startRefreshing(): () => void {
     if (this.#kms === undefined) return () => undefined;
     const timer = setInterval(() => {
-      this.refresh().catch((error: unknown) => this.#logger.warn('keyring refresh failed; retrying at the next period', { code: codeOf(error) }));
+      this.refresh().catch((error: unknown) => this.#logger.warn('keyring refresh failed; retrying at the next period', { code: errorCodeOf(error) }));
     }, this.#refreshIntervalMs);
     timer.unref();
     return () => clearInterval(timer);
@@ -291,9 +291,4 @@ function isKeyringRecord(owner: Buffer, record: Buffer): boolean {
 function parseKeyIdHex(hex: string): KeyId | undefined {
   if (!new RegExp(`^[0-9a-f]{${KEY_ID_BYTES * 2}}$`).test(hex)) return undefined;
   return asKeyId(Buffer.from(hex, 'hex'));
-}
-
-function codeOf(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : error instanceof Error ? error.name : 'NONE';
 }
