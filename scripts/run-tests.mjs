@@ -2,6 +2,8 @@
 // test file (packages/*/dist/**/*.test.js and test/dist/**/*.test.js) with
 // node:test. Node 20 has no --test globs, so the files are listed here.
 // Arguments filter files by substring: `npm test -- seal e2e`.
+// `--adversarial` (npm run test:adversarial) runs the longer attack cases
+// instead: test/dist/adversarial/*.adversarial.js.
 
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -23,14 +25,16 @@ function findTests(dir, out) {
     if (name === 'node_modules') continue;
     const path = join(dir, name);
     if (statSync(path).isDirectory()) findTests(path, out);
-    else if (name.endsWith('.test.js')) out.push(path);
+    else if (name.endsWith(suffix)) out.push(path);
   }
   return out;
 }
 
+const adversarial = process.argv.includes('--adversarial');
+const suffix = adversarial ? '.adversarial.js' : '.test.js';
 const roots = [join(root, 'test', 'dist')];
 for (const pkg of readdirSync(join(root, 'packages'))) roots.push(join(root, 'packages', pkg, 'dist'));
-const filters = process.argv.slice(2);
+const filters = process.argv.slice(2).filter((arg) => arg !== '--adversarial');
 const files = roots
   .flatMap((dir) => findTests(dir, []))
   .map((file) => relative(root, file))
