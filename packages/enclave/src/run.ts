@@ -83,7 +83,7 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
     throw error;
   }
   const keyring = obtained.source === 'env' ? obtained.keyring : obtained.state.keyring;
-  const documents = new PrivateDocuments(keyring, storage);
+  const documents = new PrivateDocuments(keyring, storage, { rollbackCacheEntries: config.rollbackCacheEntries, logger });
   // Attestation for clients binds the TLS key; without TLS, the provider served only key release.
   if (!config.useTls) attestation = undefined;
   const keys = new KeyAdministration(obtained, documents, storage, logger, { refreshIntervalMs: config.keyringRefreshMs });

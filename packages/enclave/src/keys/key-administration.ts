@@ -24,6 +24,7 @@
 import { asOwnerId, asRecordId, keyIdToHex, asKeyId, KEY_ID_BYTES, type KeyId } from './identifiers.js';
 import type { Keyring } from './keyring.js';
 import { KEYRING_OWNER, KEYRING_RECORD } from './kms/keyring-document.js';
+import { isWatermarkOwner } from '../records/watermark-page.js';
 import { loadKmsKeyring, retireKmsKey, rotateKmsKeyring, type KmsKeyringDeps, type KmsKeyringState } from './kms/kms-keyring.js';
 import type { ObtainedKeyring } from './obtain-keyring.js';
 import type { PrivateDocuments } from '../records/private-documents.js';
@@ -150,7 +151,7 @@ export class KeyAdministration {
       let alreadyActive = 0;
       let examined = 0;
       for (const entry of page.entries) {
-        if (isKeyringRecord(entry.owner, entry.record)) continue;
+        if (isReservedRecord(entry.owner, entry.record)) continue;
         examined += 1;
         const outcome = await this.#documents.resealRecord(asOwnerId(entry.owner), asRecordId(entry.record));
         if (outcome === 'resealed') resealed += 1;
@@ -258,7 +259,7 @@ export class KeyAdministration {
       if (this.#now() > deadline) throw new KeyRetireRefused(`the scan did not finish within ${RETIRE_SCAN_MAX_MS / 60_000} minutes; nothing was retired`);
       const page = await this.#storage.listRecords(after, MAX_RESEAL_BATCH);
       for (const entry of page.entries) {
-        if (isKeyringRecord(entry.owner, entry.record)) continue;
+        if (isReservedRecord(entry.owner, entry.record)) continue;
         const used = await this.#documents.keyIdOfRecord(asOwnerId(entry.owner), asRecordId(entry.record));
         if (used?.equals(keyId) === true) count += 1;
       }
@@ -284,8 +285,9 @@ export class KeyAdministration {
   }
 }
 
-function isKeyringRecord(owner: Buffer, record: Buffer): boolean {
-  return owner.equals(KEYRING_OWNER) && record.equals(KEYRING_RECORD);
+/** The keyring document and the watermark pages are not documents: they are sealed under the identity key (or MACed by it), never re-sealed. */
+function isReservedRecord(owner: Buffer, record: Buffer): boolean {
+  return (owner.equals(KEYRING_OWNER) && record.equals(KEYRING_RECORD)) || isWatermarkOwner(owner);
 }
 
 function parseKeyIdHex(hex: string): KeyId | undefined {

@@ -20,7 +20,8 @@ import { createKeyringFromEnvKey } from '../keys/keyring.js';
 import { silentLogger } from '../log.js';
 import { openRecord, sealRecord } from '../seal/seal-record.js';
 import { StorageClient } from '../storage/storage-client.js';
-import { MAX_LAZY_RESEALS_IN_FLIGHT, PrivateDocuments } from './private-documents.js';
+import { MAX_LAZY_RESEALS_IN_FLIGHT, PrivateDocuments, type PrivateDocumentsOptions } from './private-documents.js';
+import { isWatermarkOwner, pageOfRecord, pageRecordId, WATERMARK_OWNER } from './watermark-page.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'private-documents-test-'));
 const keyring = createKeyringFromEnvKey(randomBytes(32));
@@ -38,8 +39,10 @@ class MapStorageHost {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   readonly path: string;
-  /** Rewrites the honest reply to a request; identity by default. */
+  /** Rewrites the honest reply to a request for a document; identity by default. */
   tamper: (request: StorageRequest, honest: StorageReply) => StorageReply = (_request, honest) => honest;
+  /** Rewrites the honest reply to a request for a watermark page (rollback-guard.ts); identity by default. */
+  tamperPages: (request: StorageRequest, honest: StorageReply) => StorageReply = (_request, honest) => honest;
 
   constructor(name: string) {
     this.path = join(dir, `${name}.sock`);
@@ -51,7 +54,9 @@ class MapStorageHost {
       socket.on('data', (chunk: Buffer) => {
         for (const frame of reader.push(chunk)) {
           const request = frame as StorageRequest;
-          socket.write(encodeStorageFrame(this.tamper(request, this.#answer(request))));
+          const honest = this.#answer(request);
+          const isPage = 'owner' in request && isWatermarkOwner(request.owner);
+          socket.write(encodeStorageFrame(isPage ? this.tamperPages(request, honest) : this.tamper(request, honest)));
         }
       });
     });
@@ -120,10 +125,10 @@ async function startHost(name: string): Promise<MapStorageHost> {
 }
 
 /** One enclave instance: its own storage connection and its own version watermark. */
-function enclave(host: MapStorageHost): PrivateDocuments {
+function enclave(host: MapStorageHost, options: PrivateDocumentsOptions = {}): PrivateDocuments {
   const storage = new StorageClient({ address: { scheme: 'unix', path: host.path }, timeoutMs: 2_000, maxInFlight: 256, logger: silentLogger });
   clients.push(storage);
-  return new PrivateDocuments(keyring, storage);
+  return new PrivateDocuments(keyring, storage, options);
 }
 
 async function rejectsWithApiCode(promise: Promise<unknown>, code: string, context = code): Promise<void> {
@@ -452,4 +457,135 @@ test('after a rotation: reads re-seal lazily, at most MAX_LAZY_RESEALS_IN_FLIGHT
   await rejectsWithApiCode(documents.read(owner, 'gone'), 'NOT_FOUND', 'a re-sealed tombstone is still a deletion');
   assert.equal(await documents.resealRecord(owner, documents.keyring.recordIdFromName(owner, 'never')), 'absent');
   for (const name of names) assert.equal(await documents.resealRecord(owner, documents.keyring.recordIdFromName(owner, name)), 'already-active');
+});
+
+// Issue 9, finding 2: memory holds the most recent records only; the rest
+// must not be forgotten. A small cache makes eviction cheap to provoke here;
+// the e2e test does it with the real programs.
+
+/** Serves the oldest blob of every document GET (a replay of version 1). */
+const replayFirstVersion = (host: MapStorageHost) => (request: StorageRequest, honest: StorageReply): StorageReply => {
+  if (request.type !== FrameType.Get) return honest;
+  const old = host.history.get(MapStorageHost.key(request.owner, request.record))?.get(1);
+  return old === undefined ? honest : { type: FrameType.Found, requestId: request.requestId, version: 1, blob: old };
+};
+
+test('a client touching many records cannot push a victim out of rollback detection (issue 9, finding 2)', async () => {
+  const host = await startHost('evict');
+  const docs = enclave(host, { rollbackCacheEntries: 20 });
+  const victim = newOwner();
+  await docs.write(victim, 'doc', Buffer.from('"old"'));
+  await docs.write(victim, 'doc', Buffer.from('"new"'));
+  const attacker = newOwner();
+  for (let index = 0; index < 300; index += 1) await docs.write(attacker, `r${index}`, Buffer.from(String(index)));
+  await docs.rollbackGuard.flushed();
+  const stats = docs.rollbackGuard.stats;
+  assert.ok(stats.inMemory <= 20, `memory holds ${stats.inMemory} records`);
+  assert.equal(stats.pending, 0);
+  assert.ok([...host.rows.keys()].some((key) => key.startsWith(WATERMARK_OWNER.toString('hex'))), 'pages were written to the host');
+  host.tamper = replayFirstVersion(host);
+  await rejectsWithApiCode(docs.read(victim, 'doc'), 'STORAGE_ROLLBACK', 'the victim, long out of memory');
+  await rejectsWithApiCode(docs.write(victim, 'doc', Buffer.from('"x"')), 'STORAGE_ROLLBACK', 'a write reads first');
+  // NOT_FOUND for it is a faked deletion.
+  host.tamper = (request, honest) => (request.type === FrameType.Get ? { type: FrameType.NotFound, requestId: request.requestId } : honest);
+  await rejectsWithApiCode(docs.read(victim, 'doc'), 'STORAGE_ROLLBACK', 'NOT_FOUND for a record in a page');
+  host.tamper = (_request, honest) => honest;
+  assert.deepEqual(versionAndBody(await docs.read(victim, 'doc')), { version: 2, body: Buffer.from('"new"') });
+  // A restarted enclave (no anchors) still reads the pages the host kept honest.
+  host.tamper = replayFirstVersion(host);
+  await rejectsWithApiCode(enclave(host).read(victim, 'doc'), 'STORAGE_ROLLBACK', 'a fresh enclave, from the stored page');
+});
+
+test('the host cannot roll back, drop or swap a watermark page this enclave saw', async () => {
+  const host = await startHost('page-rollback');
+  const docs = enclave(host, { rollbackCacheEntries: 10, pageCacheBytes: 0 });
+  const victim = newOwner();
+  const victimRecord = keyring.recordIdFromName(victim, 'doc');
+  const victimPage = pageOfRecord(victimRecord);
+  const pageKey = MapStorageHost.key(WATERMARK_OWNER, pageRecordId(victimPage));
+  await docs.write(victim, 'doc', Buffer.from('1'));
+  await docs.write(victim, 'doc', Buffer.from('2'));
+  // Push the victim out, then write more records of its page so that the page gets a later version.
+  const attacker = newOwner();
+  let written = 0;
+  for (let index = 0; written < 3 || (host.history.get(pageKey)?.size ?? 0) < 2; index += 1) {
+    if (index > 2_000_000) assert.fail('no record of the victim page among 2,000,000 names'); // 1 in 65,536 names lands there
+    const name = `n${index}`;
+    if (pageOfRecord(keyring.recordIdFromName(attacker, name)) !== victimPage) {
+      if (written < 30) await docs.write(attacker, name, Buffer.from('0'));
+      written += 1;
+      continue;
+    }
+    await docs.write(attacker, name, Buffer.from('0'));
+    for (let filler = 0; filler < 12; filler += 1) await docs.write(attacker, `f${index}-${filler}`, Buffer.from('0'));
+    await docs.rollbackGuard.flushed();
+  }
+  const pageHistory = host.history.get(pageKey);
+  assert.ok(pageHistory !== undefined && pageHistory.size >= 2);
+  const latestPage = Math.max(...pageHistory.keys());
+  const onPageGet = (reply: (requestId: number) => StorageReply) => (request: StorageRequest, honest: StorageReply): StorageReply =>
+    request.type === FrameType.Get ? reply(request.requestId) : honest;
+  // The document itself is served honestly: only the page check can refuse.
+  // 1. An older page.
+  const firstPage = pageHistory.get(1);
+  assert.ok(firstPage !== undefined);
+  host.tamperPages = onPageGet((requestId) => ({ type: FrameType.Found, requestId, version: 1, blob: firstPage }));
+  await rejectsWithApiCode(docs.read(victim, 'doc'), 'STORAGE_ROLLBACK', 'an older page');
+  // 2. The page dropped.
+  host.tamperPages = onPageGet((requestId) => ({ type: FrameType.NotFound, requestId }));
+  await rejectsWithApiCode(docs.read(victim, 'doc'), 'STORAGE_ROLLBACK', 'a dropped page');
+  // 3. Another page served in its place: the AEAD binds the page number.
+  const otherPageKey = [...host.rows.keys()].find((key) => key.startsWith(WATERMARK_OWNER.toString('hex')) && key !== pageKey);
+  const otherPage = otherPageKey === undefined ? undefined : host.rows.get(otherPageKey);
+  assert.ok(otherPage !== undefined);
+  host.tamperPages = onPageGet((requestId) => ({ type: FrameType.Found, requestId, version: latestPage, blob: otherPage.blob }));
+  await rejectsWithApiCode(docs.read(victim, 'doc'), 'STORAGE_INTEGRITY', 'another page in its place');
+  host.tamperPages = (_request, honest) => honest;
+  host.tamper = (_request, honest) => honest;
+  assert.deepEqual(versionAndBody(await docs.read(victim, 'doc')), { version: 2, body: Buffer.from('2') });
+});
+
+test('two enclaves spilling into the same pages: merged, never a false rollback, and either catches a replay', async () => {
+  const host = await startHost('shared-pages');
+  const first = enclave(host, { rollbackCacheEntries: 5 });
+  const second = enclave(host, { rollbackCacheEntries: 5 });
+  const owner = newOwner();
+  const names = Array.from({ length: 60 }, (_, index) => `shared-${index}`);
+  for (let round = 0; round < 3; round += 1) {
+    await Promise.all(names.map((name, index) => (index % 2 === round % 2 ? first : second).write(owner, name, Buffer.from(`{"round":${round}}`))));
+    await Promise.all(names.map((name, index) => (index % 2 === 0 ? second : first).read(owner, name)));
+  }
+  await Promise.all([first.rollbackGuard.flushed(), second.rollbackGuard.flushed()]);
+  for (const name of names) {
+    assert.deepEqual(versionAndBody(await first.read(owner, name)), { version: 3, body: Buffer.from('{"round":2}') });
+    assert.deepEqual(versionAndBody(await second.read(owner, name)), { version: 3, body: Buffer.from('{"round":2}') });
+  }
+  host.tamper = replayFirstVersion(host);
+  for (const name of names.slice(0, 10)) {
+    await rejectsWithApiCode(first.read(owner, name), 'STORAGE_ROLLBACK', `first, ${name}`);
+    await rejectsWithApiCode(second.read(owner, name), 'STORAGE_ROLLBACK', `second, ${name}`);
+  }
+});
+
+test('entries waiting for their page are bounded: past the limit new storage work waits until the pages are written', async () => {
+  const host = await startHost('spill-bound');
+  const docs = enclave(host, { rollbackCacheEntries: 5, pendingSpillMax: 20 });
+  host.tamperPages = (request, honest) =>
+    request.type === FrameType.Put ? { type: FrameType.Error, requestId: request.requestId, errorCode: StorageErrorCode.Unavailable } : honest;
+  const owner = newOwner();
+  let index = 0;
+  while (docs.rollbackGuard.stats.pending < 20) {
+    await docs.write(owner, `w${index}`, Buffer.from('1'));
+    index += 1;
+    if (index > 100) assert.fail(`pending stayed at ${docs.rollbackGuard.stats.pending}`);
+  }
+  let done = false;
+  const waiting = docs.write(owner, 'late', Buffer.from('1')).then(() => (done = true));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(done, false, 'a write waits while the spill is full');
+  assert.ok(docs.rollbackGuard.stats.pending <= 20 + 1, `pending ${docs.rollbackGuard.stats.pending}`);
+  host.tamperPages = (_request, honest) => honest;
+  await waiting; // pages written on the next retry (about a second)
+  await docs.rollbackGuard.flushed();
+  assert.equal(docs.rollbackGuard.stats.pending, 0);
 });

@@ -18,7 +18,8 @@
 //   FOUND, empty opened   deleted: no body, but its version is kept, so the
 //                         next write goes to version + 1 (versions only grow)
 //   FOUND, otherwise      the document
-// Every reply goes through the version watermark (version-watermark.ts).
+// Every reply goes through the rollback guard (rollback-guard.ts): memory of
+// recent records, and sealed watermark pages on the host for the rest.
 
 import type { Keyring } from '../keys/keyring.js';
 import { asKeyId, KEY_ID_BYTES, type KeyId, type OwnerId, type RecordId } from '../keys/identifiers.js';
@@ -35,7 +36,9 @@ import {
   WriteConflictError,
 } from '../http/api-errors.js';
 import { StorageBadReply, StorageUnavailable, type StorageClient } from '../storage/storage-client.js';
-import { VersionWatermark } from './version-watermark.js';
+import type { Logger } from '../log.js';
+import { RollbackGuard } from './rollback-guard.js';
+import { higherSeen, versionAllowed } from './version-watermark.js';
 
 /**
  * Lazy re-seals (after a rotation, on read) running at once at most: each
@@ -70,16 +73,39 @@ export interface StoredDocument {
   readonly sealTag: Buffer;
 }
 
+export interface PrivateDocumentsOptions {
+  /** Records whose last seen version stays in memory (ROLLBACK_CACHE_ENTRIES); the rest go to watermark pages. */
+  readonly rollbackCacheEntries?: number;
+  /** Tests only: a small bound on entries waiting to be written into pages. */
+  readonly pendingSpillMax?: number;
+  /** Tests only: bytes of opened watermark pages kept in memory (0: none). */
+  readonly pageCacheBytes?: number;
+  readonly logger?: Logger;
+}
+
 export class PrivateDocuments {
   #keyring: Keyring;
   readonly #storage: StorageClient;
-  readonly #watermark = new VersionWatermark();
+  readonly #guard: RollbackGuard;
   #lazyResealsInFlight = 0;
   #onUnknownKeyId: (() => Promise<boolean>) | undefined;
 
-  constructor(keyring: Keyring, storage: StorageClient) {
+  constructor(keyring: Keyring, storage: StorageClient, options: PrivateDocumentsOptions = {}) {
     this.#keyring = keyring;
     this.#storage = storage;
+    this.#guard = new RollbackGuard({
+      storage,
+      keyring: () => this.#keyring,
+      ...(options.rollbackCacheEntries === undefined ? {} : { cacheEntries: options.rollbackCacheEntries }),
+      ...(options.pendingSpillMax === undefined ? {} : { pendingSpillMax: options.pendingSpillMax }),
+      ...(options.pageCacheBytes === undefined ? {} : { pageCacheBytes: options.pageCacheBytes }),
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
+  }
+
+  /** The rollback guard (tests read its counts). */
+  get rollbackGuard(): RollbackGuard {
+    return this.#guard;
   }
 
   /** After a rotation: new seals use the new keyring's active key. The identity key never changes. */
@@ -187,19 +213,30 @@ export class PrivateDocuments {
       const sealed = sealRecord({ keyring: this.#keyring, owner, record, version: current.version + 1, plaintext });
       const result = await guardStorage(() => this.#storage.put(owner, record, current.version, sealed));
       if (result.written) {
-        this.#watermark.raise(record.toString('hex'), result.version, blobTag(sealed));
+        this.#guard.raise(record, result.version, blobTag(sealed));
         return { version: result.version, created: current.body === undefined };
       }
     }
     throw new WriteConflictError();
   }
 
-  /** The current version and, unless never written or deleted, the opened body. */
-  async #readCurrent(owner: OwnerId, record: RecordId): Promise<Current> {
-    const reply = await guardStorage(() => this.#storage.get(owner, record));
-    const recordKey = record.toString('hex');
+  /**
+   * The current version and, unless never written or deleted, the opened
+   * body. What this enclave saw of the record is looked up alongside the GET
+   * (its watermark page, when memory no longer holds it). A reply older than
+   * that is read once more before it is called a rollback: knowledge that
+   * arrived while the GET was in flight (a concurrent write of ours, a page
+   * read after it) may be newer than the moment the host served it; a real
+   * rollback answers the same twice.
+   */
+  async #readCurrent(owner: OwnerId, record: RecordId, secondLook = false): Promise<Current> {
+    await this.#guard.whenSpillRoom();
+    const [seenBefore, reply] = await Promise.all([guardStorage(() => this.#guard.seen(record)), guardStorage(() => this.#storage.get(owner, record))]);
     // NOT_FOUND is version 0: a rollback once this enclave has seen the record.
-    if (!this.#watermark.allows(recordKey, reply.version)) throw new StorageRollbackError();
+    if (!versionAllowed(higherSeen(seenBefore, this.#guard.remembered(record)), reply.version)) {
+      if (!secondLook) return this.#readCurrent(owner, record, true);
+      throw new StorageRollbackError();
+    }
     if (!reply.found) return { version: 0, body: undefined, keyId: undefined, sealTag: undefined };
     let plaintext: Buffer;
     try {
@@ -210,8 +247,11 @@ export class PrivateDocuments {
     }
     // Authenticated now: a different blob at a version already seen is a fork.
     const tag = blobTag(reply.blob);
-    if (!this.#watermark.allows(recordKey, reply.version, tag)) throw new StorageRollbackError();
-    this.#watermark.raise(recordKey, reply.version, tag);
+    if (!versionAllowed(higherSeen(seenBefore, this.#guard.remembered(record)), reply.version, tag)) {
+      if (!secondLook) return this.#readCurrent(owner, record, true);
+      throw new StorageRollbackError();
+    }
+    this.#guard.raise(record, reply.version, tag);
     const keyId = asKeyId(Buffer.from(reply.blob.subarray(KEY_ID_OFFSET, KEY_ID_OFFSET + KEY_ID_BYTES)));
     return { version: reply.version, body: plaintext.length === 0 ? undefined : plaintext, keyId, sealTag: Buffer.from(tag) };
   }

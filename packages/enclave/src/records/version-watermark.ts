@@ -1,11 +1,10 @@
-// What this enclave has seen of each record: the highest version, and which
-// sealed blob held it. The version lives in the AEAD data, so the host can
-// only serve blobs that were really sealed; this watermark catches it
-// serving an older one (a lower version, or NOT_FOUND, which is version 0) or
-// a different blob sealed for the same version (a write that lost a
-// compare-and-set race, or that the host answered with CONFLICT after keeping
-// it). It lasts as long as the process: a restart forgets it (see
-// docs/threat-model.md).
+// What this enclave remembers in memory of each record: the highest version
+// it has seen, and which sealed blob held it. The version lives in the AEAD
+// data, so the host can only serve blobs that were really sealed; this
+// watermark catches it serving an older one (a lower version, or NOT_FOUND,
+// which is version 0) or a different blob sealed for the same version (a
+// write that lost a compare-and-set race, or that the host answered with
+// CONFLICT after keeping it).
 //
 // Deletes are sealed tombstones (private-documents.ts), blobs like any other:
 // every version recorded here has a blob and a tag. So the host can neither
@@ -18,34 +17,55 @@
 // authenticated once the blob opens, and differ between any two seals
 // (fresh nonce), so no extra hashing is needed.
 //
-// Bounded: the least recently touched records are forgotten first; a
-// forgotten record loses only this extra check.
+// Bounded: past `capacity` the least recently touched record leaves memory,
+// but it is not forgotten: it is handed to `onEvict`, and the rollback guard
+// (rollback-guard.ts) writes it into a sealed watermark page on the host
+// whose version this enclave anchors. Issue 9, finding 2: a client that
+// touches many records used to push a victim's record out of this map, and
+// the host could then serve the victim's older blob unnoticed.
 
-/** Records remembered; 100 000 entries cost about 15 MiB (64-char hex key, number, 16-byte tag, Map overhead). */
+/** Records kept in memory by default; 100 000 entries cost about 15 MiB (64-char hex key, number, 16-byte tag, Map overhead). */
 export const VERSION_WATERMARK_ENTRIES = 100_000;
 
-interface Seen {
+export interface Seen {
   readonly version: number;
   readonly blobTag: Buffer;
+}
+
+/**
+ * False if `version` is below what was seen, or equal to it with a different
+ * blob (when `blobTag` is given: once the blob opened). Nothing seen allows all.
+ */
+export function versionAllowed(seen: Seen | undefined, version: number, blobTag?: Buffer): boolean {
+  if (seen === undefined || version > seen.version) return true;
+  if (version < seen.version) return false;
+  return blobTag === undefined || seen.blobTag.equals(blobTag);
+}
+
+/** The higher of two observations of one record (the first when equal). */
+export function higherSeen(a: Seen | undefined, b: Seen | undefined): Seen | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return b.version > a.version ? b : a;
 }
 
 export class VersionWatermark {
   readonly #seen = new Map<string, Seen>();
   readonly #capacity: number;
+  readonly #onEvict: ((recordKey: string, seen: Seen) => void) | undefined;
 
-  constructor(capacity: number = VERSION_WATERMARK_ENTRIES) {
+  constructor(capacity: number = VERSION_WATERMARK_ENTRIES, onEvict?: (recordKey: string, seen: Seen) => void) {
     this.#capacity = capacity;
+    this.#onEvict = onEvict;
   }
 
-  /**
-   * False if `version` is below what was seen for this record, or equal to it
-   * with a different blob (when `blobTag` is given: once the blob opened).
-   */
+  /** What memory holds for this record (does not change its recency). */
+  get(recordKey: string): Seen | undefined {
+    return this.#seen.get(recordKey);
+  }
+
   allows(recordKey: string, version: number, blobTag?: Buffer): boolean {
-    const seen = this.#seen.get(recordKey);
-    if (seen === undefined || version > seen.version) return true;
-    if (version < seen.version) return false;
-    return blobTag === undefined || seen.blobTag.equals(blobTag);
+    return versionAllowed(this.#seen.get(recordKey), version, blobTag);
   }
 
   /** Records an authenticated (or store-confirmed) version and its blob's tag; never lowers the mark. */
@@ -55,8 +75,16 @@ export class VersionWatermark {
     const next = seen !== undefined && seen.version > version ? seen : { version, blobTag: Buffer.from(blobTag) };
     this.#seen.set(recordKey, next);
     if (this.#seen.size > this.#capacity) {
-      const oldest = this.#seen.keys().next();
-      if (oldest.done !== true) this.#seen.delete(oldest.value);
+      const oldest = this.#seen.entries().next();
+      if (oldest.done !== true) {
+        const [key, value] = oldest.value;
+        this.#seen.delete(key);
+        this.#onEvict?.(key, value);
+      }
     }
+  }
+
+  get size(): number {
+    return this.#seen.size;
   }
 }

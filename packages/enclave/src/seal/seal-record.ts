@@ -5,7 +5,7 @@
 import { createCipheriv, createDecipheriv, randomBytes as cryptoRandomBytes } from 'node:crypto';
 
 import type { Keyring } from '../keys/keyring.js';
-import type { OwnerId, RecordId } from '../keys/identifiers.js';
+import type { KeyId, OwnerId, RecordId } from '../keys/identifiers.js';
 import { padPlaintext, unpadPlaintext } from './plaintext-padding.js';
 import { SealInputError, StorageIntegrityError } from './seal-errors.js';
 import {
@@ -29,6 +29,8 @@ export interface SealRecordInput {
   /** Record version bound into the AAD (u64); the storage compare-and-set version. */
   readonly version: bigint | number;
   readonly plaintext: Buffer;
+  /** Master key to seal under; the keyring's active key when absent (watermark pages use the identity key). */
+  readonly keyId?: KeyId;
   readonly randomBytes?: RandomBytes;
 }
 
@@ -40,12 +42,12 @@ export interface OpenRecordInput {
   readonly sealed: Buffer;
 }
 
-/** Seals `plaintext` under the keyring's active key. Returns the envelope bytes. */
+/** Seals `plaintext` under the keyring's active key (or `keyId`). Returns the envelope bytes. */
 export function sealRecord(input: SealRecordInput): Buffer {
   const version = toRecordVersion(input.version);
-  const keyId = input.keyring.activeKeyId;
+  const keyId = input.keyId ?? input.keyring.activeKeyId;
   const key = input.keyring.sealingKey(keyId, input.owner);
-  if (key === undefined) throw new SealInputError('active key id is missing from the keyring');
+  if (key === undefined) throw new SealInputError('the key id to seal under is missing from the keyring');
   const nonce = (input.randomBytes ?? cryptoRandomBytes)(NONCE_BYTES);
   if (!Buffer.isBuffer(nonce) || nonce.length !== NONCE_BYTES) {
     throw new SealInputError(`random source must return ${NONCE_BYTES} bytes, got ${Buffer.isBuffer(nonce) ? nonce.length : typeof nonce}`);
