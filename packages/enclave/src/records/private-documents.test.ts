@@ -461,7 +461,9 @@ test('after a rotation: reads re-seal lazily, at most MAX_LAZY_RESEALS_IN_FLIGHT
 
 // Issue 9, finding 2: memory holds the most recent records only; the rest
 // must not be forgotten. A small cache makes eviction cheap to provoke here;
-// the e2e test does it with the real programs.
+// the e2e test does it with the real programs. Several cases come from the
+// hostile review of the first version (page forks, false rollbacks under
+// concurrency, in-doubt page writes).
 
 /** Serves the oldest blob of every document GET (a replay of version 1). */
 const replayFirstVersion = (host: MapStorageHost) => (request: StorageRequest, honest: StorageReply): StorageReply => {
@@ -469,6 +471,18 @@ const replayFirstVersion = (host: MapStorageHost) => (request: StorageRequest, h
   const old = host.history.get(MapStorageHost.key(request.owner, request.record))?.get(1);
   return old === undefined ? honest : { type: FrameType.Found, requestId: request.requestId, version: 1, blob: old };
 };
+const honestly = (_request: StorageRequest, honest: StorageReply): StorageReply => honest;
+const pageRows = (host: MapStorageHost): string[] => [...host.rows.keys()].filter((key) => key.startsWith(WATERMARK_OWNER.toString('hex')));
+/** Row key of the page of this enclave's run that holds `record`. */
+const pageKeyOf = (docs: PrivateDocuments, record: Buffer): string =>
+  MapStorageHost.key(WATERMARK_OWNER, pageRecordId(Buffer.from(docs.rollbackGuard.runId, 'hex'), pageOfRecord(record)));
+
+/** Writes records of a fresh owner until `docs` has pushed everything older out of memory and written its pages. */
+async function pushOutOfMemory(docs: PrivateDocuments, count: number): Promise<void> {
+  const filler = newOwner();
+  for (let index = 0; index < count; index += 1) await docs.write(filler, `f${index}`, Buffer.from('0'));
+  await docs.rollbackGuard.flushed();
+}
 
 test('a client touching many records cannot push a victim out of rollback detection (issue 9, finding 2)', async () => {
   const host = await startHost('evict');
@@ -476,100 +490,167 @@ test('a client touching many records cannot push a victim out of rollback detect
   const victim = newOwner();
   await docs.write(victim, 'doc', Buffer.from('"old"'));
   await docs.write(victim, 'doc', Buffer.from('"new"'));
-  const attacker = newOwner();
-  for (let index = 0; index < 300; index += 1) await docs.write(attacker, `r${index}`, Buffer.from(String(index)));
-  await docs.rollbackGuard.flushed();
+  await pushOutOfMemory(docs, 300);
   const stats = docs.rollbackGuard.stats;
   assert.ok(stats.inMemory <= 20, `memory holds ${stats.inMemory} records`);
   assert.equal(stats.pending, 0);
-  assert.ok([...host.rows.keys()].some((key) => key.startsWith(WATERMARK_OWNER.toString('hex'))), 'pages were written to the host');
+  assert.ok(pageRows(host).length > 0, 'pages were written to the host');
   host.tamper = replayFirstVersion(host);
   await rejectsWithApiCode(docs.read(victim, 'doc'), 'STORAGE_ROLLBACK', 'the victim, long out of memory');
   await rejectsWithApiCode(docs.write(victim, 'doc', Buffer.from('"x"')), 'STORAGE_ROLLBACK', 'a write reads first');
-  // NOT_FOUND for it is a faked deletion.
   host.tamper = (request, honest) => (request.type === FrameType.Get ? { type: FrameType.NotFound, requestId: request.requestId } : honest);
   await rejectsWithApiCode(docs.read(victim, 'doc'), 'STORAGE_ROLLBACK', 'NOT_FOUND for a record in a page');
-  host.tamper = (_request, honest) => honest;
+  host.tamper = honestly;
   assert.deepEqual(versionAndBody(await docs.read(victim, 'doc')), { version: 2, body: Buffer.from('"new"') });
-  // A restarted enclave (no anchors) still reads the pages the host kept honest.
-  host.tamper = replayFirstVersion(host);
-  await rejectsWithApiCode(enclave(host).read(victim, 'doc'), 'STORAGE_ROLLBACK', 'a fresh enclave, from the stored page');
+  // Read back from its page, unchanged: leaving memory again writes nothing to its page.
+  const victimPage = pageKeyOf(docs, keyring.recordIdFromName(victim, 'doc'));
+  const pageWrites = host.history.get(victimPage)?.size;
+  const filler = newOwner();
+  for (let index = 0, written = 0; written < 30; index += 1) {
+    if (pageKeyOf(docs, keyring.recordIdFromName(filler, `g${index}`)) === victimPage) continue;
+    await docs.write(filler, `g${index}`, Buffer.from('0'));
+    written += 1;
+  }
+  await docs.rollbackGuard.flushed();
+  assert.equal(host.history.get(victimPage)?.size, pageWrites, 'no page write for an unchanged record');
+  assert.equal(docs.rollbackGuard.stats.pending, 0);
 });
 
-test('the host cannot roll back, drop or swap a watermark page this enclave saw', async () => {
+test('the host cannot roll back, drop, corrupt or swap a watermark page, even for a higher-numbered page of another run', async () => {
   const host = await startHost('page-rollback');
   const docs = enclave(host, { rollbackCacheEntries: 10, pageCacheBytes: 0 });
   const victim = newOwner();
   const victimRecord = keyring.recordIdFromName(victim, 'doc');
-  const victimPage = pageOfRecord(victimRecord);
-  const pageKey = MapStorageHost.key(WATERMARK_OWNER, pageRecordId(victimPage));
+  const pageKey = pageKeyOf(docs, victimRecord);
   await docs.write(victim, 'doc', Buffer.from('1'));
   await docs.write(victim, 'doc', Buffer.from('2'));
-  // Push the victim out, then write more records of its page so that the page gets a later version.
-  const attacker = newOwner();
-  let written = 0;
-  for (let index = 0; written < 3 || (host.history.get(pageKey)?.size ?? 0) < 2; index += 1) {
-    if (index > 2_000_000) assert.fail('no record of the victim page among 2,000,000 names'); // 1 in 65,536 names lands there
-    const name = `n${index}`;
-    if (pageOfRecord(keyring.recordIdFromName(attacker, name)) !== victimPage) {
-      if (written < 30) await docs.write(attacker, name, Buffer.from('0'));
-      written += 1;
-      continue;
-    }
-    await docs.write(attacker, name, Buffer.from('0'));
-    for (let filler = 0; filler < 12; filler += 1) await docs.write(attacker, `f${index}-${filler}`, Buffer.from('0'));
-    await docs.rollbackGuard.flushed();
+  // Push the victim out; then bring it back and push it out again until its page has two versions.
+  while ((host.history.get(pageKey)?.size ?? 0) < 2) {
+    await pushOutOfMemory(docs, 15);
+    await docs.write(victim, 'doc', Buffer.from(String((host.rows.get(MapStorageHost.key(victim, victimRecord))?.version ?? 0) + 1)));
+    await pushOutOfMemory(docs, 15);
   }
   const pageHistory = host.history.get(pageKey);
-  assert.ok(pageHistory !== undefined && pageHistory.size >= 2);
-  const latestPage = Math.max(...pageHistory.keys());
+  assert.ok(pageHistory !== undefined);
+  const latest = host.rows.get(pageKey);
+  assert.ok(latest !== undefined);
+  const victimVersion = host.rows.get(MapStorageHost.key(victim, victimRecord))?.version ?? 0;
   const onPageGet = (reply: (requestId: number) => StorageReply) => (request: StorageRequest, honest: StorageReply): StorageReply =>
     request.type === FrameType.Get ? reply(request.requestId) : honest;
   // The document itself is served honestly: only the page check can refuse.
-  // 1. An older page.
+  const cases: [string, (requestId: number) => StorageReply, string][] = [];
   const firstPage = pageHistory.get(1);
   assert.ok(firstPage !== undefined);
-  host.tamperPages = onPageGet((requestId) => ({ type: FrameType.Found, requestId, version: 1, blob: firstPage }));
-  await rejectsWithApiCode(docs.read(victim, 'doc'), 'STORAGE_ROLLBACK', 'an older page');
-  // 2. The page dropped.
-  host.tamperPages = onPageGet((requestId) => ({ type: FrameType.NotFound, requestId }));
-  await rejectsWithApiCode(docs.read(victim, 'doc'), 'STORAGE_ROLLBACK', 'a dropped page');
-  // 3. Another page served in its place: the AEAD binds the page number.
-  const otherPageKey = [...host.rows.keys()].find((key) => key.startsWith(WATERMARK_OWNER.toString('hex')) && key !== pageKey);
-  const otherPage = otherPageKey === undefined ? undefined : host.rows.get(otherPageKey);
+  cases.push(['an older page', (requestId) => ({ type: FrameType.Found, requestId, version: 1, blob: firstPage }), 'STORAGE_ROLLBACK']);
+  cases.push(['the page dropped', (requestId) => ({ type: FrameType.NotFound, requestId }), 'STORAGE_ROLLBACK']);
+  const otherKey = pageRows(host).find((key) => key !== pageKey && key.startsWith(pageKey.slice(0, 64 + 1 + 32)));
+  const otherPage = otherKey === undefined ? undefined : host.rows.get(otherKey);
   assert.ok(otherPage !== undefined);
-  host.tamperPages = onPageGet((requestId) => ({ type: FrameType.Found, requestId, version: latestPage, blob: otherPage.blob }));
-  await rejectsWithApiCode(docs.read(victim, 'doc'), 'STORAGE_INTEGRITY', 'another page in its place');
-  host.tamperPages = (_request, honest) => honest;
-  host.tamper = (_request, honest) => honest;
-  assert.deepEqual(versionAndBody(await docs.read(victim, 'doc')), { version: 2, body: Buffer.from('2') });
+  cases.push(['another page of the run in its place', (requestId) => ({ type: FrameType.Found, requestId, version: latest.version, blob: otherPage.blob }), 'STORAGE_ROLLBACK']);
+  const corrupted = Buffer.from(latest.blob);
+  corrupted[40] = (corrupted[40] ?? 0) ^ 1; // ciphertext, not the tag
+  cases.push(['the page corrupted under its own tag', (requestId) => ({ type: FrameType.Found, requestId, version: latest.version, blob: corrupted }), 'STORAGE_INTEGRITY']);
+  // Another run of the enclave (a restart, same identity key) whose page of the same number got further.
+  const earlier = enclave(host, { rollbackCacheEntries: 5, pageCacheBytes: 0 });
+  const earlierKey = pageKeyOf(earlier, victimRecord);
+  const other = newOwner();
+  for (let index = 0; (host.history.get(earlierKey)?.size ?? 0) <= latest.version; index += 1) {
+    if (index > 4_000_000) assert.fail('no record of the victim page among 4,000,000 names'); // 1 in 4,096 lands there
+    if (pageKeyOf(earlier, keyring.recordIdFromName(other, `e${index}`)) !== earlierKey) continue;
+    await earlier.write(other, `e${index}`, Buffer.from('0'));
+    await pushOutOfMemory(earlier, 8);
+  }
+  const earlierRow = host.rows.get(earlierKey);
+  assert.ok(earlierRow !== undefined && earlierRow.version > latest.version, 'the other run\'s page is higher-numbered');
+  cases.push(["a higher-numbered page of another run", (requestId) => ({ type: FrameType.Found, requestId, version: earlierRow.version, blob: earlierRow.blob }), 'STORAGE_ROLLBACK']);
+  for (const [name, reply, code] of cases) {
+    host.tamperPages = onPageGet(reply);
+    await rejectsWithApiCode(docs.read(victim, 'doc'), code, name);
+  }
+  host.tamperPages = honestly;
+  assert.equal((await docs.read(victim, 'doc')).version, victimVersion);
 });
 
-test('two enclaves spilling into the same pages: merged, never a false rollback, and either catches a replay', async () => {
-  const host = await startHost('shared-pages');
-  const first = enclave(host, { rollbackCacheEntries: 5 });
-  const second = enclave(host, { rollbackCacheEntries: 5 });
+test('two enclaves, the host showing each its own fork of a page: neither loses what it saw', async () => {
+  const host = await startHost('fork-two');
+  const first = enclave(host, { rollbackCacheEntries: 5, pageCacheBytes: 0 });
+  const second = enclave(host, { rollbackCacheEntries: 5, pageCacheBytes: 0 });
   const owner = newOwner();
-  const names = Array.from({ length: 60 }, (_, index) => `shared-${index}`);
-  for (let round = 0; round < 3; round += 1) {
-    await Promise.all(names.map((name, index) => (index % 2 === round % 2 ? first : second).write(owner, name, Buffer.from(`{"round":${round}}`))));
-    await Promise.all(names.map((name, index) => (index % 2 === 0 ? second : first).read(owner, name)));
-  }
-  await Promise.all([first.rollbackGuard.flushed(), second.rollbackGuard.flushed()]);
-  for (const name of names) {
-    assert.deepEqual(versionAndBody(await first.read(owner, name)), { version: 3, body: Buffer.from('{"round":2}') });
-    assert.deepEqual(versionAndBody(await second.read(owner, name)), { version: 3, body: Buffer.from('{"round":2}') });
-  }
+  await first.write(owner, 'doc', Buffer.from('1'));
+  await first.write(owner, 'doc', Buffer.from('2'));
+  assert.equal((await second.read(owner, 'doc')).version, 2);
+  await Promise.all([pushOutOfMemory(first, 10), pushOutOfMemory(second, 10)]);
+  // Each run writes its own pages: the host has nothing of one run to show the other.
+  const record = keyring.recordIdFromName(owner, 'doc');
+  assert.notEqual(pageKeyOf(first, record), pageKeyOf(second, record));
+  const secondPage = host.rows.get(pageKeyOf(second, record));
+  assert.ok(secondPage !== undefined);
   host.tamper = replayFirstVersion(host);
-  for (const name of names.slice(0, 10)) {
-    await rejectsWithApiCode(first.read(owner, name), 'STORAGE_ROLLBACK', `first, ${name}`);
-    await rejectsWithApiCode(second.read(owner, name), 'STORAGE_ROLLBACK', `second, ${name}`);
-  }
+  host.tamperPages = (request, honest) =>
+    request.type === FrameType.Get && MapStorageHost.key(request.owner, request.record) === pageKeyOf(first, record)
+      ? { type: FrameType.Found, requestId: request.requestId, version: secondPage.version + 5, blob: secondPage.blob }
+      : honest;
+  await rejectsWithApiCode(first.read(owner, 'doc'), 'STORAGE_ROLLBACK', 'first, shown the second one\'s page');
+  host.tamperPages = honestly;
+  await rejectsWithApiCode(first.read(owner, 'doc'), 'STORAGE_ROLLBACK', 'first, honest page');
+  await rejectsWithApiCode(second.read(owner, 'doc'), 'STORAGE_ROLLBACK', 'second');
 });
 
-test('entries waiting for their page are bounded: past the limit new storage work waits until the pages are written', async () => {
+test('an honest host under 48 concurrent readers and writers: never a false STORAGE_ROLLBACK, with records leaving memory all the time', async () => {
+  const host = await startHost('honest-stress');
+  const enclaves = [enclave(host, { rollbackCacheEntries: 5, pageCacheBytes: 0 }), enclave(host, { rollbackCacheEntries: 5 })];
+  const owner = newOwner();
+  const names = Array.from({ length: 12 }, (_, index) => `hot${index}`);
+  const counts = new Map<string, number>();
+  let operations = 0;
+  const worker = async (id: number): Promise<void> => {
+    for (let step = 0; step < 60; step += 1) {
+      const docs = enclaves[(id + step) % enclaves.length] as PrivateDocuments;
+      const name = names[(id * 7 + step * 13) % names.length] as string;
+      const kind = (id + step) % 5;
+      const operation =
+        kind < 2 ? docs.write(owner, name, Buffer.from(String(step))) : kind < 4 ? docs.read(owner, name) : docs.write(newOwner(), `fill-${id}-${step}`, Buffer.from('0'));
+      let code = 'ok';
+      try {
+        await operation;
+      } catch (error) {
+        code = error instanceof ApiError ? error.code : String(error);
+      }
+      counts.set(code, (counts.get(code) ?? 0) + 1);
+      operations += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: 48 }, (_, id) => worker(id)));
+  const summary = JSON.stringify(Object.fromEntries(counts));
+  assert.equal(operations, 48 * 60);
+  assert.equal(counts.get('STORAGE_ROLLBACK') ?? 0, 0, summary);
+  for (const code of counts.keys()) assert.ok(['ok', 'WRITE_CONFLICT', 'NOT_FOUND'].includes(code), summary);
+  assert.ok((counts.get('ok') ?? 0) > operations / 2, summary);
+});
+
+test('a page write whose answer is lost (it landed) is settled by the next read, not taken for a rollback', async () => {
+  const host = await startHost('in-doubt');
+  const docs = enclave(host, { rollbackCacheEntries: 5, pageCacheBytes: 0 });
+  const victim = newOwner();
+  await docs.write(victim, 'doc', Buffer.from('1'));
+  await docs.write(victim, 'doc', Buffer.from('2'));
+  let lost = 0;
+  host.tamperPages = (request, honest) => {
+    if (request.type !== FrameType.Put || lost >= 3) return honest;
+    lost += 1; // the host stored it (#answer ran); the enclave hears an error
+    return { type: FrameType.Error, requestId: request.requestId, errorCode: StorageErrorCode.Unavailable };
+  };
+  await pushOutOfMemory(docs, 12);
+  assert.equal(lost, 3);
+  host.tamperPages = honestly;
+  assert.deepEqual(versionAndBody(await docs.read(victim, 'doc')), { version: 2, body: Buffer.from('2') });
+  host.tamper = replayFirstVersion(host);
+  await rejectsWithApiCode(docs.read(victim, 'doc'), 'STORAGE_ROLLBACK');
+});
+
+test('entries waiting for their page are bounded: past the limit only requests for records outside memory wait, and at most the wait timeout', async () => {
   const host = await startHost('spill-bound');
-  const docs = enclave(host, { rollbackCacheEntries: 5, pendingSpillMax: 20 });
+  const docs = enclave(host, { rollbackCacheEntries: 5, pendingSpillMax: 20, waitTimeoutMs: 10_000 });
   host.tamperPages = (request, honest) =>
     request.type === FrameType.Put ? { type: FrameType.Error, requestId: request.requestId, errorCode: StorageErrorCode.Unavailable } : honest;
   const owner = newOwner();
@@ -581,11 +662,21 @@ test('entries waiting for their page are bounded: past the limit new storage wor
   }
   let done = false;
   const waiting = docs.write(owner, 'late', Buffer.from('1')).then(() => (done = true));
+  // A record still in memory is served at once: touching it evicts nothing.
+  assert.equal((await docs.read(owner, `w${index - 1}`)).version, 1);
   await new Promise((resolve) => setTimeout(resolve, 300));
-  assert.equal(done, false, 'a write waits while the spill is full');
-  assert.ok(docs.rollbackGuard.stats.pending <= 20 + 1, `pending ${docs.rollbackGuard.stats.pending}`);
-  host.tamperPages = (_request, honest) => honest;
+  assert.equal(done, false, 'a write of a new record waits while the spill is full');
+  assert.equal(docs.rollbackGuard.stats.waiting, 1);
+  assert.ok(docs.rollbackGuard.stats.pending <= 20, `pending ${docs.rollbackGuard.stats.pending}`);
+  host.tamperPages = honestly;
   await waiting; // pages written on the next retry (about a second)
   await docs.rollbackGuard.flushed();
   assert.equal(docs.rollbackGuard.stats.pending, 0);
+
+  const impatient = enclave(host, { rollbackCacheEntries: 5, pendingSpillMax: 3, waitTimeoutMs: 200 });
+  host.tamperPages = (request, honest) =>
+    request.type === FrameType.Put ? { type: FrameType.Error, requestId: request.requestId, errorCode: StorageErrorCode.Unavailable } : honest;
+  for (let filler = 0; impatient.rollbackGuard.stats.pending < 3; filler += 1) await impatient.write(owner, `i${filler}`, Buffer.from('1'));
+  await rejectsWithApiCode(impatient.write(owner, 'too-late', Buffer.from('1')), 'STORAGE_UNAVAILABLE', 'past the wait timeout: 503');
+  host.tamperPages = honestly;
 });

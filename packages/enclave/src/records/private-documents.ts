@@ -38,7 +38,7 @@ import {
 import { StorageBadReply, StorageUnavailable, type StorageClient } from '../storage/storage-client.js';
 import type { Logger } from '../log.js';
 import { RollbackGuard } from './rollback-guard.js';
-import { higherSeen, versionAllowed } from './version-watermark.js';
+import { versionAllowed } from './version-watermark.js';
 
 /**
  * Lazy re-seals (after a rotation, on read) running at once at most: each
@@ -78,6 +78,8 @@ export interface PrivateDocumentsOptions {
   readonly rollbackCacheEntries?: number;
   /** Tests only: a small bound on entries waiting to be written into pages. */
   readonly pendingSpillMax?: number;
+  /** Longest wait for room in the watermark spill before 503 (STORAGE_TIMEOUT_MS). */
+  readonly waitTimeoutMs?: number;
   /** Tests only: bytes of opened watermark pages kept in memory (0: none). */
   readonly pageCacheBytes?: number;
   readonly logger?: Logger;
@@ -99,6 +101,7 @@ export class PrivateDocuments {
       ...(options.rollbackCacheEntries === undefined ? {} : { cacheEntries: options.rollbackCacheEntries }),
       ...(options.pendingSpillMax === undefined ? {} : { pendingSpillMax: options.pendingSpillMax }),
       ...(options.pageCacheBytes === undefined ? {} : { pageCacheBytes: options.pageCacheBytes }),
+      ...(options.waitTimeoutMs === undefined ? {} : { waitTimeoutMs: options.waitTimeoutMs }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
   }
@@ -222,21 +225,15 @@ export class PrivateDocuments {
 
   /**
    * The current version and, unless never written or deleted, the opened
-   * body. What this enclave saw of the record is looked up alongside the GET
-   * (its watermark page, when memory no longer holds it). A reply older than
-   * that is read once more before it is called a rollback: knowledge that
-   * arrived while the GET was in flight (a concurrent write of ours, a page
-   * read after it) may be newer than the moment the host served it; a real
-   * rollback answers the same twice.
+   * body. The reply is judged only by what this enclave knew before the GET
+   * was sent (rollback-guard.ts): memory, or the record's watermark page.
    */
-  async #readCurrent(owner: OwnerId, record: RecordId, secondLook = false): Promise<Current> {
-    await this.#guard.whenSpillRoom();
-    const [seenBefore, reply] = await Promise.all([guardStorage(() => this.#guard.seen(record)), guardStorage(() => this.#storage.get(owner, record))]);
+  async #readCurrent(owner: OwnerId, record: RecordId): Promise<Current> {
+    await guardStorage(() => this.#guard.whenRoomFor(record));
+    const known = await guardStorage(() => this.#guard.known(record));
+    const reply = await guardStorage(() => this.#storage.get(owner, record));
     // NOT_FOUND is version 0: a rollback once this enclave has seen the record.
-    if (!versionAllowed(higherSeen(seenBefore, this.#guard.remembered(record)), reply.version)) {
-      if (!secondLook) return this.#readCurrent(owner, record, true);
-      throw new StorageRollbackError();
-    }
+    if (!versionAllowed(known, reply.version)) throw new StorageRollbackError();
     if (!reply.found) return { version: 0, body: undefined, keyId: undefined, sealTag: undefined };
     let plaintext: Buffer;
     try {
@@ -247,11 +244,9 @@ export class PrivateDocuments {
     }
     // Authenticated now: a different blob at a version already seen is a fork.
     const tag = blobTag(reply.blob);
-    if (!versionAllowed(higherSeen(seenBefore, this.#guard.remembered(record)), reply.version, tag)) {
-      if (!secondLook) return this.#readCurrent(owner, record, true);
-      throw new StorageRollbackError();
-    }
-    this.#guard.raise(record, reply.version, tag);
+    if (!versionAllowed(known, reply.version, tag)) throw new StorageRollbackError();
+    const inPage = known?.inPage === true && known.version === reply.version;
+    this.#guard.raise(record, reply.version, tag, inPage);
     const keyId = asKeyId(Buffer.from(reply.blob.subarray(KEY_ID_OFFSET, KEY_ID_OFFSET + KEY_ID_BYTES)));
     return { version: reply.version, body: plaintext.length === 0 ? undefined : plaintext, keyId, sealTag: Buffer.from(tag) };
   }

@@ -1,36 +1,45 @@
 // Rollback detection that no client can evict (issue 9, finding 2).
 //
 // The enclave must refuse a record older than one it has seen. Memory holds
-// the most recently touched records (version-watermark.ts, an LRU). A record
-// that leaves memory is not forgotten: it goes to a pending list and then
-// into its watermark page (watermark-page.ts), a sealed record on the host.
-// The guard anchors every page it reads or writes: it keeps the page's
-// version and tag (65 536 pages x 24 bytes, about 1.5 MiB, fixed). So the
-// host cannot serve an older page than one this enclave saw, nor drop a page
-// it saw (NOT_FOUND below the anchor), nor a fork of one; and inside a page
-// it cannot change an entry (AEAD). What this enclave saw of a record is
-// then, always, the highest of: memory, the pending list, and the record's
-// page. Touching a million records costs their owner storage and time, and
-// the victim nothing but one more storage read when its record is next read
-// cold (the page is read alongside the record, in parallel).
+// the most recently touched records (version-watermark.ts, an LRU of
+// ROLLBACK_CACHE_ENTRIES). A record that leaves memory is not forgotten: it
+// goes to a pending list and then into a watermark page of THIS RUN
+// (watermark-page.ts): a sealed record on the host whose record id carries a
+// random run id drawn at start. This run is the only writer of its pages, so
+// it knows the exact version and tag of each (4 096 pages x 24 bytes of
+// anchors) and accepts nothing else: an older page, a dropped one, a fork, or
+// a page of another run or enclave (which has another record id and does not
+// open) are all refused. What this run saw of a record is then the highest of
+// memory, the pending list, and the record's page, and no client can push a
+// record out of it: leaving memory costs the record's next cold read one
+// page read (often cached), nothing else.
+//
+// What a reply is judged against: only what was known BEFORE its GET was
+// sent (#readCurrent in private-documents.ts takes `known()` first, then
+// sends the GET). A concurrent write of ours whose answer arrives while the
+// GET is in flight may carry a newer version than the host had when it
+// served the GET; judging by it would be a false rollback (the review of
+// 2026-12-02 measured 5-22 % of reads under 48 concurrent writers).
+//
+// A page write whose answer is lost (timeout, reconnect) may or may not have
+// landed: the blob sent is kept "in doubt", and the next read of the page
+// accepts either the anchored page or exactly that blob.
 //
 // Bounded:
-//   - memory: `cacheEntries` records (ROLLBACK_CACHE_ENTRIES), at most
-//     PENDING_SPILL_MAX pending entries (past it, new storage work waits for
-//     the spill: `whenSpillRoom`), page anchors (1.5 MiB), and a cache of
-//     opened pages bounded by PAGE_CACHE_BYTES;
-//   - storage work: at most MAX_CONCURRENT_PAGE_WRITES page writes at once,
-//     one page load in flight per page (single flight).
-// Pages are shared by the enclaves of a deployment (same identity key):
-// another enclave's write only raises a page's version and merges entries
-// with the higher version winning, so it never makes this enclave refuse a
-// genuine record. A page's entry is a lower bound: a stale cached page is
-// weaker, never wrong.
+//   - memory: ROLLBACK_CACHE_ENTRIES records; at most PENDING_SPILL_MAX
+//     pending entries (a request for a record not in memory, which could push
+//     another out, waits for room, at most `waitTimeoutMs`, then 503);
+//     anchors (4 096 x 24 bytes); opened pages up to PAGE_CACHE_BYTES;
+//   - storage work: at most MAX_CONCURRENT_PAGE_WRITES page writes at once;
+//     one operation at a time per page (reads and writes of a page queue).
+// Requests for records in memory never wait for the spill.
 //
-// What remains (docs/threat-model.md): a restarted enclave holds no anchors,
-// so the host may serve it older pages and records, consistent with each
-// other (a whole-database rollback before a start; issue 12); records in
-// memory only (not yet spilled) are forgotten at a restart.
+// What remains (docs/threat-model.md): a restarted enclave starts a new run
+// with no pages, so the host may serve it older records (a whole-database
+// rollback before a start; issue 12). Pages of ended runs stay on the host
+// until it deletes them (the run id is visible to it for that).
+
+import { randomBytes } from 'node:crypto';
 
 import type { Keyring } from '../keys/keyring.js';
 import type { RecordId } from '../keys/identifiers.js';
@@ -44,6 +53,7 @@ import { higherSeen, VersionWatermark, VERSION_WATERMARK_ENTRIES, type Seen } fr
 import {
   pageOfRecord,
   pageRecordId,
+  RUN_ID_BYTES,
   WATERMARK_OWNER,
   WATERMARK_PAGE_COUNT,
   WatermarkPage,
@@ -51,18 +61,16 @@ import {
   type PageEntry,
 } from './watermark-page.js';
 
-/** Entries evicted from memory and not yet in a stored page; past it new storage work waits (about 8 MiB). */
+/** Entries evicted from memory and not yet in a stored page (about 8 MiB); past it requests that could evict more wait. */
 export const PENDING_SPILL_MAX = 50_000;
-/** Page writes running at once (each a GET and a PUT on the storage channel). */
-export const MAX_CONCURRENT_PAGE_WRITES = 4;
+/** Page writes running at once (each one PUT, plus a GET when the page is not cached). */
+export const MAX_CONCURRENT_PAGE_WRITES = 8;
 /** Opened pages kept in memory, in bytes of entries (16 MiB). */
 export const PAGE_CACHE_BYTES = 16 * 1024 * 1024;
-/** Compare-and-set attempts of one page write before it is tried again later. */
-const PAGE_WRITE_ATTEMPTS = 4;
-/** Page reads of one lookup before giving up (the page changed under each; only heavy concurrent spilling does that). */
-const SEEN_PAGE_ATTEMPTS = 16;
 /** After a failed page write: wait before trying that page again. */
 const PAGE_WRITE_RETRY_MS = 1_000;
+/** Default longest wait for spill room (the storage timeout's default). */
+const DEFAULT_WAIT_TIMEOUT_MS = 5_000;
 
 /** The storage calls the guard needs (StorageClient has them). */
 export interface PageStorage {
@@ -79,6 +87,8 @@ export interface RollbackGuardOptions {
   readonly pendingSpillMax?: number;
   /** PAGE_CACHE_BYTES unless given (tests use 0: every cold lookup reads its page). */
   readonly pageCacheBytes?: number;
+  /** Longest wait for spill room before 503 (STORAGE_TIMEOUT_MS). */
+  readonly waitTimeoutMs?: number;
   readonly logger?: Logger;
 }
 
@@ -89,7 +99,13 @@ interface PendingEntry extends PageEntry {
 /** An opened page and the version it was stored as. */
 interface PageView {
   readonly version: number;
+  readonly tag: Buffer;
   readonly page: WatermarkPage;
+}
+
+interface SpillWaiter {
+  readonly resolve: () => void;
+  readonly timer: NodeJS.Timeout;
 }
 
 export class RollbackGuard {
@@ -97,98 +113,112 @@ export class RollbackGuard {
   readonly #keyring: () => Keyring;
   readonly #logger: Logger | undefined;
   readonly #memory: VersionWatermark;
+  readonly #runId = randomBytes(RUN_ID_BYTES);
   /** Evicted from memory, not yet in a stored page: by page, then record hex. */
   readonly #pending = new Map<number, Map<string, PendingEntry>>();
   #pendingCount = 0;
-  readonly #spillWaiters: (() => void)[] = [];
+  readonly #pendingSpillMax: number;
+  readonly #waitTimeoutMs: number;
+  readonly #spillWaiters: SpillWaiter[] = [];
   /** Pages with pending entries, in the order they should be written. */
   readonly #dirty = new Set<number>();
   #writing = 0;
-  /** Page anchors: highest version seen (0: none, or seen absent) and the tag of its blob. */
+  /** Exact version of each page of this run (0: never written) and the tag of its blob. */
   readonly #anchorVersions = new Float64Array(WATERMARK_PAGE_COUNT);
   readonly #anchorTags = Buffer.alloc(WATERMARK_PAGE_COUNT * TAG_BYTES);
+  /** A page write whose answer was lost: it may have landed. */
+  readonly #inDoubt = new Map<number, PageView>();
   readonly #pageCache = new Map<number, PageView>();
-  /** Pages being written (one write per page at a time). */
-  readonly #writingPages = new Set<number>();
   #pageCacheBytes = 0;
-  readonly #loading = new Map<number, Promise<PageView>>();
-  #closed = false;
-  readonly #pendingSpillMax: number;
   readonly #pageCacheLimit: number;
+  /** One operation at a time per page: the tail of each page's queue. */
+  readonly #pageQueues = new Map<number, Promise<void>>();
 
   constructor(options: RollbackGuardOptions) {
-    this.#pendingSpillMax = options.pendingSpillMax ?? PENDING_SPILL_MAX;
-    this.#pageCacheLimit = options.pageCacheBytes ?? PAGE_CACHE_BYTES;
     this.#storage = options.storage;
     this.#keyring = options.keyring;
     this.#logger = options.logger;
+    this.#pendingSpillMax = options.pendingSpillMax ?? PENDING_SPILL_MAX;
+    this.#pageCacheLimit = options.pageCacheBytes ?? PAGE_CACHE_BYTES;
+    this.#waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
     this.#memory = new VersionWatermark(options.cacheEntries ?? VERSION_WATERMARK_ENTRIES, (key, seen) => this.#spill(key, seen));
   }
 
-  /** Resolves once the pending spill has room; storage work on records waits here so that the spill stays bounded. */
-  whenSpillRoom(): Promise<void> {
-    if (this.#pendingCount < this.#pendingSpillMax || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => this.#spillWaiters.push(resolve));
+  /** This run's id (the host sees it in page record ids; logged at start for storage-side cleanup). */
+  get runId(): string {
+    return this.#runId.toString('hex');
   }
 
   /**
-   * What this enclave has seen of `record`: memory, the pending spill, or its
-   * page (read from the host unless cached). Throws StorageRollbackError /
-   * StorageIntegrityApiError when the page itself is rolled back or forged,
-   * and the storage client's errors when the page cannot be read.
+   * Resolves at once when `record` is in memory (touching it evicts nothing)
+   * or the pending spill has room; otherwise waits for room, at most the
+   * wait timeout, then rejects with StorageUnavailable (503).
    */
-  async seen(record: RecordId): Promise<Seen | undefined> {
-    const key = record.toString('hex');
-    const inMemory = this.#inMemory(key, record);
-    if (inMemory !== undefined) return inMemory;
-    const page = pageOfRecord(record);
-    for (let attempt = 0; attempt < SEEN_PAGE_ATTEMPTS; attempt += 1) {
-      const view = this.#pageCache.get(page) ?? (await this.#loadPage(page));
-      // A page written (or read) meanwhile may hold entries that have left
-      // the pending list since: use a view at least as new as the anchor.
-      if (view.version < (this.#anchorVersions[page] ?? 0)) {
-        this.#uncachePage(page, view);
-        continue;
-      }
-      return higherSeen(view.page.get(record), this.#inMemory(key, record));
-    }
-    throw new StorageUnavailable(`watermark page ${page} kept changing while it was read`);
+  whenRoomFor(record: RecordId): Promise<void> {
+    if (this.#pendingCount < this.#pendingSpillMax || this.#memory.get(record.toString('hex')) !== undefined) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter: SpillWaiter = {
+        resolve: () => {
+          clearTimeout(waiter.timer);
+          resolve();
+        },
+        timer: setTimeout(() => {
+          const index = this.#spillWaiters.indexOf(waiter);
+          if (index >= 0) this.#spillWaiters.splice(index, 1);
+          reject(new StorageUnavailable('watermark pages are not being written fast enough'));
+        }, this.#waitTimeoutMs),
+      };
+      this.#spillWaiters.push(waiter);
+    });
   }
 
-  /** Records an authenticated (or store-confirmed) version and its blob's tag; never lowers the mark. */
-  raise(record: RecordId, version: number, blobTag: Buffer): void {
-    this.#memory.raise(record.toString('hex'), version, blobTag);
+  /**
+   * What this run has seen of `record`: memory, the pending spill, or its
+   * page (read from the host unless cached; only pages this run wrote).
+   * Call it BEFORE sending the GET the answer will judge. Throws
+   * StorageRollbackError / StorageIntegrityApiError when the page itself is
+   * rolled back or forged, and the storage client's errors when the page
+   * cannot be read.
+   */
+  async known(record: RecordId): Promise<Seen | undefined> {
+    const key = record.toString('hex');
+    const inMemory = this.#memory.get(key);
+    if (inMemory !== undefined) return higherSeen(inMemory, this.#pending.get(pageOfRecord(record))?.get(key));
+    const page = pageOfRecord(record);
+    if ((this.#anchorVersions[page] ?? 0) === 0) return this.#remembered(key, page);
+    const view = await this.#pageView(page);
+    const fromPage = view.page.get(record);
+    return higherSeen(fromPage === undefined ? undefined : { ...fromPage, inPage: true }, this.#remembered(key, page));
+  }
+
+  /**
+   * Records an authenticated (or store-confirmed) version and its blob's tag;
+   * never lowers the mark. `inPage`: it was read from this run's page at this
+   * very version and tag, so leaving memory again writes nothing.
+   */
+  raise(record: RecordId, version: number, blobTag: Buffer, inPage = false): void {
+    this.#memory.raise(record.toString('hex'), version, blobTag, inPage);
   }
 
   /** Counts for tests and the README arithmetic. */
-  get stats(): { inMemory: number; pending: number; cachedPages: number; cachedPageBytes: number } {
-    return { inMemory: this.#memory.size, pending: this.#pendingCount, cachedPages: this.#pageCache.size, cachedPageBytes: this.#pageCacheBytes };
+  get stats(): { inMemory: number; pending: number; cachedPages: number; cachedPageBytes: number; waiting: number } {
+    return { inMemory: this.#memory.size, pending: this.#pendingCount, cachedPages: this.#pageCache.size, cachedPageBytes: this.#pageCacheBytes, waiting: this.#spillWaiters.length };
   }
 
-  /** Resolves once nothing is pending (tests; a graceful stop may call it with a deadline). */
+  /** Resolves once nothing is pending (tests). */
   async flushed(): Promise<void> {
-    while (this.#pendingCount > 0 && !this.#closed) {
+    while (this.#pendingCount > 0) {
       this.#kick();
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
 
-  /** Stops page writes (the storage connection is closing). */
-  close(): void {
-    this.#closed = true;
-    for (const waiter of this.#spillWaiters.splice(0)) waiter();
-  }
-
-  /** What memory and the pending spill hold of `record` (no storage read). */
-  remembered(record: RecordId): Seen | undefined {
-    return this.#inMemory(record.toString('hex'), record);
-  }
-
-  #inMemory(key: string, record: Buffer): Seen | undefined {
-    return higherSeen(this.#memory.get(key), this.#pending.get(pageOfRecord(record))?.get(key));
+  #remembered(key: string, page: number): Seen | undefined {
+    return higherSeen(this.#memory.get(key), this.#pending.get(page)?.get(key));
   }
 
   #spill(key: string, seen: Seen): void {
+    if (seen.inPage === true) return; // this run's page already holds it (pages only grow)
     const record = Buffer.from(key, 'hex');
     const page = pageOfRecord(record);
     let entries = this.#pending.get(page);
@@ -204,131 +234,131 @@ export class RollbackGuard {
   }
 
   #kick(): void {
-    while (!this.#closed && this.#writing < MAX_CONCURRENT_PAGE_WRITES) {
-      let page: number | undefined;
-      for (const candidate of this.#dirty) {
-        if (!this.#writingPages.has(candidate)) {
-          page = candidate;
-          break;
-        }
-      }
-      if (page === undefined) return;
-      const chosen = page;
-      this.#dirty.delete(chosen);
-      this.#writingPages.add(chosen);
+    while (this.#writing < MAX_CONCURRENT_PAGE_WRITES && this.#dirty.size > 0) {
+      const page = this.#dirty.values().next().value as number;
+      this.#dirty.delete(page);
       this.#writing += 1;
-      this.#writePage(chosen)
+      this.#onPage(page, () => this.#writePage(page))
         .catch((error: unknown) => {
-          this.#logger?.warn('watermark page write failed; retrying', { page: chosen, error: error instanceof Error ? error.name : 'unknown' });
+          this.#logger?.warn('watermark page write failed; retrying', { page, error: error instanceof Error ? error.name : 'unknown' });
           setTimeout(() => {
-            if (this.#pending.has(chosen)) this.#dirty.add(chosen);
+            if (this.#pending.has(page)) this.#dirty.add(page);
             this.#kick();
           }, PAGE_WRITE_RETRY_MS).unref();
         })
         .finally(() => {
-          this.#writingPages.delete(chosen);
           this.#writing -= 1;
           this.#kick();
         });
     }
   }
 
-  /** Merges the page's pending entries into the stored page (compare-and-set), then drops them from the pending list. */
+  /** Runs `operation` after every earlier operation on `page` settled. */
+  #onPage<T>(page: number, operation: () => Promise<T>): Promise<T> {
+    const previous = this.#pageQueues.get(page) ?? Promise.resolve();
+    const run = previous.then(operation);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#pageQueues.set(page, tail);
+    void tail.then(() => {
+      if (this.#pageQueues.get(page) === tail) this.#pageQueues.delete(page);
+    });
+    return run;
+  }
+
+  /** The page as anchored: from the cache, or read and checked (queued behind the page's other operations). */
+  #pageView(page: number): Promise<PageView> {
+    const cached = this.#pageCache.get(page);
+    if (cached !== undefined && cached.version === this.#anchorVersions[page]) return Promise.resolve(cached);
+    return this.#onPage(page, () => this.#readPage(page));
+  }
+
+  /** Merges the page's pending entries into it (compare-and-set on the anchored version), then drops them from the pending list. */
   async #writePage(page: number): Promise<void> {
     const pending = this.#pending.get(page);
     if (pending === undefined || pending.size === 0) return;
     const batch = [...pending.values()];
-    const recordId = pageRecordId(page);
-    for (let attempt = 0; attempt < PAGE_WRITE_ATTEMPTS; attempt += 1) {
-      const current = await this.#loadPage(page, true);
-      const next = current.page.mergedWith(batch);
-      const keyring = this.#keyring();
-      const sealed = sealRecord({ keyring, owner: WATERMARK_OWNER, record: recordId, version: current.version + 1, plaintext: next.encode(), keyId: keyring.identityKeyId });
-      const result = await this.#storage.put(WATERMARK_OWNER, recordId, current.version, sealed);
-      if (!result.written) continue; // another enclave wrote the page: read it again and merge
-      this.#anchor(page, result.version, sealed.subarray(sealed.length - TAG_BYTES));
-      this.#cachePage({ version: result.version, page: next });
-      for (const entry of batch) {
-        const key = entry.record.toString('hex');
-        if (pending.get(key) === entry) {
-          pending.delete(key);
-          this.#pendingCount -= 1;
-        }
-      }
-      if (pending.size === 0) this.#pending.delete(page);
-      else this.#dirty.add(page); // more arrived meanwhile
-      while (this.#pendingCount < this.#pendingSpillMax && this.#spillWaiters.length > 0) this.#spillWaiters.shift()?.();
-      return;
-    }
-    throw new Error(`page ${page}: compare-and-set lost ${PAGE_WRITE_ATTEMPTS} times`);
-  }
-
-  /** Reads, checks against its anchor, opens and decodes page `page`; one read in flight per page. */
-  #loadPage(page: number, fresh = false): Promise<PageView> {
-    const inFlight = this.#loading.get(page);
-    if (inFlight !== undefined && !fresh) return inFlight;
-    const load = this.#readPage(page).finally(() => {
-      if (this.#loading.get(page) === load) this.#loading.delete(page);
-    });
-    if (!fresh) this.#loading.set(page, load);
-    return load;
-  }
-
-  async #readPage(page: number): Promise<PageView> {
-    const recordId = pageRecordId(page);
-    // Below what was anchored when the read was sent: a rollback. (The anchor
-    // may rise while the read is in flight, by a write of ours: a reply older
-    // than that is stale, not forged; seen() reads again.)
-    const anchoredBefore = this.#anchorVersions[page] ?? 0;
-    const reply = await this.#storage.get(WATERMARK_OWNER, recordId);
-    if (reply.version < anchoredBefore) throw new StorageRollbackError();
     const anchored = this.#anchorVersions[page] ?? 0;
-    if (!reply.found) {
-      const empty = { version: 0, page: WatermarkPage.empty(page) };
-      this.#cachePage(empty);
-      return empty;
+    const current = anchored === 0 && !this.#inDoubt.has(page) ? undefined : await this.#readPage(page);
+    const version = current?.version ?? 0;
+    const next = (current?.page ?? WatermarkPage.empty(page)).mergedWith(batch);
+    const keyring = this.#keyring();
+    const recordId = pageRecordId(this.#runId, page);
+    const sealed = sealRecord({ keyring, owner: WATERMARK_OWNER, record: recordId, version: version + 1, plaintext: next.encode(), keyId: keyring.identityKeyId });
+    const view: PageView = { version: version + 1, tag: Buffer.from(sealed.subarray(sealed.length - TAG_BYTES)), page: next };
+    this.#inDoubt.set(page, view);
+    // If this throws (timeout, reconnect), the write stays in doubt: the next read of the page settles it.
+    const result = await this.#storage.put(WATERMARK_OWNER, recordId, version, sealed);
+    this.#inDoubt.delete(page);
+    // Nobody else writes this run's pages: a conflict means the host changed one.
+    if (!result.written) throw new StorageRollbackError();
+    this.#adopt(page, view);
+    for (const entry of batch) {
+      const key = entry.record.toString('hex');
+      if (pending.get(key) === entry) {
+        pending.delete(key);
+        this.#pendingCount -= 1;
+      }
     }
+    if (pending.size === 0) this.#pending.delete(page);
+    else this.#dirty.add(page); // more arrived meanwhile
+    let room = this.#pendingSpillMax - this.#pendingCount;
+    while (room > 0 && this.#spillWaiters.length > 0) {
+      this.#spillWaiters.shift()?.resolve();
+      room -= 1;
+    }
+  }
+
+  /** Reads page `page` of this run and accepts exactly the anchored blob (or the one in doubt). Runs inside the page's queue. */
+  async #readPage(page: number): Promise<PageView> {
+    const anchored = this.#anchorVersions[page] ?? 0;
+    const cached = this.#pageCache.get(page);
+    if (cached !== undefined && cached.version === anchored && anchored > 0) return cached;
+    const recordId = pageRecordId(this.#runId, page);
+    const reply = await this.#storage.get(WATERMARK_OWNER, recordId);
+    const doubt = this.#inDoubt.get(page);
+    if (!reply.found) {
+      if (anchored > 0) throw new StorageRollbackError(); // a page of this run, dropped
+      this.#inDoubt.delete(page); // the lost write did not land
+      return { version: 0, tag: Buffer.alloc(TAG_BYTES), page: WatermarkPage.empty(page) };
+    }
+    const tag = reply.blob.subarray(reply.blob.length - TAG_BYTES);
+    const anchoredTag = this.#anchorTags.subarray(page * TAG_BYTES, (page + 1) * TAG_BYTES);
+    const isAnchored = reply.version === anchored && anchored > 0 && anchoredTag.equals(tag);
+    const isDoubt = doubt !== undefined && reply.version === doubt.version && doubt.tag.equals(tag);
+    // Not the blob this run last wrote: older, newer, forked, or another run's.
+    if (!isAnchored && !isDoubt) throw new StorageRollbackError();
+    this.#inDoubt.delete(page);
     let opened: WatermarkPage;
     try {
-      const keyring = this.#keyring();
-      opened = WatermarkPage.decode(page, openRecord({ keyring, owner: WATERMARK_OWNER, record: recordId, version: reply.version, sealed: reply.blob }));
+      opened = WatermarkPage.decode(page, openRecord({ keyring: this.#keyring(), owner: WATERMARK_OWNER, record: recordId, version: reply.version, sealed: reply.blob }));
     } catch (error) {
       if (error instanceof StorageIntegrityError || error instanceof WatermarkPageError) throw new StorageIntegrityApiError();
       throw error;
     }
-    const tag = reply.blob.subarray(reply.blob.length - TAG_BYTES);
-    // One version of a page is one blob: another at an anchored version is a fork.
-    if (reply.version === anchored && !this.#anchorTags.subarray(page * TAG_BYTES, (page + 1) * TAG_BYTES).equals(tag)) throw new StorageRollbackError();
-    this.#anchor(page, reply.version, tag);
-    const view = { version: reply.version, page: opened };
-    this.#cachePage(view);
+    const view = { version: reply.version, tag: Buffer.from(tag), page: opened };
+    this.#adopt(page, view);
     return view;
   }
 
-  #anchor(page: number, version: number, tag: Buffer): void {
-    if (version < (this.#anchorVersions[page] ?? 0)) return;
-    this.#anchorVersions[page] = version;
-    tag.copy(this.#anchorTags, page * TAG_BYTES);
-  }
-
-  /** Keeps `view` unless a newer view of its page is cached; evicts the oldest pages past PAGE_CACHE_BYTES. */
-  #cachePage(view: PageView): void {
-    const page = view.page.page;
+  /** `view` is now this run's page: anchor it and cache it. */
+  #adopt(page: number, view: PageView): void {
+    this.#anchorVersions[page] = view.version;
+    view.tag.copy(this.#anchorTags, page * TAG_BYTES);
     const previous = this.#pageCache.get(page);
-    if (previous !== undefined && previous.version > view.version) return;
-    if (previous !== undefined) this.#uncachePage(page, previous);
-    if (view.page.byteLength > this.#pageCacheLimit || this.#pageCacheLimit === 0) return;
+    if (previous !== undefined) {
+      this.#pageCache.delete(page);
+      this.#pageCacheBytes -= previous.page.byteLength;
+    }
+    if (this.#pageCacheLimit === 0 || view.page.byteLength > this.#pageCacheLimit) return;
     this.#pageCache.set(page, view);
     this.#pageCacheBytes += view.page.byteLength;
     for (const [oldest, cached] of this.#pageCache) {
       if (this.#pageCacheBytes <= this.#pageCacheLimit) break;
-      this.#uncachePage(oldest, cached);
+      this.#pageCache.delete(oldest);
+      this.#pageCacheBytes -= cached.page.byteLength;
     }
-  }
-
-  #uncachePage(page: number, view: PageView): void {
-    if (this.#pageCache.get(page) !== view) return;
-    this.#pageCache.delete(page);
-    this.#pageCacheBytes -= view.page.byteLength;
   }
 }

@@ -30,6 +30,8 @@ export const VERSION_WATERMARK_ENTRIES = 100_000;
 export interface Seen {
   readonly version: number;
   readonly blobTag: Buffer;
+  /** Already in this run's watermark page at this version and tag: nothing to write when it leaves memory. */
+  readonly inPage?: boolean;
 }
 
 /**
@@ -69,10 +71,13 @@ export class VersionWatermark {
   }
 
   /** Records an authenticated (or store-confirmed) version and its blob's tag; never lowers the mark. */
-  raise(recordKey: string, version: number, blobTag: Buffer): void {
+  raise(recordKey: string, version: number, blobTag: Buffer, inPage = false): void {
     const seen = this.#seen.get(recordKey);
     this.#seen.delete(recordKey);
-    const next = seen !== undefined && seen.version > version ? seen : { version, blobTag: Buffer.from(blobTag) };
+    let next: Seen;
+    if (seen !== undefined && seen.version > version) next = seen;
+    else if (seen !== undefined && seen.version === version && seen.blobTag.equals(blobTag)) next = { ...seen, inPage: seen.inPage === true || inPage };
+    else next = { version, blobTag: Buffer.from(blobTag), inPage };
     this.#seen.set(recordKey, next);
     if (this.#seen.size > this.#capacity) {
       const oldest = this.#seen.entries().next();

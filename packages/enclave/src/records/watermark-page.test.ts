@@ -10,20 +10,23 @@ import { createKeyringFromEnvKey } from '../keys/keyring.js';
 import { openRecord, sealRecord } from '../seal/seal-record.js';
 import { MAX_PAGE_ENTRIES, pageOfRecord, pageRecordId, WATERMARK_OWNER, WatermarkPage } from './watermark-page.js';
 
+/** A record id of `page` (its first 12 bits), the rest filled with `fill`. */
 const record = (page: number, fill: number): Buffer => {
   const id = Buffer.alloc(32, fill);
-  id.writeUInt16BE(page, 0);
+  id.writeUInt16BE((page << 4) | (fill & 0x0f), 0);
   return id;
 };
+const RUN = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
 const tag = (fill: number): Buffer => Buffer.alloc(16, fill);
 
-// Page 0x0102 with two entries, from the spec: format 01, count 00000002, then
-// record id [32] || version u64be || tag [16], ascending by record id.
+// Page 0x102 with two entries, from the spec: format 01, count 00000002, then
+// record id [32] || version u64be || tag [16], ascending by record id. The
+// record ids start with the 12 bits 0x102 (bytes 0x10 0x2_).
 const VECTOR_HEX =
   '01' +
   '00000002' +
-  '0102' + '11'.repeat(30) + '0000000000000007' + 'aa'.repeat(16) +
-  '0102' + '22'.repeat(30) + '001fffffffffffff' + 'bb'.repeat(16);
+  '1021' + '11'.repeat(30) + '0000000000000007' + 'aa'.repeat(16) +
+  '1022' + '22'.repeat(30) + '001fffffffffffff' + 'bb'.repeat(16);
 
 test('the spec vector decodes, looks up, and re-encodes to the same bytes', () => {
   const bytes = Buffer.from(VECTOR_HEX, 'hex');
@@ -42,10 +45,11 @@ test('the spec vector decodes, looks up, and re-encodes to the same bytes', () =
   assert.equal(built.encode().toString('hex'), VECTOR_HEX);
 });
 
-test('page numbers: the first two bytes of the record id; page record ids are 28 zero bytes and the u32 page', () => {
-  assert.equal(pageOfRecord(record(0xbeef, 0x55)), 0xbeef);
-  assert.equal(pageRecordId(0xbeef).toString('hex'), '00'.repeat(28) + '0000beef');
-  assert.throws(() => pageRecordId(65_536), RangeError);
+test('page numbers: the first 12 bits of the record id; page record ids are the run id, 12 zero bytes and the u32 page', () => {
+  assert.equal(pageOfRecord(Buffer.concat([Buffer.from('beef', 'hex'), Buffer.alloc(30)])), 0xbee);
+  assert.equal(pageRecordId(RUN, 0xbee).toString('hex'), RUN.toString('hex') + '00'.repeat(12) + '00000bee');
+  assert.throws(() => pageRecordId(RUN, 4_096), RangeError);
+  assert.throws(() => pageRecordId(RUN.subarray(1), 1), RangeError);
   assert.equal(WATERMARK_OWNER.toString('hex'), 'ff'.repeat(32));
 });
 
@@ -77,7 +81,7 @@ test('the decoder refuses every malformed page', () => {
     ['a trailing byte', Buffer.concat([good, Buffer.from([0])])],
     ['entries out of order', Buffer.concat([good.subarray(0, 5), good.subarray(entry(1)), good.subarray(entry(0), entry(1))])],
     ['an entry repeated', Buffer.concat([good.subarray(0, 5), good.subarray(entry(0), entry(1)), good.subarray(entry(0), entry(1))])],
-    ['an entry of another page', (() => { const b = Buffer.from(good); b.writeUInt16BE(0x0103, entry(1)); return b; })()],
+    ['an entry of another page', (() => { const b = Buffer.from(good); b.writeUInt16BE(0x1031, entry(1)); return b; })()],
     ['version 0', (() => { const b = Buffer.from(good); b.fill(0, entry(0) + 32, entry(0) + 40); return b; })()],
     ['version above 2^53 - 1', (() => { const b = Buffer.from(good); b.writeUInt32BE(0x00200000, entry(1) + 32); return b; })()],
   ];
@@ -89,9 +93,10 @@ test('a page is a record of the reserved owner sealed under the identity key: it
   const keyring = createKeyringFromEnvKey(randomBytes(32)).withAddedMasterKey(randomBytes(32));
   assert.ok(!keyring.activeKeyId.equals(keyring.identityKeyId));
   const plaintext = Buffer.from(VECTOR_HEX, 'hex');
-  const sealed = sealRecord({ keyring, owner: WATERMARK_OWNER, record: pageRecordId(0x0102), version: 3, plaintext, keyId: keyring.identityKeyId });
+  const sealed = sealRecord({ keyring, owner: WATERMARK_OWNER, record: pageRecordId(RUN, 0x0102), version: 3, plaintext, keyId: keyring.identityKeyId });
   assert.ok(sealed.subarray(3, 11).equals(keyring.identityKeyId), 'sealed under the identity key, not the active one');
-  assert.deepEqual(openRecord({ keyring, owner: WATERMARK_OWNER, record: pageRecordId(0x0102), version: 3, sealed }), plaintext);
-  assert.throws(() => openRecord({ keyring, owner: WATERMARK_OWNER, record: pageRecordId(0x0103), version: 3, sealed }), { code: 'STORAGE_INTEGRITY' });
-  assert.throws(() => openRecord({ keyring, owner: WATERMARK_OWNER, record: pageRecordId(0x0102), version: 2, sealed }), { code: 'STORAGE_INTEGRITY' });
+  assert.deepEqual(openRecord({ keyring, owner: WATERMARK_OWNER, record: pageRecordId(RUN, 0x0102), version: 3, sealed }), plaintext);
+  assert.throws(() => openRecord({ keyring, owner: WATERMARK_OWNER, record: pageRecordId(RUN, 0x0103), version: 3, sealed }), { code: 'STORAGE_INTEGRITY' }, 'another page');
+  assert.throws(() => openRecord({ keyring, owner: WATERMARK_OWNER, record: pageRecordId(randomBytes(16), 0x0102), version: 3, sealed }), { code: 'STORAGE_INTEGRITY' }, 'another run');
+  assert.throws(() => openRecord({ keyring, owner: WATERMARK_OWNER, record: pageRecordId(RUN, 0x0102), version: 2, sealed }), { code: 'STORAGE_INTEGRITY' }, 'another version');
 });

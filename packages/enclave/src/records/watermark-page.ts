@@ -1,6 +1,6 @@
-// Watermark pages, format v1: where the enclave keeps, on the untrusted host,
-// the records its memory no longer holds (rollback-guard.ts). This file is
-// their only codec.
+// Watermark pages, format v1: where a running enclave keeps, on the
+// untrusted host, the records its memory no longer holds (rollback-guard.ts).
+// This file is their only codec.
 //
 // A page is an ordinary sealed record (sealed-envelope.ts) of a reserved
 // owner, sealed under the IDENTITY key (never rotated or retired, so pages
@@ -8,15 +8,20 @@
 //
 //   owner    WATERMARK_OWNER: 32 bytes of 0xFF (no token maps to it: owner
 //            ids are HMAC-SHA256 outputs; the keyring document uses all 0x00)
-//   record   page number p as 28 zero bytes || u32be p, 0 <= p < 65 536
-//   version  the page's compare-and-set version, bound into the AAD like any
-//            record's, so the host can serve only pages that were sealed, and
-//            an older one is a lower version
+//   record   run id [16] || 12 zero bytes || u32be page number p,
+//            0 <= p < WATERMARK_PAGE_COUNT. The run id is 16 random bytes
+//            drawn at each start: pages belong to one run of one enclave,
+//            which is their only writer, so that run knows the exact version
+//            and tag of each of its pages and accepts nothing else (a page of
+//            another run or another enclave has another record id, so it does
+//            not even open). The run id is visible to the host, which may
+//            delete pages of runs that ended (a storage-side cleanup).
+//   version  the page's compare-and-set version, bound into the AAD
 //
-// Page p holds the records whose record id starts with the two bytes u16be p
-// (record ids are keyed HMACs: spread evenly, and no client can aim at one
-// page). The host already sees record ids; the page number reveals nothing
-// more.
+// Page p holds the records whose record id starts with the 12 bits p (the
+// first two bytes shifted right by 4). Record ids are keyed HMACs: spread
+// evenly, and no client can aim at one page. The host already sees record
+// ids; the page number reveals nothing more.
 //
 // Plaintext (inside the AEAD, padded to a size bucket by the envelope):
 //
@@ -26,13 +31,11 @@
 //   5       56 x count entries, strictly ascending by record id:
 //                   record id [32] || version u64be [8] || GCM tag of that version's blob [16]
 //
-// An entry says: some enclave of this deployment saw this record at this
-// version, sealed as the blob with this tag. Versions only grow, so an entry
-// is a lower bound that stays true; two enclaves merging into one page keep
-// the higher version of each record. Decoding refuses (WatermarkPageError,
-// reported as STORAGE_INTEGRITY) a wrong format byte, a length that is not
-// 5 + 56 x count, entries out of order or repeated, an entry of another page,
-// and a version of 0 or above 2^53 - 1.
+// An entry says: this run saw this record at this version, sealed as the
+// blob with this tag. Decoding refuses (WatermarkPageError, reported as
+// STORAGE_INTEGRITY) a wrong format byte, a length that is not 5 + 56 x count,
+// entries out of order or repeated, an entry of another page, and a version
+// of 0 or above 2^53 - 1.
 
 import { asRecordId, RECORD_ID_BYTES, asOwnerId, type OwnerId, type RecordId } from '../keys/identifiers.js';
 import { MAX_PLAINTEXT_BYTES } from '../seal/plaintext-padding.js';
@@ -40,12 +43,14 @@ import { TAG_BYTES } from '../seal/sealed-envelope.js';
 import type { Seen } from './version-watermark.js';
 
 export const WATERMARK_PAGE_FORMAT = 1;
-/** Pages per deployment: record ids are spread over them by their first two bytes. */
-export const WATERMARK_PAGE_COUNT = 65_536;
+/** Pages per run: record ids are spread over them by their first 12 bits. */
+export const WATERMARK_PAGE_COUNT = 4_096;
+/** Bytes of the run id at the start of a page's record id. */
+export const RUN_ID_BYTES = 16;
 export const WATERMARK_OWNER: OwnerId = asOwnerId(Buffer.alloc(32, 0xff));
 const HEADER_BYTES = 5;
 export const PAGE_ENTRY_BYTES = RECORD_ID_BYTES + 8 + TAG_BYTES; // 56
-/** Entries one page can hold (a page is at most one sealed document): about 150 000, so 9.8 billion records in all. */
+/** Entries one page can hold (a page is at most one sealed document): about 150 000, so 600 million records per run. */
 export const MAX_PAGE_ENTRIES = Math.floor((MAX_PLAINTEXT_BYTES - HEADER_BYTES) / PAGE_ENTRY_BYTES);
 
 export class WatermarkPageError extends Error {
@@ -56,15 +61,17 @@ export class WatermarkPageError extends Error {
   }
 }
 
-/** The page that holds `record` (its first two bytes). */
+/** The page that holds `record` (its first 12 bits). */
 export function pageOfRecord(record: Buffer): number {
-  return record.readUInt16BE(0);
+  return record.readUInt16BE(0) >>> 4;
 }
 
-/** The reserved record id of page `page`. */
-export function pageRecordId(page: number): RecordId {
+/** The reserved record id of page `page` of run `runId`. */
+export function pageRecordId(runId: Buffer, page: number): RecordId {
+  if (runId.length !== RUN_ID_BYTES) throw new RangeError(`a run id is ${RUN_ID_BYTES} bytes`);
   if (!Number.isInteger(page) || page < 0 || page >= WATERMARK_PAGE_COUNT) throw new RangeError(`page ${page} out of range`);
   const id = Buffer.alloc(RECORD_ID_BYTES);
+  runId.copy(id, 0);
   id.writeUInt32BE(page, RECORD_ID_BYTES - 4);
   return asRecordId(id);
 }
