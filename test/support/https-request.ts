@@ -24,6 +24,8 @@ export interface TestRequest {
   readonly token?: string;
   readonly pinFingerprint256?: string;
   readonly timeoutMs?: number;
+  /** Source address to connect from (another loopback address such as 127.0.0.2 is another client to the host's per-source limit). */
+  readonly localAddress?: string;
 }
 
 export function sendRequest(port: number, req: TestRequest): Promise<TestResponse> {
@@ -35,6 +37,7 @@ export function sendRequest(port: number, req: TestRequest): Promise<TestRespons
       {
         host: '127.0.0.1',
         port,
+        ...(req.localAddress === undefined ? {} : { localAddress: req.localAddress }),
         method: req.method ?? 'GET',
         path: req.path,
         headers,

@@ -27,6 +27,8 @@ export interface ProbeOptions {
   readonly token?: string;
   readonly intervalMs?: number;
   readonly timeoutMs?: number;
+  /** Source address of the probe's connections (e.g. 127.0.0.2, so that it is another source than an attacker on 127.0.0.1). */
+  readonly localAddress?: string;
   /** The port may change (a restarted host): read it before each probe. */
   readonly port: number | (() => number);
 }
@@ -38,18 +40,29 @@ export function startProbe(options: ProbeOptions): Probe {
   let ok = 0;
   let failures = new Map<string, number>();
   let running = true;
+  /** Bumped by reset(): a probe that started before it is not counted after it. */
+  let generation = 0;
   const loop = (async () => {
     while (running) {
       const port = typeof options.port === 'function' ? options.port() : options.port;
       const started = Date.now();
+      const startedIn = generation;
       sent += 1;
+      const count = (answered: boolean, failure: string): void => {
+        if (startedIn !== generation) return;
+        if (answered) ok += 1;
+        else failures.set(failure, (failures.get(failure) ?? 0) + 1);
+      };
       try {
-        const answer = await sendRequest(port, { path: options.path ?? '/healthz', timeoutMs, ...(options.token === undefined ? {} : { token: options.token }) });
-        if (answer.status === 200) ok += 1;
-        else failures.set(String(answer.status), (failures.get(String(answer.status)) ?? 0) + 1);
+        const answer = await sendRequest(port, {
+          path: options.path ?? '/healthz',
+          timeoutMs,
+          ...(options.token === undefined ? {} : { token: options.token }),
+          ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+        });
+        count(answer.status === 200, String(answer.status));
       } catch (error) {
-        const key = error instanceof Error ? error.message : String(error);
-        failures.set(key, (failures.get(key) ?? 0) + 1);
+        count(false, error instanceof Error ? error.message : String(error));
       }
       const wait = intervalMs - (Date.now() - started);
       if (wait > 0 && running) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -59,6 +72,7 @@ export function startProbe(options: ProbeOptions): Probe {
   return {
     tally: snapshot,
     reset() {
+      generation += 1;
       sent = 0;
       ok = 0;
       failures = new Map();

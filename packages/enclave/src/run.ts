@@ -2,7 +2,7 @@
 // attestation provider, storage client, documents, HTTP(S) server on the configured transport address.
 // Returns a handle; main.ts owns the process (signals, exit codes).
 
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { formatTransportAddress, type TransportAddress } from '@http-enclave/protocol';
 import { listenOn, listeningAddress } from '@http-enclave/transport';
 import type { AttestationProvider } from './attest/attestation-provider.js';
@@ -101,6 +101,7 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
     admin: { adminTokenSha256: config.adminTokenSha256, keys },
   });
   const server = createApiServer(config, tlsOptions, handler, logger);
+  const drain = trackResponsesForDrain(server);
   try {
     await listenOn(server, config.listen);
   } catch (error) {
@@ -115,11 +116,40 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
     certificateFingerprint,
     close: (drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) => {
       stopRefreshing();
+      drain.start();
       return closeServer(server, drainTimeoutMs).finally(() => storage.close());
     },
   };
 }
 
+/**
+ * Drain, part one: once it starts, every answer not yet begun says
+ * `Connection: close`, and a connection whose answer was already under way
+ * is closed as soon as it goes idle. So a client that keeps using its
+ * keep-alive connection is let go after its answer instead of being cut off
+ * mid-request by the hard stop (the graceful-drain adversarial case).
+ */
+function trackResponsesForDrain(server: Server): { start(): void } {
+  let draining = false;
+  const inFlight = new Set<ServerResponse>();
+  const letGo = (response: ServerResponse): void => {
+    if (!response.headersSent) response.setHeader('connection', 'close');
+    else response.once('finish', () => setImmediate(() => server.closeIdleConnections()));
+  };
+  server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
+    if (draining) letGo(response);
+    inFlight.add(response);
+    response.once('close', () => inFlight.delete(response));
+  });
+  return {
+    start() {
+      draining = true;
+      for (const response of inFlight) letGo(response);
+    },
+  };
+}
+
+/** Drain, part two: stop accepting, close idle connections, and close everything left after `drainTimeoutMs`. */
 function closeServer(server: Server, drainTimeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
     const hardStop = setTimeout(() => server.closeAllConnections(), drainTimeoutMs);

@@ -82,6 +82,7 @@ export const StorageRollbackError = define(
 export const StorageBadReplyError = define('STORAGE_BAD_REPLY', 502, 'storage', 'storage sent a malformed or unexpected reply');
 export const OverloadedError = define('OVERLOADED', 503, 'enclave', 'too many request bodies in flight (BODY_MEMORY_BUDGET_BYTES); retry later');
 export const StorageUnavailableError = define('STORAGE_UNAVAILABLE', 503, 'storage', 'storage is unavailable or too slow; retry later');
+export const StorageFullError = define('STORAGE_FULL', 507, 'storage', 'storage is full: writes fail until the operator frees space; reads still work');
 
 /** Every class above, for the catalogue test and docs/errors.md. */
 export const API_ERROR_CLASSES = [
@@ -112,6 +113,7 @@ export const API_ERROR_CLASSES = [
   StorageRollbackError,
   StorageBadReplyError,
   StorageUnavailableError,
+  StorageFullError,
   OverloadedError,
 ] as const;
 

@@ -32,10 +32,11 @@ import {
   StorageBadReplyError,
   StorageIntegrityApiError,
   StorageRollbackError,
+  StorageFullError,
   StorageUnavailableError,
   WriteConflictError,
 } from '../http/api-errors.js';
-import { StorageBadReply, StorageUnavailable, type StorageClient } from '../storage/storage-client.js';
+import { StorageBadReply, StorageFull, StorageUnavailable, type StorageClient } from '../storage/storage-client.js';
 import type { Logger } from '../log.js';
 import { RollbackGuard } from './rollback-guard.js';
 import { versionAllowed } from './version-watermark.js';
@@ -268,6 +269,7 @@ async function guardStorage<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
+    if (error instanceof StorageFull) throw new StorageFullError();
     if (error instanceof StorageUnavailable) throw new StorageUnavailableError();
     if (error instanceof StorageBadReply) throw new StorageBadReplyError();
     throw error;

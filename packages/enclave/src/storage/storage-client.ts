@@ -41,10 +41,19 @@ import type { Logger } from '../log.js';
 const MAX_QUEUED_WRITE_BYTES = 64 * 1024 * 1024;
 
 export class StorageUnavailable extends Error {
-  readonly code = 'STORAGE_UNAVAILABLE';
+  readonly code: 'STORAGE_UNAVAILABLE' | 'STORAGE_FULL' = 'STORAGE_UNAVAILABLE';
   constructor(message: string) {
     super(message);
     this.name = 'StorageUnavailable';
+  }
+}
+
+/** The host answered ERROR Full: its disk is full (a kind of unavailable; retrying does not help until space is freed). */
+export class StorageFull extends StorageUnavailable {
+  override readonly code = 'STORAGE_FULL';
+  constructor(message: string) {
+    super(message);
+    this.name = 'StorageFull';
   }
 }
 
@@ -324,6 +333,10 @@ export class StorageClient {
     if (reply.type === FrameType.Error) {
       if (reply.errorCode === StorageErrorCode.NoCredentials && pending.requestType === FrameType.Credentials) {
         pending.reject(new AwsCredentialsUnavailable('the host has no AWS credentials to give (ERROR NoCredentials)'));
+        return;
+      }
+      if (reply.errorCode === StorageErrorCode.Full) {
+        pending.reject(new StorageFull('storage answered ERROR Full (the host\'s disk is full)'));
         return;
       }
       pending.reject(new StorageUnavailable(`storage answered error ${reply.errorCode}`));
