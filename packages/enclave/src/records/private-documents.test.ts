@@ -43,6 +43,12 @@ class MapStorageHost {
   tamper: (request: StorageRequest, honest: StorageReply) => StorageReply = (_request, honest) => honest;
   /** Rewrites the honest reply to a request for a watermark page (rollback-guard.ts); identity by default. */
   tamperPages: (request: StorageRequest, honest: StorageReply) => StorageReply = (_request, honest) => honest;
+  /**
+   * Runs before a request is applied: may delay it, apply it later (`apply`
+   * returns the honest reply at that moment), answer without applying, or
+   * answer nothing (undefined: a lost answer). Unset: apply at once.
+   */
+  intercept: ((request: StorageRequest, apply: () => StorageReply) => Promise<StorageReply | undefined>) | undefined;
 
   constructor(name: string) {
     this.path = join(dir, `${name}.sock`);
@@ -54,9 +60,12 @@ class MapStorageHost {
       socket.on('data', (chunk: Buffer) => {
         for (const frame of reader.push(chunk)) {
           const request = frame as StorageRequest;
-          const honest = this.#answer(request);
           const isPage = 'owner' in request && isWatermarkOwner(request.owner);
-          socket.write(encodeStorageFrame(isPage ? this.tamperPages(request, honest) : this.tamper(request, honest)));
+          const send = (honest: StorageReply): void => {
+            if (!socket.destroyed) socket.write(encodeStorageFrame(isPage ? this.tamperPages(request, honest) : this.tamper(request, honest)));
+          };
+          if (this.intercept === undefined) send(this.#answer(request));
+          else void this.intercept(request, () => this.#answer(request)).then((reply) => reply !== undefined && send(reply));
         }
       });
     });
@@ -125,8 +134,8 @@ async function startHost(name: string): Promise<MapStorageHost> {
 }
 
 /** One enclave instance: its own storage connection and its own version watermark. */
-function enclave(host: MapStorageHost, options: PrivateDocumentsOptions = {}): PrivateDocuments {
-  const storage = new StorageClient({ address: { scheme: 'unix', path: host.path }, timeoutMs: 2_000, maxInFlight: 256, logger: silentLogger });
+function enclave(host: MapStorageHost, options: PrivateDocumentsOptions = {}, storageTimeoutMs = 2_000): PrivateDocuments {
+  const storage = new StorageClient({ address: { scheme: 'unix', path: host.path }, timeoutMs: storageTimeoutMs, maxInFlight: 256, logger: silentLogger });
   clients.push(storage);
   return new PrivateDocuments(keyring, storage, options);
 }
@@ -679,4 +688,98 @@ test('entries waiting for their page are bounded: past the limit only requests f
   for (let filler = 0; impatient.rollbackGuard.stats.pending < 3; filler += 1) await impatient.write(owner, `i${filler}`, Buffer.from('1'));
   await rejectsWithApiCode(impatient.write(owner, 'too-late', Buffer.from('1')), 'STORAGE_UNAVAILABLE', 'past the wait timeout: 503');
   host.tamperPages = honestly;
+});
+
+// From the second hostile review: late answers, lost page answers, forks at one version.
+
+const isRecordRequest = (request: StorageRequest, owner: Buffer, record: Buffer): request is StorageRequest & { owner: Buffer; record: Buffer } =>
+  'owner' in request && 'record' in request && request.owner.equals(owner) && request.record.equals(record);
+
+test('a late answer never brings a record back into memory below what its page holds', async () => {
+  for (const pageCacheBytes of [undefined, 0]) {
+    const host = await startHost(`late-answer-${pageCacheBytes ?? 'cached'}`);
+    const docs = enclave(host, { rollbackCacheEntries: 5, ...(pageCacheBytes === undefined ? {} : { pageCacheBytes }) });
+    const victim = newOwner();
+    const record = keyring.recordIdFromName(victim, 'doc');
+    await docs.write(victim, 'doc', Buffer.from('"v1"'));
+    // The host answers one GET of the record honestly (v1, as it is now), but late.
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    host.intercept = async (request, apply) => {
+      if (held || request.type !== FrameType.Get || !isRecordRequest(request, victim, record)) return apply();
+      held = true;
+      const reply = apply();
+      await released;
+      return reply;
+    };
+    const slowRead = docs.read(victim, 'doc');
+    while (!held) await new Promise((resolve) => setImmediate(resolve));
+    // Meanwhile the record leaves memory, this enclave writes v2, and v2 leaves memory into its page.
+    await pushOutOfMemory(docs, 10);
+    assert.equal((await docs.write(victim, 'doc', Buffer.from('"v2"'))).version, 2);
+    await pushOutOfMemory(docs, 10);
+    release();
+    assert.equal((await slowRead).version, 1, 'the late read is legitimately v1');
+    host.intercept = undefined;
+    host.tamper = replayFirstVersion(host);
+    await rejectsWithApiCode(docs.read(victim, 'doc'), 'STORAGE_ROLLBACK', `replay after the late answer (page cache ${pageCacheBytes ?? 'default'})`);
+  }
+});
+
+test('a page write that landed but whose answer was lost: sent again identical, settled, never a false rollback', async () => {
+  const host = await startHost('lost-page-answer');
+  const docs = enclave(host, { rollbackCacheEntries: 5, pageCacheBytes: 56 * 4 }, 300);
+  const owner = newOwner();
+  const victim = keyring.recordIdFromName(owner, 'victim');
+  const victimPage = pageKeyOf(docs, victim);
+  await docs.write(owner, 'victim', Buffer.from('1'));
+  await pushOutOfMemory(docs, 6);
+  assert.equal(host.rows.get(victimPage)?.version, 1);
+  let lost = 0;
+  host.intercept = async (request, apply) => {
+    if (lost === 0 && request.type === FrameType.Put && MapStorageHost.key(request.owner, request.record) === victimPage) {
+      lost += 1;
+      apply(); // stored, but the answer never comes
+      return undefined;
+    }
+    return apply();
+  };
+  // Another record of the victim's page goes to the page: that write is the one whose answer is lost.
+  let sibling = '';
+  for (let index = 0; sibling === ''; index += 1) if (pageKeyOf(docs, keyring.recordIdFromName(owner, `s${index}`)) === victimPage) sibling = `s${index}`;
+  await docs.write(owner, sibling, Buffer.from('1'));
+  await pushOutOfMemory(docs, 6);
+  assert.equal(lost, 1);
+  assert.equal(docs.rollbackGuard.stats.pending, 0, 'the write in doubt was settled');
+  host.intercept = undefined;
+  assert.deepEqual([...(host.history.get(victimPage)?.keys() ?? [])], [1, 2], 'no second blob for version 2');
+  await pushOutOfMemory(docs, 30); // other pages push the victim's page out of the small cache
+  assert.equal((await docs.read(owner, 'victim')).version, 1, 'no false rollback');
+  assert.equal((await docs.read(owner, sibling)).version, 1);
+  host.tamper = (request, honest) => (request.type === FrameType.Get ? { type: FrameType.NotFound, requestId: request.requestId } : honest);
+  await rejectsWithApiCode(docs.read(owner, sibling), 'STORAGE_ROLLBACK', 'the record carried by the settled write is still protected');
+});
+
+test('two different blobs at one version, shown to two concurrent reads: at most one is accepted', async () => {
+  const host = await startHost('fork-one-version');
+  const writer = enclave(host);
+  const reader = enclave(host);
+  const owner = newOwner();
+  const record = keyring.recordIdFromName(owner, 'doc');
+  await writer.write(owner, 'doc', Buffer.from('"v1"'));
+  assert.equal((await reader.read(owner, 'doc')).version, 1);
+  const winner = sealRecord({ keyring, owner, record, version: 2, plaintext: Buffer.from('"winner"') });
+  const loser = sealRecord({ keyring, owner, record, version: 2, plaintext: Buffer.from('"loser"') });
+  let gets = 0;
+  host.intercept = async (request, apply) => {
+    if (request.type !== FrameType.Get || !isRecordRequest(request, owner, record)) return apply();
+    const index = gets++;
+    while (gets < 2) await new Promise((resolve) => setImmediate(resolve));
+    return { type: FrameType.Found, requestId: request.requestId, version: 2, blob: index === 0 ? winner : loser };
+  };
+  const outcomes = await Promise.allSettled([reader.read(owner, 'doc'), reader.read(owner, 'doc')]);
+  const bodies = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value.body.toString()] : []));
+  assert.ok(new Set(bodies).size <= 1, `one version, two documents: ${bodies.join(' / ')}`);
+  assert.ok(outcomes.some((outcome) => outcome.status === 'rejected' && outcome.reason instanceof ApiError && outcome.reason.code === 'STORAGE_ROLLBACK'));
 });

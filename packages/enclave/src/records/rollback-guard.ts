@@ -21,9 +21,18 @@
 // served the GET; judging by it would be a false rollback (the review of
 // 2026-12-02 measured 5-22 % of reads under 48 concurrent writers).
 //
-// A page write whose answer is lost (timeout, reconnect) may or may not have
-// landed: the blob sent is kept "in doubt", and the next read of the page
-// accepts either the anchored page or exactly that blob.
+// A record that comes back into memory (a reply, or a write's answer, that
+// arrives late) never comes back below what the pending list or its page
+// holds: raise() merges them in, or marks the entry incomplete so that
+// lookups still read the page. An equal version with another blob is a fork
+// and is refused, in memory, pending and page alike.
+//
+// A page write whose answer is lost (timeout, reconnect) may land later: the
+// sealed blob stays "in doubt" with its batch still pending, the page takes
+// no other write, and the same blob is sent again at the same expected
+// version until the store settles it (WRITTEN; or CONFLICT at the next
+// version and a read showing exactly that blob). Reads accept the anchored
+// blob or the one in doubt, and never clear a doubt on "not landed yet".
 //
 // Bounded:
 //   - memory: ROLLBACK_CACHE_ENTRIES records; at most PENDING_SPILL_MAX
@@ -103,6 +112,14 @@ interface PageView {
   readonly page: WatermarkPage;
 }
 
+/** A page write sent but not confirmed: the blob, what it holds, and the pending entries it carries. */
+interface InDoubt {
+  readonly expectedVersion: number;
+  readonly sealed: Buffer;
+  readonly view: PageView;
+  readonly batch: readonly PendingEntry[];
+}
+
 interface SpillWaiter {
   readonly resolve: () => void;
   readonly timer: NodeJS.Timeout;
@@ -126,8 +143,10 @@ export class RollbackGuard {
   /** Exact version of each page of this run (0: never written) and the tag of its blob. */
   readonly #anchorVersions = new Float64Array(WATERMARK_PAGE_COUNT);
   readonly #anchorTags = Buffer.alloc(WATERMARK_PAGE_COUNT * TAG_BYTES);
-  /** A page write whose answer was lost: it may have landed. */
-  readonly #inDoubt = new Map<number, PageView>();
+  /** Page writes whose answer was lost: they may land yet. */
+  readonly #inDoubt = new Map<number, InDoubt>();
+  /** Page reads in flight, shared by every lookup of that page. */
+  readonly #pageReads = new Map<number, Promise<PageView>>();
   readonly #pageCache = new Map<number, PageView>();
   #pageCacheBytes = 0;
   readonly #pageCacheLimit: number;
@@ -182,9 +201,9 @@ export class RollbackGuard {
    */
   async known(record: RecordId): Promise<Seen | undefined> {
     const key = record.toString('hex');
-    const inMemory = this.#memory.get(key);
-    if (inMemory !== undefined) return higherSeen(inMemory, this.#pending.get(pageOfRecord(record))?.get(key));
     const page = pageOfRecord(record);
+    const inMemory = this.#memory.get(key);
+    if (inMemory !== undefined && inMemory.complete !== false) return higherSeen(inMemory, this.#pending.get(page)?.get(key));
     if ((this.#anchorVersions[page] ?? 0) === 0) return this.#remembered(key, page);
     const view = await this.#pageView(page);
     const fromPage = view.page.get(record);
@@ -194,10 +213,32 @@ export class RollbackGuard {
   /**
    * Records an authenticated (or store-confirmed) version and its blob's tag;
    * never lowers the mark. `inPage`: it was read from this run's page at this
-   * very version and tag, so leaving memory again writes nothing.
+   * very version and tag, so leaving memory again writes nothing. A record
+   * not in memory comes back no lower than its pending entry and its page
+   * (when cached; otherwise marked incomplete, see known()). Throws
+   * StorageRollbackError for another blob at a version already seen (a fork).
    */
   raise(record: RecordId, version: number, blobTag: Buffer, inPage = false): void {
-    this.#memory.raise(record.toString('hex'), version, blobTag, inPage);
+    const key = record.toString('hex');
+    const page = pageOfRecord(record);
+    let next: Seen = { version, blobTag, inPage };
+    if (this.#memory.get(key) === undefined) {
+      const others: (Seen | undefined)[] = [this.#pending.get(page)?.get(key)];
+      const anchored = (this.#anchorVersions[page] ?? 0) > 0;
+      const cached = this.#pageCache.get(page);
+      const cachedAtAnchor = cached !== undefined && cached.version === this.#anchorVersions[page];
+      if (anchored && cachedAtAnchor) {
+        const fromPage = cached.page.get(record);
+        others.push(fromPage === undefined ? undefined : { ...fromPage, inPage: true });
+      }
+      for (const other of others) {
+        if (other === undefined) continue;
+        if (other.version === next.version && !other.blobTag.equals(next.blobTag)) throw new StorageRollbackError();
+        if (other.version > next.version || (other.version === next.version && other.inPage === true)) next = other;
+      }
+      if (anchored && !cachedAtAnchor) next = { ...next, complete: false };
+    }
+    if (!this.#memory.raise(key, next)) throw new StorageRollbackError();
   }
 
   /** Counts for tests and the README arithmetic. */
@@ -205,9 +246,11 @@ export class RollbackGuard {
     return { inMemory: this.#memory.size, pending: this.#pendingCount, cachedPages: this.#pageCache.size, cachedPageBytes: this.#pageCacheBytes, waiting: this.#spillWaiters.length };
   }
 
-  /** Resolves once nothing is pending (tests). */
-  async flushed(): Promise<void> {
+  /** Resolves once nothing is pending (tests); rejects after `timeoutMs`. */
+  async flushed(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     while (this.#pendingCount > 0) {
+      if (Date.now() > deadline) throw new Error(`${this.#pendingCount} watermark entries still pending after ${timeoutMs} ms`);
       this.#kick();
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -272,38 +315,67 @@ export class RollbackGuard {
   #pageView(page: number): Promise<PageView> {
     const cached = this.#pageCache.get(page);
     if (cached !== undefined && cached.version === this.#anchorVersions[page]) return Promise.resolve(cached);
-    return this.#onPage(page, () => this.#readPage(page));
+    const shared = this.#pageReads.get(page);
+    if (shared !== undefined) return shared;
+    const read = this.#onPage(page, () => this.#readPage(page)).finally(() => {
+      if (this.#pageReads.get(page) === read) this.#pageReads.delete(page);
+    });
+    this.#pageReads.set(page, read);
+    return read;
   }
 
-  /** Merges the page's pending entries into it (compare-and-set on the anchored version), then drops them from the pending list. */
+  /**
+   * Merges the page's pending entries into it (compare-and-set on the
+   * anchored version), then drops them from the pending list. While an
+   * earlier write of the page is in doubt, sends that same blob again instead.
+   */
   async #writePage(page: number): Promise<void> {
-    const pending = this.#pending.get(page);
-    if (pending === undefined || pending.size === 0) return;
-    const batch = [...pending.values()];
-    const anchored = this.#anchorVersions[page] ?? 0;
-    const current = anchored === 0 && !this.#inDoubt.has(page) ? undefined : await this.#readPage(page);
-    const version = current?.version ?? 0;
-    const next = (current?.page ?? WatermarkPage.empty(page)).mergedWith(batch);
-    const keyring = this.#keyring();
     const recordId = pageRecordId(this.#runId, page);
-    const sealed = sealRecord({ keyring, owner: WATERMARK_OWNER, record: recordId, version: version + 1, plaintext: next.encode(), keyId: keyring.identityKeyId });
-    const view: PageView = { version: version + 1, tag: Buffer.from(sealed.subarray(sealed.length - TAG_BYTES)), page: next };
-    this.#inDoubt.set(page, view);
-    // If this throws (timeout, reconnect), the write stays in doubt: the next read of the page settles it.
-    const result = await this.#storage.put(WATERMARK_OWNER, recordId, version, sealed);
-    this.#inDoubt.delete(page);
-    // Nobody else writes this run's pages: a conflict means the host changed one.
-    if (!result.written) throw new StorageRollbackError();
-    this.#adopt(page, view);
-    for (const entry of batch) {
-      const key = entry.record.toString('hex');
-      if (pending.get(key) === entry) {
-        pending.delete(key);
-        this.#pendingCount -= 1;
-      }
+    let doubt = this.#inDoubt.get(page);
+    if (doubt === undefined) {
+      const pending = this.#pending.get(page);
+      if (pending === undefined || pending.size === 0) return;
+      const batch = [...pending.values()];
+      const anchored = this.#anchorVersions[page] ?? 0;
+      const current = anchored === 0 ? undefined : await this.#readPage(page, true);
+      const version = current?.version ?? 0;
+      const next = (current?.page ?? WatermarkPage.empty(page)).mergedWith(batch);
+      const keyring = this.#keyring();
+      const sealed = sealRecord({ keyring, owner: WATERMARK_OWNER, record: recordId, version: version + 1, plaintext: next.encode(), keyId: keyring.identityKeyId });
+      doubt = { expectedVersion: version, sealed, view: { version: version + 1, tag: Buffer.from(sealed.subarray(sealed.length - TAG_BYTES)), page: next }, batch };
+      this.#inDoubt.set(page, doubt);
     }
-    if (pending.size === 0) this.#pending.delete(page);
-    else this.#dirty.add(page); // more arrived meanwhile
+    // If this throws (timeout, reconnect), the write stays in doubt and is sent again, identical.
+    const result = await this.#storage.put(WATERMARK_OWNER, recordId, doubt.expectedVersion, doubt.sealed);
+    if (result.written) {
+      this.#settle(page, doubt);
+      return;
+    }
+    // CONFLICT: landed earlier (the current version is ours, and a read shows our blob), or the host changed the page.
+    if (result.currentVersion === doubt.view.version) {
+      await this.#readPage(page, true); // adopts and settles the blob in doubt, or throws
+      if (!this.#inDoubt.has(page)) return;
+    }
+    throw new StorageRollbackError(); // nobody else writes this run's pages; still in doubt, retried later
+  }
+
+  /** A write in doubt is now known to be stored: adopt its page and drop the pending entries it carries. */
+  #settle(page: number, doubt: InDoubt): void {
+    if (this.#inDoubt.get(page) !== doubt) return;
+    this.#inDoubt.delete(page);
+    this.#adopt(page, doubt.view);
+    const pending = this.#pending.get(page);
+    if (pending !== undefined) {
+      for (const entry of doubt.batch) {
+        const key = entry.record.toString('hex');
+        if (pending.get(key) === entry) {
+          pending.delete(key);
+          this.#pendingCount -= 1;
+        }
+      }
+      if (pending.size === 0) this.#pending.delete(page);
+      else this.#dirty.add(page); // more arrived meanwhile
+    }
     let room = this.#pendingSpillMax - this.#pendingCount;
     while (room > 0 && this.#spillWaiters.length > 0) {
       this.#spillWaiters.shift()?.resolve();
@@ -311,32 +383,38 @@ export class RollbackGuard {
     }
   }
 
-  /** Reads page `page` of this run and accepts exactly the anchored blob (or the one in doubt). Runs inside the page's queue. */
-  async #readPage(page: number): Promise<PageView> {
+  /**
+   * Reads page `page` of this run and accepts exactly the anchored blob or
+   * the one in doubt (which it then settles). `fresh`: skip the cache. Runs
+   * inside the page's queue.
+   */
+  async #readPage(page: number, fresh = false): Promise<PageView> {
     const anchored = this.#anchorVersions[page] ?? 0;
     const cached = this.#pageCache.get(page);
-    if (cached !== undefined && cached.version === anchored && anchored > 0) return cached;
+    if (!fresh && cached !== undefined && cached.version === anchored && anchored > 0) return cached;
     const recordId = pageRecordId(this.#runId, page);
     const reply = await this.#storage.get(WATERMARK_OWNER, recordId);
     const doubt = this.#inDoubt.get(page);
     if (!reply.found) {
       if (anchored > 0) throw new StorageRollbackError(); // a page of this run, dropped
-      this.#inDoubt.delete(page); // the lost write did not land
-      return { version: 0, tag: Buffer.alloc(TAG_BYTES), page: WatermarkPage.empty(page) };
+      return { version: 0, tag: Buffer.alloc(TAG_BYTES), page: WatermarkPage.empty(page) }; // not written (yet: a doubt stays)
     }
     const tag = reply.blob.subarray(reply.blob.length - TAG_BYTES);
     const anchoredTag = this.#anchorTags.subarray(page * TAG_BYTES, (page + 1) * TAG_BYTES);
-    const isAnchored = reply.version === anchored && anchored > 0 && anchoredTag.equals(tag);
-    const isDoubt = doubt !== undefined && reply.version === doubt.version && doubt.tag.equals(tag);
+    const isAnchored = anchored > 0 && reply.version === anchored && anchoredTag.equals(tag);
+    const isDoubt = doubt !== undefined && reply.version === doubt.view.version && doubt.view.tag.equals(tag);
     // Not the blob this run last wrote: older, newer, forked, or another run's.
     if (!isAnchored && !isDoubt) throw new StorageRollbackError();
-    this.#inDoubt.delete(page);
     let opened: WatermarkPage;
     try {
       opened = WatermarkPage.decode(page, openRecord({ keyring: this.#keyring(), owner: WATERMARK_OWNER, record: recordId, version: reply.version, sealed: reply.blob }));
     } catch (error) {
       if (error instanceof StorageIntegrityError || error instanceof WatermarkPageError) throw new StorageIntegrityApiError();
       throw error;
+    }
+    if (isDoubt) {
+      this.#settle(page, doubt);
+      return doubt.view;
     }
     const view = { version: reply.version, tag: Buffer.from(tag), page: opened };
     this.#adopt(page, view);

@@ -32,6 +32,12 @@ export interface Seen {
   readonly blobTag: Buffer;
   /** Already in this run's watermark page at this version and tag: nothing to write when it leaves memory. */
   readonly inPage?: boolean;
+  /**
+   * False when this entry came back into memory while its page was anchored
+   * but not cached: the page may hold a higher version, so lookups still
+   * merge the page (rollback-guard.ts). Absent means true.
+   */
+  readonly complete?: boolean;
 }
 
 /**
@@ -70,14 +76,20 @@ export class VersionWatermark {
     return versionAllowed(this.#seen.get(recordKey), version, blobTag);
   }
 
-  /** Records an authenticated (or store-confirmed) version and its blob's tag; never lowers the mark. */
-  raise(recordKey: string, version: number, blobTag: Buffer, inPage = false): void {
-    const seen = this.#seen.get(recordKey);
+  /**
+   * Records an authenticated (or store-confirmed) version and its blob's
+   * tag; never lowers the mark. Returns false, and changes nothing, for the
+   * same version with another blob: a fork the host showed (two blobs sealed
+   * for one version: a losing write it kept), which no honest store makes.
+   */
+  raise(recordKey: string, seen: Seen): boolean {
+    const current = this.#seen.get(recordKey);
+    if (current !== undefined && current.version === seen.version && !current.blobTag.equals(seen.blobTag)) return false;
     this.#seen.delete(recordKey);
     let next: Seen;
-    if (seen !== undefined && seen.version > version) next = seen;
-    else if (seen !== undefined && seen.version === version && seen.blobTag.equals(blobTag)) next = { ...seen, inPage: seen.inPage === true || inPage };
-    else next = { version, blobTag: Buffer.from(blobTag), inPage };
+    if (current !== undefined && current.version > seen.version) next = current;
+    else if (current !== undefined && current.version === seen.version) next = { ...current, inPage: current.inPage === true || seen.inPage === true };
+    else next = { ...seen, blobTag: Buffer.from(seen.blobTag) };
     this.#seen.set(recordKey, next);
     if (this.#seen.size > this.#capacity) {
       const oldest = this.#seen.entries().next();
@@ -87,6 +99,7 @@ export class VersionWatermark {
         this.#onEvict?.(key, value);
       }
     }
+    return true;
   }
 
   get size(): number {
