@@ -59,6 +59,7 @@ export const WriteConflictError = define('WRITE_CONFLICT', 409, 'client', 'the d
 export const BodyTooLargeError = define('BODY_TOO_LARGE', 413, 'client', 'the request body is larger than MAX_BODY_BYTES');
 export const UnsupportedMediaTypeError = define('UNSUPPORTED_MEDIA_TYPE', 415, 'client', 'Content-Type must be application/json');
 export const HeadersTooLargeError = define('HEADERS_TOO_LARGE', 431, 'client', 'request headers are too large');
+export const ExpectationFailedError = define('EXPECTATION_FAILED', 417, 'client', 'the only expectation this server meets is Expect: 100-continue');
 export const AdminForbiddenError = define('ADMIN_FORBIDDEN', 403, 'client', 'the admin token is missing or wrong');
 export const AdminBusyError = define('ADMIN_BUSY', 409, 'client', 'another admin operation is running and one is waiting; retry when they are done');
 export const KeyUnknownError = define('KEY_UNKNOWN', 404, 'client', 'the keyring holds no key with this id');
@@ -101,6 +102,7 @@ export const API_ERROR_CLASSES = [
   BodyTooLargeError,
   UnsupportedMediaTypeError,
   HeadersTooLargeError,
+  ExpectationFailedError,
   AdminForbiddenError,
   AdminBusyError,
   KeyUnknownError,

@@ -20,7 +20,6 @@ import type { PrivateDocuments } from '../records/private-documents.js';
 import type { StorageClient } from '../storage/storage-client.js';
 import {
   ApiError,
-  BodyTooLargeError,
   InternalError,
   InvalidNameError,
   InvalidRequestError,
@@ -92,6 +91,8 @@ function matchRoute(url: string | undefined): Route {
  * no real client pipelines that deep without reading.
  */
 export const PAUSE_PIPELINE_AT = 8;
+/** After the last answer on a connection closed for a parse error: destroyed at the latest this much later. */
+const CLOSE_AFTER_ANSWERS_LINGER_MS = 2_000;
 /**
  * Queued requests per connection at most (see above). One socket read can
  * hold about 1 600 of the smallest requests (64 KiB), all parsed at once;
@@ -104,9 +105,28 @@ interface ConnectionQueue {
   tail: Promise<void>;
   queued: number;
   pausedByUs: boolean;
+  /** Set by a parse error after a complete request: close once every answer is out. */
+  closeWhenAnswered: boolean;
+  /** The latest request parsed on this connection. */
+  lastRequest: IncomingMessage | undefined;
 }
 
 const connectionQueues = new WeakMap<object, ConnectionQueue>();
+
+/**
+ * Called on a parse error (create-api-server.ts): when requests of this
+ * connection are still being answered, the connection is closed after their
+ * answers, and true is returned (the caller must not write a 400 of its own,
+ * which would take the place of, or come on top of, an answer; review D1).
+ * False when nothing is in flight.
+ */
+export function closeAfterAnswers(connection: object & { end(): void }): boolean {
+  const state = connectionQueues.get(connection);
+  // A request whose own body failed to parse is answered 400 by the caller.
+  if (state === undefined || state.queued === 0 || state.lastRequest?.complete !== true) return false;
+  state.closeWhenAnswered = true;
+  return true;
+}
 
 export function createApiHandler(deps: ApiHandlerDeps): (request: IncomingMessage, response: ServerResponse) => void {
   const handleOne = createSingleRequestHandler(deps);
@@ -114,10 +134,11 @@ export function createApiHandler(deps: ApiHandlerDeps): (request: IncomingMessag
     const connection = request.socket;
     let queue = connectionQueues.get(connection);
     if (queue === undefined) {
-      queue = { tail: Promise.resolve(), queued: 0, pausedByUs: false };
+      queue = { tail: Promise.resolve(), queued: 0, pausedByUs: false, closeWhenAnswered: false, lastRequest: undefined };
       connectionQueues.set(connection, queue);
     }
     const state = queue;
+    state.lastRequest = request;
     state.queued += 1;
     if (state.queued > MAX_PIPELINED_REQUESTS) {
       if (!connection.destroyed) deps.logger.warn('too many pipelined requests on one connection; closing it', { queued: state.queued });
@@ -139,6 +160,10 @@ export function createApiHandler(deps: ApiHandlerDeps): (request: IncomingMessag
             if (state.pausedByUs && state.queued < PAUSE_PIPELINE_AT) {
               state.pausedByUs = false;
               connection.resume();
+            }
+            if (state.closeWhenAnswered && state.queued === 0) {
+              connection.end();
+              setTimeout(() => connection.destroy(), CLOSE_AFTER_ANSWERS_LINGER_MS).unref();
             }
             resolve();
           };
@@ -194,6 +219,18 @@ function reserveBodyMemory(request: IncomingMessage, deps: ApiHandlerDeps): () =
  * RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host header; a server
  * answers 400 to none or several. HTTP/1.0 may omit it (at most one still).
  */
+/**
+ * RFC 9112 §6.1: the only transfer coding we take is `chunked`, alone. Node's
+ * parser refuses most others, but lets an empty Transfer-Encoding through
+ * (then reads no body, and the body's bytes become a "next request"); that
+ * framing is ambiguous: 400 and close.
+ */
+function checkTransferEncoding(request: IncomingMessage): void {
+  const codings = request.headersDistinct['transfer-encoding'];
+  if (codings === undefined) return;
+  if (codings.length !== 1 || codings[0]?.trim().toLowerCase() !== 'chunked') throw new InvalidRequestError('the only transfer coding accepted is chunked');
+}
+
 function checkHostHeader(request: IncomingMessage): void {
   const hosts = request.headersDistinct['host'] ?? [];
   const required = request.httpVersionMajor > 1 || (request.httpVersionMajor === 1 && request.httpVersionMinor >= 1);
@@ -204,6 +241,7 @@ function checkHostHeader(request: IncomingMessage): void {
 
 async function handle(request: IncomingMessage, response: ServerResponse, deps: ApiHandlerDeps, setTemplate: (t: string) => void): Promise<void> {
   checkHostHeader(request);
+  checkTransferEncoding(request);
   const route = matchRoute(request.url);
   if (route.kind === 'health') {
     setTemplate('/healthz');
@@ -252,7 +290,7 @@ async function handle(request: IncomingMessage, response: ServerResponse, deps: 
     case 'PUT': {
       const release = reserveBodyMemory(request, deps);
       try {
-        const body = await readJsonBody(request, deps.maxBodyBytes);
+        const body = await readJsonBody(request, deps.maxBodyBytes, () => sendContinueIfAsked(request, response));
         const written = await deps.documents.write(owner, route.name, body);
         const status = method === 'POST' || written.created ? 201 : 200;
         sendJson(response, status, route.name === DEFAULT_DOCUMENT_NAME ? { version: written.version } : { name: route.name, version: written.version });
@@ -291,17 +329,69 @@ function sendJson(response: ServerResponse, status: number, value: unknown): voi
   response.end(body);
 }
 
+/**
+ * `Expect: 100-continue` (the server's checkContinue listener routes such
+ * requests here without answering 100): the client is told to send its body
+ * only once routing, authentication, content type, size and the memory
+ * budget have accepted it (review D5: Node used to answer 100 before any of
+ * that, inviting a 1 GiB upload it then refused).
+ */
+function sendContinueIfAsked(request: IncomingMessage, response: ServerResponse): void {
+  if (request.headers['expect']?.toLowerCase() === '100-continue' && !response.headersSent) response.writeContinue();
+}
+
 function sendError(response: ServerResponse, error: ApiError): void {
   if (response.headersSent) {
     response.destroy();
     return;
   }
-  // A body we did not read (413, or an error before reading) would poison
-  // the next request on this connection: close it after the answer.
-  if (error instanceof BodyTooLargeError || error instanceof InvalidRequestError || error instanceof OverloadedError || !response.req.complete) {
+  if (error instanceof InvalidRequestError) {
+    // The framing itself is in doubt: close after the answer.
     response.setHeader('connection', 'close');
+  } else if (!response.req.complete && Number(response.req.headers['content-length'] ?? 0) > DISCARD_MAX_BYTES) {
+    // Far more than we would read to throw away: close now.
+    response.setHeader('connection', 'close');
+  } else if (!response.req.complete) {
+    // A body we did not read (413, 401, 415, 503 OVERLOADED before reading):
+    // read and discard it, bounded, so that the client gets its answer.
+    // Closing with unread bytes makes the kernel send a reset, which often
+    // destroyed the answer before the client read it (review D4). The
+    // connection is kept even if the client asked to close it, so that Node
+    // does not destroy it with the body still arriving; the client closes it.
+    response.shouldKeepAlive = true;
+    discardRestOfBody(response.req);
   }
   sendJson(response, error.status, { error: { code: error.code, message: error.message } });
+}
+
+/** Bytes of an unread body the enclave reads and throws away after an early answer; past them the connection is closed. */
+const DISCARD_MAX_BYTES = 16 * 1024 * 1024;
+/** Time the rest of an unread body may take to arrive after an early answer. */
+const DISCARD_MAX_MS = 5_000;
+
+/**
+ * Lingering close, bounded (nginx's lingering_close does the same): the rest
+ * of the body is read and dropped, at most DISCARD_MAX_BYTES within
+ * DISCARD_MAX_MS; then the connection is destroyed. When the body ends in
+ * time the connection stays usable.
+ */
+function discardRestOfBody(request: IncomingMessage): void {
+  let discarded = 0;
+  const giveUp = (): void => {
+    request.socket.destroy();
+  };
+  const timer = setTimeout(giveUp, DISCARD_MAX_MS);
+  timer.unref();
+  request.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > DISCARD_MAX_BYTES) {
+      clearTimeout(timer);
+      giveUp();
+    }
+  });
+  request.once('end', () => clearTimeout(timer));
+  request.once('close', () => clearTimeout(timer));
+  request.resume();
 }
 
 function codeOf(error: unknown): string {

@@ -9,7 +9,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { EnclaveConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import { ApiError, errorBody, HeadersTooLargeError, InvalidRequestError, RequestTimeoutError } from './api-errors.js';
+import { ApiError, errorBody, ExpectationFailedError, HeadersTooLargeError, InvalidRequestError, RequestTimeoutError } from './api-errors.js';
+import { closeAfterAnswers } from './api-handler.js';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 
 /** How often Node checks header/request timeouts; the timeouts fire up to this late. */
@@ -63,6 +64,15 @@ export function createApiServer(
     });
   }
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, logger));
+  // Expect: 100-continue: no automatic 100; the handler sends it once the
+  // request is accepted, right before reading the body (api-handler.ts).
+  server.on('checkContinue', handler);
+  // Any other expectation: our JSON 417 (Node's default is a bare 417).
+  server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) => {
+    const body = errorBody(new ExpectationFailedError());
+    response.writeHead(417, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    response.end(body);
+  });
   if (tlsOptions !== undefined) {
     server.on('tlsClientError', (error: NodeJS.ErrnoException) => {
       logger.debug('tls handshake failed', { code: error.code ?? 'UNKNOWN' });
@@ -82,6 +92,10 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, logger:
     socket.destroy();
     return;
   }
+  // Bytes after a complete request that is still being answered (after
+  // Connection: close or HTTP/1.0, or a malformed next request): answer that
+  // request, then close. A 400 written now would take its place (review D1).
+  if (closeAfterAnswers(socket)) return;
   let apiError: ApiError;
   if (error.code === 'HPE_HEADER_OVERFLOW') apiError = new HeadersTooLargeError();
   else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') apiError = new RequestTimeoutError();

@@ -20,11 +20,16 @@ export function isJsonContentType(value: string | undefined): boolean {
   });
 }
 
-/** Reads and checks the body; resolves to the exact bytes received. */
-export async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/**
+ * Reads and checks the body; resolves to the exact bytes received.
+ * `beforeReading` runs once the content type and declared size are accepted
+ * (the API handler answers `100 Continue` there).
+ */
+export async function readJsonBody(request: IncomingMessage, maxBytes: number, beforeReading?: () => void): Promise<Buffer> {
   if (!isJsonContentType(request.headers['content-type'])) throw new UnsupportedMediaTypeError();
   const declared = request.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) throw new BodyTooLargeError();
+  beforeReading?.();
   const body = await collectBody(request, maxBytes);
   try {
     JSON.parse(strictUtf8.decode(body));
