@@ -8,8 +8,17 @@
 //   allowHalfOpen: true, or Node would end them itself (K3).
 // - An error or a reset on either side resets the other (RST on TCP); the
 //   idle timeout (no bytes in either direction on a socket) closes both.
+// - Once the enclave has ended its side and everything it sent has reached
+//   the client's socket (our FIN to the client is out), the client gets
+//   ENDED_GRACE_MS to end its side too; then both are closed. Without it a
+//   client that ignores the FIN held a host slot until the idle timeout
+//   (300 s), long after the enclave had freed its own (adversarial
+//   slowloris case, review D3).
 
 import type { Socket } from 'node:net';
+
+/** After the enclave ended and the client received everything: time the client has to end its side. */
+export const ENDED_GRACE_MS = 2_000;
 
 export interface ForwardResult {
   /** Bytes received from the client and forwarded to the enclave. */
@@ -62,6 +71,19 @@ export function forwardConnection(downstream: Socket, upstream: Socket, idleTime
         }
       });
     }
+    upstream.once('end', () => {
+      const startGrace = (): void => {
+        if (downstream.readableEnded || downstream.destroyed) return;
+        const grace = setTimeout(() => {
+          if (!downstream.readableEnded) destroyBoth('client-kept-open');
+        }, ENDED_GRACE_MS);
+        grace.unref();
+        downstream.once('close', () => clearTimeout(grace));
+        downstream.once('end', () => clearTimeout(grace));
+      };
+      if (downstream.writableFinished) startGrace();
+      else downstream.once('finish', startGrace);
+    });
     // With allowHalfOpen a socket stays open after both directions ended only
     // if nobody destroys it; net.Socket autoDestroy does, once end and finish
     // both happened.
