@@ -100,4 +100,9 @@ ENV ENCLAVE_MODE=production \
     NODE_ENV=production
 # The base image's docker-entrypoint.sh is not needed: run node directly.
 ENTRYPOINT []
+# On Node 22.14+/24 the command must be
+#   CMD ["node", "--disable-sigusr1", "packages/enclave/dist/main.js"]
+# (production mode refuses to start without the flag there: a SIGUSR1 in the
+# first milliseconds would open the inspector). Node 20 has no such flag; the
+# enclave logs that the window is open (issue 11 moves the image to Node 24).
 CMD ["node", "packages/enclave/dist/main.js"]

@@ -4,7 +4,7 @@
 
 import { formatTransportAddress } from '@http-enclave/protocol';
 import { EnclaveConfigError, loadEnclaveConfig, PRODUCTION_REFUSAL_SUFFIX } from './config.js';
-import { findDebuggerExposure } from './debugger-guard.js';
+import { earlySignalWindow, findDebuggerExposure } from './debugger-guard.js';
 import { createLogger } from './log.js';
 import { runEnclave, type EnclaveHandle } from './run.js';
 
@@ -51,6 +51,8 @@ delete process.env['ENCLAVE_KEY_BASE64'];
 
 const logger = createLogger(config.logLevel);
 for (const problem of debuggerExposure) logger.warn(`development mode: ${problem}`);
+const signalWindow = earlySignalWindow();
+if (productionMode && signalWindow !== undefined) logger.warn(`production mode: ${signalWindow}`);
 
 // Signal handlers go in before start-up, so a SIGTERM that arrives while the
 // server is opening (or right after "enclave listening") still drains and
