@@ -77,12 +77,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
 
   const first = await startHost();
+  let enclave: RunningProgram;
+  try {
+    enclave = await startEnclave();
+  } catch (error) {
+    // Leave nothing behind: the host we started, and the directory we made.
+    await first.program.stop();
+    if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   const stack: Stack = {
     dir,
     masterKeyBase64,
     databasePath,
     host: first.program,
-    enclave: await startEnclave(),
+    enclave,
     port: first.port,
     async restartHost() {
       await stack.host.stop();

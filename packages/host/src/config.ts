@@ -59,7 +59,7 @@ export const HOST_ENV_VARIABLES: readonly HostEnvVariable[] = Object.freeze([
   { name: 'STORAGE_LISTEN', default: 'tcp://127.0.0.1:5006', description: 'Storage service listener for the enclave (tcp://, unix://, or vsock://any:PORT on a Nitro parent)' },
   { name: 'STORAGE_PATH', default: './data/http-enclave.db', description: 'SQLite database file; its directory is created if missing' },
   { name: 'HOST_MAX_CONNECTIONS', default: '900', description: "Most client connections open at once; more are closed on accept. Below the enclave's MAX_CONNECTIONS (1000), so the host sheds load first" },
-  { name: 'HOST_MAX_CONNECTIONS_PER_SOURCE', default: '64', description: 'Most client connections one remote address may hold at once; more are closed on accept (a load balancer that hides client addresses needs this raised)' },
+  { name: 'HOST_MAX_CONNECTIONS_PER_SOURCE', default: '64', description: 'Most client connections one remote address (an IPv6 client: its /64) may hold at once; more are closed on accept (a load balancer that hides client addresses needs this raised)' },
   { name: 'HOST_CONNECT_TIMEOUT_MS', default: '5000', description: 'Time to connect to the enclave before the client connection is closed' },
   { name: 'HOST_IDLE_TIMEOUT_MS', default: '300000', description: 'A connection with no bytes in either direction for this long is closed' },
   { name: 'HOST_DRAIN_TIMEOUT_MS', default: '30000', description: 'On SIGTERM/SIGINT, time open connections get to finish before they are closed' },

@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { formatTransportAddress, type TransportAddress } from '@http-enclave/protocol';
 import { connectTo, listenOn, listeningAddress } from '@http-enclave/transport';
 import { errorCode, type Logger } from '../log.js';
+import { connectionSourceKey } from './connection-source.js';
 import { forwardConnection } from './forward-connection.js';
 
 /** At most one "connection dropped at the limit" warning per this many ms, so a flood cannot flood the log. */
@@ -58,14 +59,15 @@ export async function startIngressProxy(options: IngressProxyOptions): Promise<I
   });
 
   // Per-source accounting (issue 9, finding 7: 1 000 slow sockets from one
-  // address denied service to everyone). Keyed by the remote address as the
-  // kernel reports it; unix-socket listeners have none and are not limited.
+  // address denied service to everyone). Keyed by connectionSourceKey: the
+  // IPv4 address, or the /64 of an IPv6 one; unix-socket listeners have no
+  // address and are not limited.
   const perSource = new Map<string, number>();
   let refusedPerSourceSinceWarning = 0;
   let lastPerSourceWarning = 0;
 
   server.on('connection', (downstream: Socket) => {
-    const source = downstream.remoteAddress;
+    const source = connectionSourceKey(downstream.remoteAddress);
     if (source !== undefined) {
       const held = perSource.get(source) ?? 0;
       if (held >= options.maxConnectionsPerSource) {
