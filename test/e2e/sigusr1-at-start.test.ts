@@ -68,26 +68,31 @@ async function startUnderSignals(flags: readonly string[], delayMs = 0, env: Rec
   };
 }
 
-test('Node 24 with --disable-sigusr1: SIGUSR1 from the first millisecond never opens the inspector', { skip, timeout: 60_000 }, async () => {
+/** Signals start this long after spawn: across the window in which the finding opened the inspector (20-120 ms after spawn). */
+const DELAYS_MS = [0, 5, 10, 20, 40, 60, 80, 100, 120];
+
+test('Node 24 with --disable-sigusr1: SIGUSR1 from the first millisecond never opens the inspector', { skip, timeout: 90_000 }, async () => {
   // A signal in the very first instant, before Node has set it to be ignored,
   // takes SIGUSR1's default action: the process ends (the operator can end it
   // anyway). From then on it is ignored and the enclave starts.
-  for (const delayMs of [0, 0, 10, 20, 40]) {
+  let started = 0;
+  for (const delayMs of DELAYS_MS) {
     const outcome = await startUnderSignals(['--disable-sigusr1'], delayMs);
-    assert.equal(outcome.debuggerOpened, false, outcome.output);
+    assert.equal(outcome.debuggerOpened, false, `signals from ${delayMs} ms:\n${outcome.output}`);
     assert.ok(outcome.listening || outcome.signal === 'SIGUSR1', `neither started nor ended by the signal (${outcome.signal}):\n${outcome.output}`);
-    if (delayMs >= 20) assert.ok(outcome.listening, `signals from ${delayMs} ms stopped the start:\n${outcome.output}`);
     assert.doesNotMatch(outcome.output, /started without --disable-sigusr1/);
+    if (outcome.listening) started += 1;
   }
+  assert.ok(started >= 1, 'the enclave never started under the signals');
 });
 
-test('the same without the flag is exposed (so the case above can fail): the inspector opens, or the signal kills the process before our code runs', { skip, timeout: 60_000 }, async () => {
-  let exposed = 0;
-  for (let run = 0; run < 3; run += 1) {
-    const outcome = await startUnderSignals([], 20);
-    if (outcome.debuggerOpened || outcome.signal === 'SIGUSR1') exposed += 1;
+test('the same without the flag opens the inspector (so the case above can fail)', { skip, timeout: 90_000 }, async () => {
+  let opened = 0;
+  for (const delayMs of DELAYS_MS) {
+    const outcome = await startUnderSignals([], delayMs);
+    if (outcome.debuggerOpened) opened += 1;
   }
-  assert.ok(exposed >= 1, 'SIGUSR1 in the first milliseconds did nothing without --disable-sigusr1: this case no longer shows the exposure');
+  assert.ok(opened >= 1, 'SIGUSR1 in the first milliseconds never opened the inspector without --disable-sigusr1: this case no longer shows the exposure');
 });
 
 test('production mode on Node 24 refuses to start without --disable-sigusr1, before any key is read', { skip, timeout: 30_000 }, async () => {
