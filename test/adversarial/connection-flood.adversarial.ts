@@ -38,7 +38,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { newToken, sendRequest } from '../support/https-request.js';
-import { openFileCount, sampleOpenFiles } from '../support/open-files.js';
+import { openFileCount, sampleOpenFiles, settledOpenFileCount } from '../support/open-files.js';
 import { describeTally, startProbe, type ProbeTally } from '../support/probe-client.js';
 import { sampleMemory } from '../support/process-memory.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -71,16 +71,6 @@ let stack: Stack;
 let token: string;
 let hostPid: number;
 let enclavePid: number;
-
-/** The lowest descriptor count over `ms` (filters out the probe's short connections). */
-async function settledFds(pid: number, ms = 500): Promise<number> {
-  let lowest = openFileCount(pid);
-  for (let waited = 0; waited < ms; waited += 50) {
-    await sleep(50);
-    lowest = Math.min(lowest, openFileCount(pid));
-  }
-  return lowest;
-}
 
 async function backToBaseline(hostBase: number, enclaveBase: number, withinMs: number): Promise<number> {
   const started = Date.now();
@@ -198,8 +188,8 @@ interface Measured<T> {
 
 /** Runs `attack` with descriptor and memory samplers and the probe, then waits for the baselines. */
 async function measure<T>(attack: () => Promise<T>, releaseWithinMs: number): Promise<Measured<T>> {
-  const hostBase = await settledFds(hostPid);
-  const enclaveBase = await settledFds(enclavePid);
+  const hostBase = await settledOpenFileCount(hostPid, 500);
+  const enclaveBase = await settledOpenFileCount(enclavePid, 500);
   const hostMemory = sampleMemory(hostPid, 50);
   const enclaveMemory = sampleMemory(enclavePid, 50);
   const hostFds = sampleOpenFiles(hostPid, 25);

@@ -22,10 +22,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
-import { newToken, sendRequest, type TestResponse } from '../support/https-request.js';
-import { describeTally, startProbe, type Probe } from '../support/probe-client.js';
-import { rssMiB, sampleMemory, type MemorySampler } from '../support/process-memory.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { sendRequest, type TestResponse } from '../support/https-request.js';
+import { describeTally, type Probe } from '../support/probe-client.js';
+import { rssMiB, type MemorySampler } from '../support/process-memory.js';
+import { startProbedStack, type ProbedStack } from '../support/probed-stack.js';
+import type { Stack } from '../support/stack.js';
 
 const PROBE_SOURCE = '127.0.0.2';
 /** The enclave's default MAX_BODY_BYTES (not set here, so the default is what is tested). */
@@ -167,20 +168,14 @@ let probe: Probe;
 let enclaveMemory: MemorySampler;
 let hostMemory: MemorySampler;
 
+let watched: ProbedStack | undefined;
 before(async () => {
-  stack = await startStack({ hostEnv: { LOG_LEVEL: 'info' }, enclaveEnv: { LOG_LEVEL: 'info' } });
-  token = await newToken();
-  assert.equal((await sendRequest(stack.port, { method: 'PUT', path: '/private-data/probe', token, body: '{"probe":true}' })).status, 201);
-  enclaveMemory = sampleMemory(stack.enclave.child.pid ?? 0);
-  hostMemory = sampleMemory(stack.host.child.pid ?? 0);
-  probe = startProbe({ port: stack.port, localAddress: PROBE_SOURCE, path: '/private-data/probe', token, intervalMs: 150, timeoutMs: 5_000 });
+  watched = await startProbedStack({ probeSource: PROBE_SOURCE });
+  ({ stack, token, probe, enclaveMemory, hostMemory } = watched);
 });
 
 after(async () => {
-  await probe?.stop();
-  enclaveMemory?.stop();
-  hostMemory?.stop();
-  await stack?.stop();
+  await watched?.stop();
 });
 
 function store(name: string, body: Buffer, chunked = false): Promise<TestResponse> {

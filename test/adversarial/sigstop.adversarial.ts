@@ -24,7 +24,6 @@
 // under 40 s.
 
 import assert from 'node:assert/strict';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -96,39 +95,7 @@ function summarize(outcomes: readonly Outcome[]): string {
 
 /** One HTTPS request straight to the enclave's unix socket listener (the second path: not through the host). */
 function sendDirect(socketPath: string, req: TestRequest): Promise<TestResponse> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { host: 'localhost', ...req.headers };
-    if (req.token !== undefined) headers['authorization'] = `Bearer ${req.token}`;
-    if (req.body !== undefined) headers['content-type'] = 'application/json';
-    const client = httpsRequest(
-      { socketPath, method: req.method ?? 'GET', path: req.path, headers, agent: false, rejectUnauthorized: false, servername: 'localhost', timeout: req.timeoutMs ?? 15_000 },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const body = Buffer.concat(chunks);
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body,
-            peerFingerprint256: undefined,
-            json: () => JSON.parse(body.toString('utf8')) as unknown,
-            errorCode: () => {
-              try {
-                return (JSON.parse(body.toString('utf8')) as { error?: { code?: string } }).error?.code;
-              } catch {
-                return undefined;
-              }
-            },
-          });
-        });
-      },
-    );
-    client.on('timeout', () => client.destroy(new Error('request timed out')));
-    client.on('error', reject);
-    client.end(req.body);
-  });
+  return sendRequest(0, { ...req, socketPath, headers: { host: 'localhost', ...req.headers } });
 }
 
 /** A tally with answers and no failure (a snapshot counts the probe in flight as sent, neither ok nor failed). */

@@ -53,7 +53,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { newToken, sendRequest } from '../support/https-request.js';
-import { openFileCount, sampleOpenFiles } from '../support/open-files.js';
+import { openFileCount, sampleOpenFiles, settledOpenFileCount } from '../support/open-files.js';
 import { describeTally, startProbe, type Probe } from '../support/probe-client.js';
 import { sampleMemory } from '../support/process-memory.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -126,16 +126,6 @@ let stack: Stack;
 let token: string;
 let hostPid: number;
 let enclavePid: number;
-
-/** Descriptors with the probe's short connections filtered out: the lowest count over `ms`. */
-async function settledFds(pid: number, ms = 600): Promise<number> {
-  let lowest = openFileCount(pid);
-  for (let waited = 0; waited < ms; waited += 50) {
-    await sleep(50);
-    lowest = Math.min(lowest, openFileCount(pid));
-  }
-  return lowest;
-}
 
 function attack(kind: Kind, source: string): Attacker {
   const started = Date.now();
@@ -238,7 +228,7 @@ async function waitFor(predicate: () => boolean, withinMs: number): Promise<bool
 async function backToBaseline(hostBase: number, enclaveBase: number, withinMs: number): Promise<number> {
   const started = Date.now();
   while (Date.now() - started < withinMs) {
-    if ((await settledFds(hostPid, 300)) <= hostBase && (await settledFds(enclavePid, 300)) <= enclaveBase) return Date.now() - started;
+    if ((await settledOpenFileCount(hostPid, 300)) <= hostBase && (await settledOpenFileCount(enclavePid, 300)) <= enclaveBase) return Date.now() - started;
   }
   return -1;
 }
@@ -264,8 +254,8 @@ async function phase(
   sources: readonly string[],
   options: { readonly probe: 'always' | 'after'; readonly memoryBoundMiB: number; readonly expectRefused?: number },
 ): Promise<PhaseResult> {
-  const hostBase = await settledFds(hostPid);
-  const enclaveBase = await settledFds(enclavePid);
+  const hostBase = await settledOpenFileCount(hostPid, 600);
+  const enclaveBase = await settledOpenFileCount(enclavePid, 600);
   const hostMemory = sampleMemory(hostPid, 50);
   const enclaveMemory = sampleMemory(enclavePid, 50);
   const hostFds = sampleOpenFiles(hostPid, 50);

@@ -34,10 +34,11 @@ import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
-import { newToken, sendRequest } from '../support/https-request.js';
-import { describeTally, startProbe, type Probe } from '../support/probe-client.js';
-import { sampleMemory, type MemorySampler } from '../support/process-memory.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { sendRequest } from '../support/https-request.js';
+import { describeTally, type Probe } from '../support/probe-client.js';
+import type { MemorySampler } from '../support/process-memory.js';
+import { startProbedStack, type ProbedStack } from '../support/probed-stack.js';
+import type { Stack } from '../support/stack.js';
 
 const ATTACKER_SOURCE = '127.0.0.1';
 const PROBE_SOURCE = '127.0.0.2';
@@ -336,21 +337,14 @@ let enclaveMemory: MemorySampler;
 let hostMemory: MemorySampler;
 const hiddenNames: string[] = [];
 
+let watched: ProbedStack | undefined;
 before(async () => {
-  stack = await startStack({ hostEnv: { LOG_LEVEL: 'info' }, enclaveEnv: { LOG_LEVEL: 'info', MAX_BODY_BYTES: String(MAX_BODY_BYTES) } });
-  token = await newToken();
-  const stored = await sendRequest(stack.port, { method: 'PUT', path: '/private-data/probe', token, body: '{"probe":true}' });
-  assert.equal(stored.status, 201);
-  enclaveMemory = sampleMemory(stack.enclave.child.pid ?? 0);
-  hostMemory = sampleMemory(stack.host.child.pid ?? 0);
-  probe = startProbe({ port: stack.port, localAddress: PROBE_SOURCE, path: '/private-data/probe', token, intervalMs: 150, timeoutMs: 5_000 });
+  watched = await startProbedStack({ probeSource: PROBE_SOURCE, enclaveEnv: { MAX_BODY_BYTES: String(MAX_BODY_BYTES) } });
+  ({ stack, token, probe, enclaveMemory, hostMemory } = watched);
 });
 
 after(async () => {
-  await probe?.stop();
-  enclaveMemory?.stop();
-  hostMemory?.stop();
-  await stack?.stop();
+  await watched?.stop();
 });
 
 describe(`smuggling and framing corpus (${CASES.length} cases) through the host`, { concurrency: 4 }, () => {

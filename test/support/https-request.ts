@@ -26,6 +26,8 @@ export interface TestRequest {
   readonly timeoutMs?: number;
   /** Source address to connect from (another loopback address such as 127.0.0.2 is another client to the host's per-source limit). */
   readonly localAddress?: string;
+  /** Connect to this unix socket instead of 127.0.0.1:port (the enclave's own listener, not through the host). */
+  readonly socketPath?: string;
 }
 
 export function sendRequest(port: number, req: TestRequest): Promise<TestResponse> {
@@ -35,8 +37,7 @@ export function sendRequest(port: number, req: TestRequest): Promise<TestRespons
     if (req.body !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
     const client = httpsRequest(
       {
-        host: '127.0.0.1',
-        port,
+        ...(req.socketPath === undefined ? { host: '127.0.0.1', port } : { socketPath: req.socketPath }),
         ...(req.localAddress === undefined ? {} : { localAddress: req.localAddress }),
         method: req.method ?? 'GET',
         path: req.path,

@@ -5,6 +5,7 @@
 
 import { readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { samplePeak, type PeakSampler } from './peak-sampler.js';
 
 /** Descriptors `pid` holds open; 0 once the process is gone. */
 export function openFileCount(pid: number): number {
@@ -15,32 +16,21 @@ export function openFileCount(pid: number): number {
   }
 }
 
-export interface OpenFileSampler {
-  /** Count when sampling started. */
-  readonly baseline: number;
-  /** Highest count seen so far. */
-  peak(): number;
-  /** Stops sampling; returns the peak. */
-  stop(): number;
+/** The lowest descriptor count of `pid` over `ms`: filters out short connections (a probe's) from a count at rest. */
+export async function settledOpenFileCount(pid: number, ms = 500): Promise<number> {
+  let lowest = openFileCount(pid);
+  for (let waited = 0; waited < ms; waited += 50) {
+    await sleep(50);
+    lowest = Math.min(lowest, openFileCount(pid));
+  }
+  return lowest;
 }
 
-/** Samples `pid`'s descriptor count every `intervalMs` until stopped. */
+export type OpenFileSampler = PeakSampler;
+
+/** Samples `pid`'s descriptor count every `intervalMs` until stopped; stop() returns the peak. */
 export function sampleOpenFiles(pid: number, intervalMs = 100): OpenFileSampler {
-  const baseline = openFileCount(pid);
-  let peak = baseline;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, openFileCount(pid));
-  }, intervalMs);
-  timer.unref();
-  return {
-    baseline,
-    peak: () => peak,
-    stop() {
-      clearInterval(timer);
-      peak = Math.max(peak, openFileCount(pid));
-      return peak;
-    },
-  };
+  return samplePeak(() => openFileCount(pid), intervalMs);
 }
 
 /** Waits (at most `withinMs`) until `pid` holds at most `limit` descriptors; returns the last count seen. */

@@ -3,6 +3,7 @@
 // adversarial case measures the programs' memory this way and bounds it.
 
 import { readFileSync } from 'node:fs';
+import { samplePeak } from './peak-sampler.js';
 
 /** VmRSS of `pid` in MiB; 0 once the process is gone. */
 export function rssMiB(pid: number): number {
@@ -27,19 +28,6 @@ export interface MemorySampler {
 
 /** Samples `pid`'s RSS every `intervalMs` until stopped. */
 export function sampleMemory(pid: number, intervalMs = 100): MemorySampler {
-  const baseline = rssMiB(pid);
-  let peak = baseline;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, rssMiB(pid));
-  }, intervalMs);
-  timer.unref();
-  return {
-    baseline,
-    peak: () => peak,
-    stop() {
-      clearInterval(timer);
-      peak = Math.max(peak, rssMiB(pid));
-      return peak - baseline;
-    },
-  };
+  const sampler = samplePeak(() => rssMiB(pid), intervalMs);
+  return { baseline: sampler.baseline, peak: () => sampler.peak(), stop: () => sampler.stop() - sampler.baseline };
 }
