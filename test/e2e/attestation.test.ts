@@ -102,6 +102,37 @@ describe('attestation with the dev provider through the real host', () => {
     }
   });
 
+  test('the library pins measurements: a list of sets (one matching is enough) or a callback; the AWS root without any refuses to send before connecting', async () => {
+    const { readFileSync } = await import('node:fs');
+    const root = { certificatePem: readFileSync(rootPem, 'utf8') };
+    const probe = createAttestedClient({ url, root });
+    const pcr0 = Buffer.from((await probe.verify()).result.document.pcrs.get(0) ?? []).toString('hex');
+    probe.close();
+    const token = await newToken();
+    const get = { path: '/private-data/nothing', headers: { authorization: `Bearer ${token}` } };
+    const pinned = createAttestedClient({ url, root, policy: { pcrSets: [{ 0: 'ab'.repeat(48) }, { 0: pcr0 }] } });
+    assert.equal((await pinned.request(get)).status, 404, 'one of two sets matches');
+    pinned.close();
+    const wrongSets = createAttestedClient({ url, root, policy: { pcrSets: [{ 0: 'ab'.repeat(48) }] } });
+    await assert.rejects(wrongSets.request(get), (error: unknown) => error instanceof AttestedClientError && error.reason === 'PCR_MISMATCH');
+    wrongSets.close();
+    const refusing = createAttestedClient({ url, root, acceptMeasurements: () => false });
+    await assert.rejects(refusing.request(get), (error: unknown) => error instanceof AttestedClientError && error.reason === 'PCR_MISMATCH');
+    refusing.close();
+    let seenPcr0 = '';
+    const accepting = createAttestedClient({ url, root, acceptMeasurements: (pcrs) => ((seenPcr0 = Buffer.from(pcrs.get(0) ?? []).toString('hex')), true) });
+    assert.equal((await accepting.request(get)).status, 404);
+    assert.equal(seenPcr0, pcr0);
+    accepting.close();
+    // The AWS root with nothing pinned: refused before any byte goes out (this dev enclave would fail the AWS chain anyway; the refusal comes first).
+    const unpinned = createAttestedClient({ url, root: 'aws' });
+    await assert.rejects(unpinned.request(get), (error: unknown) => error instanceof AttestedClientError && error.code === 'MEASUREMENTS_REQUIRED');
+    unpinned.close();
+    const insecure = createAttestedClient({ url, root: 'aws', insecureAnyEnclave: true });
+    await assert.rejects(insecure.request(get), (error: unknown) => error instanceof AttestedClientError && error.code === 'ATTESTATION_FAILED', 'insecureAnyEnclave goes on to attest');
+    insecure.close();
+  });
+
   test('a replayed document (another nonce) is refused; the client pinned to other PCRs refuses', async () => {
     // Record a document for nonce A with the live certificate, as an attacker could.
     const nonceA = 'aa'.repeat(32);

@@ -14,6 +14,12 @@ import { findTlsBindingScheme, TLS_BINDING_SCHEMES, toX509Certificate, type TlsB
 export interface AttestationPolicy {
   /** Expected PCR values by index (0..31), hex, any case. An index absent from the document fails. */
   readonly pcrs?: Readonly<Record<number, string>>;
+  /**
+   * Accepted measurement sets (each like `pcrs`): the document must match
+   * every PCR of at least one of them. Several sets allow a rolling upgrade
+   * (the running image and the next one). Checked together with `pcrs`.
+   */
+  readonly pcrSets?: readonly Readonly<Record<number, string>>[];
   /** Accept debug-mode documents (PCR0, PCR1, PCR2 all zero). Default false. */
   readonly allowDebug?: boolean;
   /** The nonce the client sent; the document's must be byte-equal. */
@@ -35,6 +41,7 @@ export const DEFAULT_MAX_CLOCK_SKEW_MS = 60_000;
 
 export interface NormalizedPolicy {
   readonly pcrs: ReadonlyMap<number, Uint8Array>;
+  readonly pcrSets: readonly ReadonlyMap<number, Uint8Array>[];
   readonly allowDebug: boolean;
   readonly nonce: Uint8Array | null;
   readonly maxAgeMs: number | null;
@@ -50,19 +57,32 @@ function nonNegativeMs(value: number | undefined, name: string): number | null {
   return value;
 }
 
-/** Validates the caller's policy; throws TypeError for a programmer error. */
-export function normalizePolicy(policy: AttestationPolicy = {}): NormalizedPolicy {
+function normalizePcrs(given: Readonly<Record<number, string>>, name: string): Map<number, Uint8Array> {
   const pcrs = new Map<number, Uint8Array>();
-  for (const [key, hex] of Object.entries(policy.pcrs ?? {})) {
+  for (const [key, hex] of Object.entries(given)) {
     const index = Number(key);
     if (!Number.isInteger(index) || index < 0 || index >= PCR_INDEX_LIMIT || String(index) !== key) {
-      throw new TypeError(`policy.pcrs: index ${key} is not 0..${PCR_INDEX_LIMIT - 1}`);
+      throw new TypeError(`${name}: index ${key} is not 0..${PCR_INDEX_LIMIT - 1}`);
     }
     if (typeof hex !== 'string' || !/^[0-9a-fA-F]*$/.test(hex) || !PCR_VALUE_LENGTHS.includes(hex.length / 2)) {
-      throw new TypeError(`policy.pcrs[${index}] must be hex of ${PCR_VALUE_LENGTHS.join('/')} bytes`);
+      throw new TypeError(`${name}[${index}] must be hex of ${PCR_VALUE_LENGTHS.join('/')} bytes`);
     }
     pcrs.set(index, Buffer.from(hex, 'hex'));
   }
+  return pcrs;
+}
+
+/** True when the policy pins the enclave's code (some expected PCR), not just "a genuine enclave". */
+export function pinsMeasurements(policy: AttestationPolicy | undefined): boolean {
+  return Object.keys(policy?.pcrs ?? {}).length > 0 || (policy?.pcrSets ?? []).some((set) => Object.keys(set).length > 0);
+}
+
+/** Validates the caller's policy; throws TypeError for a programmer error. */
+export function normalizePolicy(policy: AttestationPolicy = {}): NormalizedPolicy {
+  const pcrs = normalizePcrs(policy.pcrs ?? {}, 'policy.pcrs');
+  if (policy.pcrSets !== undefined && !Array.isArray(policy.pcrSets)) throw new TypeError('policy.pcrSets must be an array of PCR sets');
+  const pcrSets = (policy.pcrSets ?? []).map((set, index) => normalizePcrs(set, `policy.pcrSets[${index}]`));
+  if (pcrSets.some((set) => set.size === 0)) throw new TypeError('policy.pcrSets: a measurement set must name at least one PCR');
   if (policy.nonce !== undefined && !(policy.nonce instanceof Uint8Array)) throw new TypeError('policy.nonce must be a Uint8Array');
   const schemes = policy.tlsBindingSchemes ?? TLS_BINDING_SCHEMES;
   if (schemes.length === 0 || schemes.some((scheme) => !TLS_BINDING_SCHEMES.includes(scheme))) {
@@ -78,6 +98,7 @@ export function normalizePolicy(policy: AttestationPolicy = {}): NormalizedPolic
   }
   return {
     pcrs,
+    pcrSets,
     allowDebug: policy.allowDebug === true,
     nonce: policy.nonce === undefined ? null : Uint8Array.from(policy.nonce),
     maxAgeMs: nonNegativeMs(policy.maxAgeMs, 'maxAgeMs'),
@@ -112,6 +133,15 @@ export function checkPcrs(document: AttestationDocument, policy: NormalizedPolic
     const actual = document.pcrs.get(index);
     if (actual === undefined) throw new AttestationError('PCR_MISMATCH', `PCR${index} is not in the document`);
     if (!bytesEqual(actual, expected)) throw new AttestationError('PCR_MISMATCH', `PCR${index} differs from the expected value`);
+  }
+  if (policy.pcrSets.length === 0) return;
+  const matches = (set: ReadonlyMap<number, Uint8Array>): boolean =>
+    [...set].every(([index, expected]) => {
+      const actual = document.pcrs.get(index);
+      return actual !== undefined && bytesEqual(actual, expected);
+    });
+  if (!policy.pcrSets.some(matches)) {
+    throw new AttestationError('PCR_MISMATCH', `the document matches none of the ${policy.pcrSets.length} accepted measurement set(s)`);
   }
 }
 

@@ -16,7 +16,7 @@ import { Agent, request as httpRequest, type ClientRequestArgs, type IncomingHtt
 import { randomBytes as cryptoRandomBytes, type X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { verifyAttestationDocument, type AttestationPolicy, type AttestationResult } from '@http-enclave/attestation';
+import { pinsMeasurements, verifyAttestationDocument, type AttestationPolicy, type AttestationResult } from '@http-enclave/attestation';
 import { requestAttestationOverSocket } from './attestation-exchange.js';
 import { AttestedClientError } from './client-errors.js';
 
@@ -37,6 +37,21 @@ export interface AttestedClientOptions {
   /** Trust anchor: the AWS Nitro root (pinned by fingerprint), or an explicitly given dev root. */
   readonly root: 'aws' | { readonly certificatePem: string };
   readonly policy?: AttestedPolicy;
+  /**
+   * Decides on the measurements of each verified document (after `policy`):
+   * false refuses the enclave (PCR_MISMATCH). For policies a list of sets
+   * cannot express (a registry of released builds, for instance). Counts as
+   * pinned measurements.
+   */
+  readonly acceptMeasurements?: (pcrs: ReadonlyMap<number, Uint8Array>) => boolean;
+  /**
+   * With the AWS root, `request()` refuses (MEASUREMENTS_REQUIRED) unless
+   * measurements are pinned (policy.pcrs, policy.pcrSets or
+   * acceptMeasurements): without them any genuine Nitro enclave passes,
+   * including one the operator built from other code. This is the only way
+   * around that, and it is what its name says.
+   */
+  readonly insecureAnyEnclave?: boolean;
   readonly now?: () => Date;
   readonly randomBytes?: (size: number) => Buffer;
   readonly timeoutMs?: number;
@@ -124,8 +139,25 @@ export class AttestedClient {
     }
   }
 
-  /** Sends one request on an admitted connection. Nothing is written before the connection is pinned or attested. */
+  /** True when the options pin the enclave's code (expected PCRs or a measurements callback). */
+  get measurementsPinned(): boolean {
+    return pinsMeasurements(this.#options.policy) || this.#options.acceptMeasurements !== undefined;
+  }
+
+  /**
+   * Sends one request on an admitted connection. Nothing is written before
+   * the connection is pinned or attested; with the AWS root, nothing at all
+   * unless measurements are pinned (or insecureAnyEnclave).
+   */
   request(req: AttestedRequest): Promise<AttestedResponse> {
+    if (this.#options.root === 'aws' && !this.measurementsPinned && this.#options.insecureAnyEnclave !== true) {
+      return Promise.reject(
+        new AttestedClientError(
+          'MEASUREMENTS_REQUIRED',
+          'refusing to send data: no measurements pinned, so any genuine Nitro enclave would pass, including one the operator built from other code (pin PCR0-2 with policy.pcrs, policy.pcrSets or acceptMeasurements; insecureAnyEnclave accepts any)',
+        ),
+      );
+    }
     return new Promise((resolve, reject) => {
       const body = req.body === undefined ? undefined : Buffer.from(req.body);
       const headers: Record<string, string | number> = { host: `${this.#servername}:${this.#port}`, ...req.headers };
@@ -192,6 +224,10 @@ export class AttestedClient {
     });
     if (!result.ok) {
       throw new AttestedClientError('ATTESTATION_FAILED', `attestation failed: ${result.reason}: ${result.message}`, result.reason);
+    }
+    const accept = this.#options.acceptMeasurements;
+    if (accept !== undefined && !accept(result.document.pcrs)) {
+      throw new AttestedClientError('ATTESTATION_FAILED', 'attestation failed: PCR_MISMATCH: acceptMeasurements refused these measurements', 'PCR_MISMATCH');
     }
     const verified: VerifiedEnclave = { result, certificate };
     this.#pinned = verified;

@@ -10,8 +10,8 @@ export class UsageError extends Error {
 }
 
 export const USAGE = `usage:
-  http-enclave verify https://HOST:PORT [--pcr N=HEX ...] [--root aws|FILE] [--allow-debug]
-  http-enclave verify-doc FILE [--at TIME] [--root aws|FILE] [--pcr N=HEX ...] [--allow-debug] [--nonce HEX] [--tls-cert PEM]
+  http-enclave verify https://HOST:PORT [--measurements FILE ...] [--pcr N=HEX ...] [--root aws|FILE] [--allow-debug]
+  http-enclave verify-doc FILE [--at TIME] [--root aws|FILE] [--measurements FILE ...] [--pcr N=HEX ...] [--allow-debug] [--nonce HEX] [--tls-cert PEM]
   http-enclave put https://HOST:PORT [NAME] [--data JSON | --file FILE] [verify options]
   http-enclave get https://HOST:PORT [NAME] [verify options]
   http-enclave keys status|rotate|reseal https://HOST:PORT [verify options]
@@ -21,6 +21,12 @@ export const USAGE = `usage:
   other local users can see in the process list), and only after the enclave's
   attestation document verified; every connection is pinned to the attested key.
   keys sends the admin token from HTTP_ENCLAVE_ADMIN_TOKEN, the same way.
+  With the AWS root, put, get and keys need the enclave's code pinned: each
+  --measurements FILE is the JSON that nitro-cli build-enclave or describe-eif
+  prints (or build-enclave.sh writes), and the enclave must match every PCR of
+  one of them (give two during a rolling upgrade); --pcr N=HEX pins one more
+  PCR. --insecure-any-enclave accepts any genuine enclave, including one the
+  operator built from other code.
   TIME is ISO 8601 (2025-01-06T16:07:05Z) or Unix seconds. FILE for --root is a
   PEM root certificate (for the dev provider); the default is the AWS Nitro root.
 exit codes: 0 success, 1 a check failed (the reason is printed), 2 usage error
@@ -29,10 +35,13 @@ exit codes: 0 success, 1 a check failed (the reason is printed), 2 usage error
 export interface CommonOptions {
   readonly root: 'aws' | { readonly certificatePem: string };
   readonly policy: AttestedPolicy;
+  readonly insecureAnyEnclave: boolean;
 }
 
 const OPTION_SPEC = {
   pcr: { type: 'string', multiple: true },
+  measurements: { type: 'string', multiple: true },
+  'insecure-any-enclave': { type: 'boolean' },
   root: { type: 'string' },
   'allow-debug': { type: 'boolean' },
   at: { type: 'string' },
@@ -58,7 +67,13 @@ function parse(argv: readonly string[]) {
   }
 }
 
-export function readCommonOptions(values: { pcr?: string[] | undefined; root?: string | undefined; 'allow-debug'?: boolean | undefined }): CommonOptions {
+export function readCommonOptions(values: {
+  pcr?: string[] | undefined;
+  measurements?: string[] | undefined;
+  root?: string | undefined;
+  'allow-debug'?: boolean | undefined;
+  'insecure-any-enclave'?: boolean | undefined;
+}): CommonOptions {
   const pcrs: Record<number, string> = {};
   for (const entry of values.pcr ?? []) {
     const match = /^(\d{1,2})=([0-9a-fA-F]+)$/.exec(entry);
@@ -75,7 +90,41 @@ export function readCommonOptions(values: { pcr?: string[] | undefined; root?: s
       throw new UsageError(`--root ${values.root}: cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
-  return { root, policy: { pcrs, allowDebug: values['allow-debug'] === true } };
+  const pcrSets = (values.measurements ?? []).map(readMeasurementsFile);
+  return {
+    root,
+    policy: { pcrs, ...(pcrSets.length > 0 ? { pcrSets } : {}), allowDebug: values['allow-debug'] === true },
+    insecureAnyEnclave: values['insecure-any-enclave'] === true,
+  };
+}
+
+/**
+ * One accepted measurement set from a file: the JSON nitro-cli prints for
+ * build-enclave and describe-eif ({"Measurements": {"HashAlgorithm": …,
+ * "PCR0": hex, "PCR1": hex, "PCR2": hex, …}}), or just that inner object.
+ * Every PCRn entry counts; at least one must be there.
+ */
+export function readMeasurementsFile(file: string): Record<number, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    const why = error instanceof SyntaxError ? 'not JSON' : ((error as NodeJS.ErrnoException).code ?? 'error');
+    throw new UsageError(`--measurements ${file}: cannot read (${why})`);
+  }
+  const outer = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  const inner = typeof outer['Measurements'] === 'object' && outer['Measurements'] !== null ? (outer['Measurements'] as Record<string, unknown>) : outer;
+  const set: Record<number, string> = {};
+  for (const [key, value] of Object.entries(inner)) {
+    const match = /^PCR(\d{1,2})$/.exec(key);
+    if (match === null) continue;
+    if (typeof value !== 'string' || !/^[0-9a-fA-F]+$/.test(value) || ![64, 96, 128].includes(value.length) || Number(match[1]) > 31) {
+      throw new UsageError(`--measurements ${file}: ${key} is not 32, 48 or 64 bytes of hex`);
+    }
+    set[Number(match[1])] = value.toLowerCase();
+  }
+  if (Object.keys(set).length === 0) throw new UsageError(`--measurements ${file}: no PCR0, PCR1, … entries (expected the JSON of nitro-cli build-enclave or describe-eif)`);
+  return set;
 }
 
 /** ISO 8601 or Unix seconds. */

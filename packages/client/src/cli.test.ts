@@ -86,3 +86,80 @@ test('usage errors exit 2: no command, unknown option, bad --pcr, bad --at, unre
     assert.equal(code, 2, `args ${args.join(' ')}`);
   }
 });
+
+// Issue 10, item 1: pin the code, not just "some genuine enclave".
+
+const BASE1_PCR0 = 'ec74bfbe7f7445a6c7610e152935e028276f638042b74797b119648e13f7a3675796b721034c320f140ea001b41aeae2';
+
+/** A measurements file as nitro-cli build-enclave / describe-eif print it. */
+function measurementsFile(name: string, pcrs: Record<string, string>): string {
+  const path = join(dir, name);
+  writeFileSync(path, JSON.stringify({ Measurements: { HashAlgorithm: 'Sha384 { ... }', ...pcrs } }, null, 2));
+  return path;
+}
+
+test('verify-doc --measurements: the nitro-cli JSON pins PCRs; a set that does not match fails PCR_MISMATCH; one of two sets matching passes (rolling upgrade)', async () => {
+  const right = measurementsFile('right.json', { PCR0: BASE1_PCR0 });
+  const wrong = measurementsFile('wrong.json', { PCR0: 'ab'.repeat(48), PCR1: 'cd'.repeat(48) });
+  const bare = join(dir, 'bare.json');
+  writeFileSync(bare, JSON.stringify({ PCR0: BASE1_PCR0.toUpperCase() }));
+  const pinned = await runCli(['verify-doc', base1, '--at', INSIDE_BASE1, '--measurements', right]);
+  assert.equal(pinned.code, 0, pinned.stderr);
+  assert.match(pinned.stdout, /^measurements: pinned/m);
+  assert.equal((await runCli(['verify-doc', base1, '--at', INSIDE_BASE1, '--measurements', bare])).code, 0, 'the inner object alone, any case');
+  const mismatch = await runCli(['verify-doc', base1, '--at', INSIDE_BASE1, '--measurements', wrong]);
+  assert.equal(mismatch.code, 1);
+  assert.match(mismatch.stderr, /PCR_MISMATCH/);
+  const upgrade = await runCli(['verify-doc', base1, '--at', INSIDE_BASE1, '--measurements', wrong, '--measurements', right]);
+  assert.equal(upgrade.code, 0, upgrade.stderr);
+});
+
+test('verify-doc without measurements says prominently that nothing is pinned', async () => {
+  const { code, stdout } = await runCli(['verify-doc', base1, '--at', INSIDE_BASE1]);
+  assert.equal(code, 0);
+  assert.match(stdout, /MEASUREMENTS NOT PINNED/);
+});
+
+test('--measurements files that are not measurements are usage errors', async () => {
+  const notJson = join(dir, 'not.json');
+  writeFileSync(notJson, 'PCR0=abc');
+  const noPcr = measurementsFile('no-pcr.json', {});
+  const shortPcr = measurementsFile('short.json', { PCR0: 'abcd' });
+  for (const file of [notJson, noPcr, shortPcr, join(dir, 'absent.json')]) {
+    const { code, stderr } = await runCli(['verify-doc', base1, '--at', INSIDE_BASE1, '--measurements', file]);
+    assert.equal(code, 2, `${file}: ${stderr}`);
+    assert.match(stderr, /--measurements/);
+  }
+});
+
+test('put and get with the AWS root and nothing pinned: a usage error before any connection; --insecure-any-enclave connects and warns', async () => {
+  const { createServer } = await import('node:net');
+  let connections = 0;
+  const server = createServer((socket) => {
+    connections += 1;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const env = { ...process.env, HTTP_ENCLAVE_TOKEN: 'a'.repeat(43) };
+  const run = (args: string[]): Promise<{ code: number; stderr: string }> =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { timeout: 30_000, env }, (error, _stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stderr });
+      });
+    });
+  try {
+    for (const args of [['get', `https://127.0.0.1:${port}`], ['put', `https://127.0.0.1:${port}`, '--data', '{}']]) {
+      const refused = await run(args);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /no measurements pinned/);
+    }
+    assert.equal(connections, 0, 'nothing was sent anywhere');
+    const insecure = await run(['get', `https://127.0.0.1:${port}`, '--insecure-any-enclave']);
+    assert.equal(insecure.code, 1);
+    assert.match(insecure.stderr, /WARNING: --insecure-any-enclave/);
+    assert.equal(connections, 1, 'it went on to connect');
+  } finally {
+    server.close();
+  }
+});

@@ -4,10 +4,10 @@
 // key. Exit codes: 0 success, 1 a check failed, 2 usage error.
 
 import { readFileSync } from 'node:fs';
-import { verifyAttestationDocument } from '@http-enclave/attestation';
-import { createAttestedClient } from './attested-client.js';
+import { pinsMeasurements, verifyAttestationDocument } from '@http-enclave/attestation';
+import { createAttestedClient, type AttestedClient } from './attested-client.js';
 import { AttestedClientError } from './client-errors.js';
-import { parseCommandLine, parseHex, parseTime, readCommonOptions, USAGE, UsageError } from './cli-options.js';
+import { parseCommandLine, parseHex, parseTime, readCommonOptions, USAGE, UsageError, type CommonOptions } from './cli-options.js';
 import { formatVerificationReport } from './verification-report.js';
 import { parseKeyAdminAction, runKeyAdminAction } from './key-admin-command.js';
 
@@ -32,7 +32,9 @@ async function main(argv: readonly string[]): Promise<number> {
       const client = createAttestedClient({ url, root: common.root, policy: common.policy });
       try {
         const verified = await client.verify();
-        process.stdout.write(formatVerificationReport(verified.result, { endpoint: url, tlsFingerprint256: verified.certificate.fingerprint256 }));
+        process.stdout.write(
+          formatVerificationReport(verified.result, { endpoint: url, tlsFingerprint256: verified.certificate.fingerprint256, measurementsPinned: client.measurementsPinned }),
+        );
       } finally {
         client.close();
       }
@@ -54,7 +56,7 @@ async function main(argv: readonly string[]): Promise<number> {
         },
       });
       if (!result.ok) throw new AttestedClientError('ATTESTATION_FAILED', `attestation failed: ${result.reason}: ${result.message}`, result.reason);
-      process.stdout.write(formatVerificationReport(result));
+      process.stdout.write(formatVerificationReport(result, { measurementsPinned: pinsMeasurements(common.policy) }));
       return 0;
     }
     case 'put':
@@ -72,8 +74,9 @@ async function main(argv: readonly string[]): Promise<number> {
         if (values.data !== undefined && values.file !== undefined) throw new UsageError('put takes --data or --file, not both');
         body = values.data ?? (values.file !== undefined ? readText(values.file, '--file') : readFileSync(0, 'utf8'));
       }
-      const client = createAttestedClient({ url, root: common.root, policy: common.policy });
+      const client = createAttestedClient({ url, root: common.root, policy: common.policy, insecureAnyEnclave: common.insecureAnyEnclave });
       try {
+        requireMeasurements(client, common);
         const verified = await client.verify();
         process.stderr.write(`attestation verified (${verified.result.document.moduleId}); sending to the attested key only\n`);
         const response = await client.request({
@@ -96,8 +99,9 @@ async function main(argv: readonly string[]): Promise<number> {
       const adminToken = process.env['HTTP_ENCLAVE_ADMIN_TOKEN'];
       if (adminToken === undefined || adminToken === '') throw new UsageError('keys needs the admin token in HTTP_ENCLAVE_ADMIN_TOKEN');
       // A retirement opens every record before it answers (about 0.4 ms each here): give it the scan's own limit.
-      const client = createAttestedClient({ url, root: common.root, policy: common.policy, timeoutMs: KEY_ADMIN_TIMEOUT_MS });
+      const client = createAttestedClient({ url, root: common.root, policy: common.policy, timeoutMs: KEY_ADMIN_TIMEOUT_MS, insecureAnyEnclave: common.insecureAnyEnclave });
       try {
+        requireMeasurements(client, common);
         await client.verify();
         return await runKeyAdminAction(client, action, adminToken, positionals[2], (line) => process.stdout.write(`${line}\n`));
       } finally {
@@ -107,6 +111,20 @@ async function main(argv: readonly string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/**
+ * Before any connection: with the AWS root, sending data needs the code
+ * pinned (--measurements or --pcr), or --insecure-any-enclave, which says so.
+ */
+function requireMeasurements(client: AttestedClient, common: CommonOptions): void {
+  if (common.root !== 'aws' || client.measurementsPinned) return;
+  if (!common.insecureAnyEnclave) {
+    throw new UsageError(
+      'no measurements pinned: any genuine Nitro enclave would pass, including one the operator built from other code; give --measurements FILE (nitro-cli build-enclave / describe-eif JSON) or --pcr 0=HEX, or --insecure-any-enclave',
+    );
+  }
+  process.stderr.write('WARNING: --insecure-any-enclave: measurements are not pinned; any genuine Nitro enclave is accepted, including one the operator built from other code\n');
 }
 
 function requireUrl(text: string | undefined): string {

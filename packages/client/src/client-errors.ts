@@ -8,6 +8,7 @@ export type ClientErrorCode =
   | 'ATTESTATION_FETCH_FAILED'
   | 'ATTESTATION_FAILED'
   | 'CERTIFICATE_NOT_ATTESTED'
+  | 'MEASUREMENTS_REQUIRED'
   | 'REQUEST_FAILED';
 
 export class AttestedClientError extends Error {

@@ -6,10 +6,19 @@ import type { AttestationResult } from '@http-enclave/attestation';
 
 type Verified = Extract<AttestationResult, { ok: true }>;
 
-export function formatVerificationReport(result: Verified, extra: { readonly endpoint?: string; readonly tlsFingerprint256?: string } = {}): string {
+export function formatVerificationReport(
+  result: Verified,
+  extra: { readonly endpoint?: string; readonly tlsFingerprint256?: string; readonly measurementsPinned?: boolean } = {},
+): string {
   const { document } = result;
   const lines: string[] = [];
   lines.push(`attestation: VERIFIED${result.anchor === 'dev' ? ' (DEV ROOT: not a real enclave)' : ''}`);
+  if (extra.measurementsPinned === false) {
+    lines.push('!!! MEASUREMENTS NOT PINNED: this proves only that SOME genuine enclave answered, not which code it runs;');
+    lines.push('!!! pin PCR0-2 with --measurements FILE (nitro-cli build-enclave / describe-eif JSON) or --pcr N=HEX');
+  } else if (extra.measurementsPinned === true) {
+    lines.push('measurements: pinned (the enclave matches the expected PCRs)');
+  }
   if (extra.endpoint !== undefined) lines.push(`endpoint:    ${extra.endpoint}`);
   lines.push(`module:      ${document.moduleId}`);
   lines.push(`time:        ${new Date(document.timestamp).toISOString()}`);
