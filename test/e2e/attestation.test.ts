@@ -133,6 +133,37 @@ describe('attestation with the dev provider through the real host', () => {
     insecure.close();
   });
 
+  test('the document is served at /.well-known/attestation too; one connection gets at most 8, then 429 ATTESTATION_RATE_LIMITED with Retry-After', async () => {
+    const { Agent, request } = await import('node:https');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+    const ask = (path: string): Promise<{ status: number; body: Buffer; headers: Record<string, unknown>; socketId: unknown }> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: stack.port, path, agent, servername: 'localhost', headers: { accept: 'application/cbor' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers, socketId: res.socket }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const answers: Awaited<ReturnType<typeof ask>>[] = [];
+      for (let index = 0; index < 9; index += 1) answers.push(await ask(`${index % 2 === 0 ? '/.well-known/attestation' : '/attestation'}?nonce=${'ab'.repeat(32)}`));
+      assert.ok(answers.every((answer) => answer.socketId === answers[0]?.socketId), 'one connection');
+      assert.deepEqual(answers.slice(0, 8).map((answer) => answer.status), [200, 200, 200, 200, 200, 200, 200, 200]);
+      assert.equal(answers[0]?.body[0], 0x84, 'a COSE_Sign1 array from the alias');
+      const limited = answers[8];
+      assert.equal(limited?.status, 429);
+      assert.equal((JSON.parse(limited.body.toString()) as { error: { code: string } }).error.code, 'ATTESTATION_RATE_LIMITED');
+      assert.equal(limited.headers['retry-after'], '1');
+    } finally {
+      agent.destroy();
+    }
+    // A new connection is served again.
+    const fresh = await fetchDocument(stack.port, 'cd'.repeat(32));
+    assert.ok(fresh.document.length > 0);
+  });
+
   test('a replayed document (another nonce) is refused; the client pinned to other PCRs refuses', async () => {
     // Record a document for nonce A with the live certificate, as an attacker could.
     const nonceA = 'aa'.repeat(32);

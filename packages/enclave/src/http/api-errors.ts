@@ -59,6 +59,7 @@ export const WriteConflictError = define('WRITE_CONFLICT', 409, 'client', 'the d
 export const BodyTooLargeError = define('BODY_TOO_LARGE', 413, 'client', 'the request body is larger than MAX_BODY_BYTES');
 export const UnsupportedMediaTypeError = define('UNSUPPORTED_MEDIA_TYPE', 415, 'client', 'Content-Type must be application/json');
 export const HeadersTooLargeError = define('HEADERS_TOO_LARGE', 431, 'client', 'request headers are too large');
+export const AttestationRateLimitedError = define('ATTESTATION_RATE_LIMITED', 429, 'client', 'too many attestation documents asked for (on this connection, or by everyone); retry later');
 export const ExpectationFailedError = define('EXPECTATION_FAILED', 417, 'client', 'the only expectation this server meets is Expect: 100-continue');
 export const AdminForbiddenError = define('ADMIN_FORBIDDEN', 403, 'client', 'the admin token is missing or wrong');
 export const AdminBusyError = define('ADMIN_BUSY', 409, 'client', 'another admin operation is running and one is waiting; retry when they are done');
@@ -103,6 +104,7 @@ export const API_ERROR_CLASSES = [
   UnsupportedMediaTypeError,
   HeadersTooLargeError,
   ExpectationFailedError,
+  AttestationRateLimitedError,
   AdminForbiddenError,
   AdminBusyError,
   KeyUnknownError,

@@ -2,7 +2,8 @@
 // every failure to a JSON error with a stable code. Routes:
 //
 //   GET    /healthz                 liveness and whether storage answers
-//   GET    /attestation?nonce=HEX   attestation document (public; attestation-endpoint.ts)
+//   GET    /attestation?nonce=HEX   attestation document (public; attestation-endpoint.ts),
+//          also at /.well-known/attestation; rate-limited (attestation-rate-limit.ts)
 //   POST   /private-data            store the caller's default document
 //   GET    /private-data            read it
 //   PUT    /private-data/{name}     store a named document
@@ -26,10 +27,12 @@ import {
   OverloadedError,
   MethodNotAllowedError,
   RouteNotFoundError,
+  AttestationRateLimitedError,
 } from './api-errors.js';
 import { isAdminPath, serveAdmin, type AdminDeps } from './admin-endpoint.js';
 import type { BodyMemoryBudget } from './body-memory-budget.js';
 import { serveAttestation } from './attestation-endpoint.js';
+import { AttestationRateLimit } from './attestation-rate-limit.js';
 import { tokenFromHeaders } from './authenticate.js';
 import { readJsonBody, RequestAbortedError } from './read-json-body.js';
 
@@ -56,14 +59,14 @@ export interface ApiHandlerDeps {
 
 type Route =
   | { readonly kind: 'health' }
-  | { readonly kind: 'attestation' }
+  | { readonly kind: 'attestation'; readonly template: string }
   | { readonly kind: 'admin'; readonly path: string }
   | { readonly kind: 'document'; readonly name: string; readonly template: string; readonly methods: readonly string[] };
 
 function matchRoute(url: string | undefined): Route {
   const path = (url ?? '').split('?', 1)[0] ?? '';
   if (path === '/healthz') return { kind: 'health' };
-  if (path === '/attestation') return { kind: 'attestation' };
+  if (path === '/attestation' || path === '/.well-known/attestation') return { kind: 'attestation', template: path };
   if (isAdminPath(path)) return { kind: 'admin', path };
   if (path === '/private-data') return { kind: 'document', name: DEFAULT_DOCUMENT_NAME, template: '/private-data', methods: ['GET', 'POST'] };
   if (path.startsWith('/private-data/')) {
@@ -180,10 +183,11 @@ export function createApiHandler(deps: ApiHandlerDeps): (request: IncomingMessag
 }
 
 function createSingleRequestHandler(deps: ApiHandlerDeps): (request: IncomingMessage, response: ServerResponse) => void {
+  const attestationRateLimit = new AttestationRateLimit();
   return (request, response) => {
     const started = process.hrtime.bigint();
     let template = 'unmatched';
-    handle(request, response, deps, (t) => (template = t))
+    handle(request, response, deps, (t) => (template = t), attestationRateLimit)
       .catch((error: unknown) => {
         if (error instanceof RequestAbortedError) return;
         const apiError = error instanceof ApiError ? error : new InternalError();
@@ -239,7 +243,13 @@ function checkHostHeader(request: IncomingMessage): void {
   }
 }
 
-async function handle(request: IncomingMessage, response: ServerResponse, deps: ApiHandlerDeps, setTemplate: (t: string) => void): Promise<void> {
+async function handle(
+  request: IncomingMessage,
+  response: ServerResponse,
+  deps: ApiHandlerDeps,
+  setTemplate: (t: string) => void,
+  attestationRateLimit: AttestationRateLimit,
+): Promise<void> {
   checkHostHeader(request);
   checkTransferEncoding(request);
   const route = matchRoute(request.url);
@@ -256,8 +266,12 @@ async function handle(request: IncomingMessage, response: ServerResponse, deps: 
     return;
   }
   if (route.kind === 'attestation') {
-    setTemplate('/attestation');
+    setTemplate(route.template);
     if (request.method !== 'GET') throw new MethodNotAllowedError();
+    if (deps.attestation !== undefined && !attestationRateLimit.tryTake(request.socket)) {
+      response.setHeader('retry-after', '1');
+      throw new AttestationRateLimitedError();
+    }
     await serveAttestation(request, response, deps.attestation);
     return;
   }
