@@ -10,8 +10,8 @@ export class UsageError extends Error {
 }
 
 export const USAGE = `usage:
-  http-enclave verify https://HOST:PORT [--measurements FILE ...] [--pcr N=HEX ...] [--root aws|FILE] [--allow-debug]
-  http-enclave verify-doc FILE [--at TIME] [--root aws|FILE] [--measurements FILE ...] [--pcr N=HEX ...] [--allow-debug] [--nonce HEX] [--tls-cert PEM]
+  http-enclave verify https://HOST:PORT [--measurements FILE ...] [--pcr N=HEX ...] [--root aws|FILE] [--allow-debug] [--json]
+  http-enclave verify-doc FILE [--at TIME] [--root aws|FILE] [--measurements FILE ...] [--pcr N=HEX ...] [--allow-debug] [--nonce HEX] [--tls-cert PEM] [--json]
   http-enclave put https://HOST:PORT [NAME] [--data JSON | --file FILE] [verify options]
   http-enclave get https://HOST:PORT [NAME] [verify options]
   http-enclave keys status|rotate|reseal https://HOST:PORT [verify options]
@@ -26,7 +26,8 @@ export const USAGE = `usage:
   prints (or build-enclave.sh writes), and the enclave must match every PCR of
   one of them (give two during a rolling upgrade); --pcr N=HEX pins one more
   PCR. --insecure-any-enclave accepts any genuine enclave, including one the
-  operator built from other code.
+  operator built from other code. --json prints the report (or the failure:
+  {"verified": false, "code", "reason", "message"}) as JSON on stdout.
   TIME is ISO 8601 (2025-01-06T16:07:05Z) or Unix seconds. FILE for --root is a
   PEM root certificate (for the dev provider); the default is the AWS Nitro root.
 exit codes: 0 success, 1 a check failed (the reason is printed), 2 usage error
@@ -42,6 +43,7 @@ const OPTION_SPEC = {
   pcr: { type: 'string', multiple: true },
   measurements: { type: 'string', multiple: true },
   'insecure-any-enclave': { type: 'boolean' },
+  json: { type: 'boolean' },
   root: { type: 'string' },
   'allow-debug': { type: 'boolean' },
   at: { type: 'string' },

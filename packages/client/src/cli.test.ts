@@ -163,3 +163,21 @@ test('put and get with the AWS root and nothing pinned: a usage error before any
     server.close();
   }
 });
+
+test('--json: the report of verify-doc as JSON on stdout; a failed check as {"verified": false, …} with exit 1', async () => {
+  const ok = await runCli(['verify-doc', base1, '--at', INSIDE_BASE1, '--json', '--pcr', `0=${BASE1_PCR0}`]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const report = JSON.parse(ok.stdout) as { verified: boolean; anchor: string; moduleId: string; measurementsPinned: boolean; pcrs: Record<string, string>; checks: { name: string; outcome: string }[] };
+  assert.equal(report.verified, true);
+  assert.equal(report.anchor, 'aws');
+  assert.equal(report.moduleId, 'i-0de38b2b6853cc9e8-enc0193685e7fee7d85');
+  assert.equal(report.measurementsPinned, true);
+  assert.equal(report.pcrs['0'], BASE1_PCR0);
+  assert.ok(report.checks.length > 0);
+  const failed = await runCli(['verify-doc', base1, '--at', '2025-01-06T16:07:05Z', '--json']);
+  assert.equal(failed.code, 1);
+  assert.deepEqual(
+    { ...(JSON.parse(failed.stdout) as Record<string, unknown>), message: undefined },
+    { verified: false, code: 'ATTESTATION_FAILED', reason: 'CERTIFICATE_EXPIRED', message: undefined },
+  );
+});

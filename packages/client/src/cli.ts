@@ -8,7 +8,7 @@ import { pinsMeasurements, verifyAttestationDocument } from '@http-enclave/attes
 import { createAttestedClient, type AttestedClient } from './attested-client.js';
 import { AttestedClientError } from './client-errors.js';
 import { parseCommandLine, parseHex, parseTime, readCommonOptions, USAGE, UsageError, type CommonOptions } from './cli-options.js';
-import { formatVerificationReport } from './verification-report.js';
+import { formatVerificationReport, verificationReportJson } from './verification-report.js';
 import { parseKeyAdminAction, runKeyAdminAction } from './key-admin-command.js';
 
 const EXIT_FAILED = 1;
@@ -32,9 +32,8 @@ async function main(argv: readonly string[]): Promise<number> {
       const client = createAttestedClient({ url, root: common.root, policy: common.policy });
       try {
         const verified = await client.verify();
-        process.stdout.write(
-          formatVerificationReport(verified.result, { endpoint: url, tlsFingerprint256: verified.certificate.fingerprint256, measurementsPinned: client.measurementsPinned }),
-        );
+        const extra = { endpoint: url, tlsFingerprint256: verified.certificate.fingerprint256, measurementsPinned: client.measurementsPinned };
+        process.stdout.write(values.json === true ? verificationReportJson(verified.result, extra) : formatVerificationReport(verified.result, extra));
       } finally {
         client.close();
       }
@@ -56,7 +55,8 @@ async function main(argv: readonly string[]): Promise<number> {
         },
       });
       if (!result.ok) throw new AttestedClientError('ATTESTATION_FAILED', `attestation failed: ${result.reason}: ${result.message}`, result.reason);
-      process.stdout.write(formatVerificationReport(result, { measurementsPinned: pinsMeasurements(common.policy) }));
+      const extra = { measurementsPinned: pinsMeasurements(common.policy) };
+      process.stdout.write(values.json === true ? verificationReportJson(result, extra) : formatVerificationReport(result, extra));
       return 0;
     }
     case 'put':
@@ -163,6 +163,9 @@ function readDocument(path: string): Uint8Array {
   return Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
 }
 
+/** --json asked for (read again here: a usage error may come before the options are parsed). */
+const wantsJson = process.argv.includes('--json');
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
@@ -171,6 +174,7 @@ main(process.argv.slice(2)).then(
       process.exit(EXIT_USAGE);
     }
     if (error instanceof AttestedClientError) {
+      if (wantsJson) process.stdout.write(`${JSON.stringify({ verified: false, code: error.code, reason: error.reason ?? null, message: error.message })}\n`);
       process.stderr.write(`http-enclave: ${error.code}${error.reason === undefined ? '' : ` ${error.reason}`}: ${error.message}\n`);
       process.exit(EXIT_FAILED);
     }

@@ -43,3 +43,30 @@ export function formatVerificationReport(
   for (const check of result.checks) lines.push(`  ${check.outcome === 'passed' ? 'ok  ' : 'skip'} ${check.name}`);
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * The same as a JSON object, for scripts (`--json`). A failed check is
+ * `{"verified": false, "code": …, "reason": …, "message": …}` (cli.ts).
+ */
+export function verificationReportJson(
+  result: Verified,
+  extra: { readonly endpoint?: string; readonly tlsFingerprint256?: string; readonly measurementsPinned?: boolean } = {},
+): string {
+  const { document } = result;
+  const pcrs: Record<string, string> = {};
+  for (const [index, value] of [...document.pcrs.entries()].sort((a, b) => a[0] - b[0])) pcrs[String(index)] = Buffer.from(value).toString('hex');
+  return `${JSON.stringify({
+    verified: true,
+    anchor: result.anchor,
+    ...(extra.endpoint === undefined ? {} : { endpoint: extra.endpoint }),
+    ...(extra.measurementsPinned === undefined ? {} : { measurementsPinned: extra.measurementsPinned }),
+    moduleId: document.moduleId,
+    timestamp: new Date(document.timestamp).toISOString(),
+    debugMode: result.debugMode,
+    pcrs,
+    chain: [...document.cabundle, document.certificate].map((der) => new X509Certificate(der).subject.replace(/\n/g, ', ')),
+    tlsBindingScheme: result.tlsBindingScheme,
+    ...(extra.tlsFingerprint256 === undefined ? {} : { tlsCertificateSha256: extra.tlsFingerprint256 }),
+    checks: result.checks.map((check) => ({ name: check.name, outcome: check.outcome })),
+  }, null, 2)}\n`;
+}
