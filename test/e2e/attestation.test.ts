@@ -70,7 +70,7 @@ describe('attestation with the dev provider through the real host', () => {
     const verified = await runCli(['verify', url, '--root', rootPem]);
     assert.equal(verified.code, 0, verified.stderr);
     assert.match(verified.stdout, /attestation: VERIFIED \(DEV ROOT/);
-    assert.match(verified.stdout, /tls binding: user_data binds the presented certificate's key \(http-enclave-spki-sha256-v1\)/);
+    assert.match(verified.stdout, /tls binding: user_data binds the presented certificate's key and this TLS session \(http-enclave-session-v2\)/);
     const token = await newToken();
     const put = await runCli(['put', url, 'notes', '--root', rootPem, '--data', '{"attested":true}'], { HTTP_ENCLAVE_TOKEN: token });
     assert.equal(put.code, 0, put.stderr);
@@ -234,3 +234,52 @@ function fetchDocument(port: number, nonceHex: string): Promise<{ document: Buff
     });
   });
 }
+
+describe('an operator that holds the enclave TLS key (issue 10, item 2)', () => {
+  let dir: string;
+  let stack: Stack;
+  let rootPem: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'http-enclave-relay-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp384r1', '-sha384', '-nodes', '-days', '30',
+      '-subj', '/CN=http-enclave dev attestation root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      '-keyout', join(dir, 'root-key.pem'), '-out', join(dir, 'root.pem')], { stdio: 'ignore' });
+    rootPem = join(dir, 'root.pem');
+    // The enclave's TLS key comes from files, which the operator can read (they are in the image).
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-keyout', join(dir, 'tls-key.pem'), '-out', join(dir, 'tls-cert.pem')], { stdio: 'ignore' });
+    stack = await startStack({
+      enclaveEnv: {
+        ATTESTATION_PROVIDER: 'dev',
+        ATTESTATION_DEV_ROOT_KEY_PATH: join(dir, 'root-key.pem'),
+        ATTESTATION_DEV_ROOT_CERT_PATH: rootPem,
+        TLS_CERT_PATH: join(dir, 'tls-cert.pem'),
+        TLS_KEY_PATH: join(dir, 'tls-key.pem'),
+      },
+    });
+  });
+  after(async () => {
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a relay with the enclave's own key and certificate gets a genuine document over its own connection: refused (TLS_SESSION_MISMATCH) before anything is sent", async () => {
+    const { readFileSync } = await import('node:fs');
+    const relay = await startManInTheMiddle(stack.port, readFileSync(join(dir, 'tls-key.pem'), 'utf8'), readFileSync(join(dir, 'tls-cert.pem'), 'utf8'));
+    try {
+      const token = await newToken();
+      const put = await runCli(['put', `https://127.0.0.1:${relay.port}`, '--root', rootPem, '--data', '{"secret":"must-not-reach-the-relay"}'], { HTTP_ENCLAVE_TOKEN: token });
+      assert.equal(put.code, 1, put.stdout);
+      assert.match(put.stderr, /ATTESTATION_FAILED TLS_SESSION_MISMATCH/);
+      assert.match(relay.seen(), /^GET \/attestation\?nonce=[0-9a-f]{64} HTTP\/1\.1\r\n/);
+      assert.equal(relay.seen().includes(token), false);
+      assert.equal(relay.seen().includes('must-not-reach'), false);
+      // The key part alone still matches (same key): what a client that cannot export (a browser) would see.
+      const direct = await runCli(['verify', `https://127.0.0.1:${stack.port}`, '--root', rootPem]);
+      assert.equal(direct.code, 0, direct.stderr);
+    } finally {
+      relay.server.close();
+    }
+  });
+});

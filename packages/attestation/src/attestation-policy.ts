@@ -9,7 +9,7 @@ import { createHash, type X509Certificate } from 'node:crypto';
 import type { AttestationDocument } from './attestation-document.js';
 import { PCR_INDEX_LIMIT, PCR_VALUE_LENGTHS } from './attestation-document.js';
 import { AttestationError } from './reason-codes.js';
-import { findTlsBindingScheme, TLS_BINDING_SCHEMES, toX509Certificate, type TlsBindingScheme, type TlsCertificateInput } from './user-data-binding.js';
+import { findTlsBindingScheme, sessionExporterOf, TLS_BINDING_SCHEMES, TLS_EXPORTER_BYTES, toX509Certificate, type TlsBindingScheme, type TlsCertificateInput } from './user-data-binding.js';
 
 export interface AttestationPolicy {
   /** Expected PCR values by index (0..31), hex, any case. An index absent from the document fails. */
@@ -30,7 +30,14 @@ export interface AttestationPolicy {
   readonly maxClockSkewMs?: number;
   /** The TLS certificate the client sees; user_data must bind its key. */
   readonly tlsCertificate?: TlsCertificateInput;
-  /** Schemes accepted for the TLS binding. Default: both (see user-data-binding.ts). */
+  /**
+   * The client's own TLS exporter value for the connection it asked on
+   * (label TLS_EXPORTER_LABEL, the nonce as context, 32 bytes). When given,
+   * user_data must be session-bound (http-enclave-session-v2) to exactly this
+   * value: a relay that holds the enclave's TLS key has another session.
+   */
+  readonly tlsExporter?: Uint8Array;
+  /** Schemes accepted for the TLS binding. Default: all three (see user-data-binding.ts). */
   readonly tlsBindingSchemes?: readonly TlsBindingScheme[];
   /** Check PCR4 = SHA-384(0^48 || instance id of module_id) where module_id has the enclave form. Default true. */
   readonly checkPcr4ModuleId?: boolean;
@@ -47,6 +54,7 @@ export interface NormalizedPolicy {
   readonly maxAgeMs: number | null;
   readonly maxClockSkewMs: number;
   readonly tlsCertificate: X509Certificate | null;
+  readonly tlsExporter: Uint8Array | null;
   readonly tlsBindingSchemes: readonly TlsBindingScheme[];
   readonly checkPcr4ModuleId: boolean;
 }
@@ -84,6 +92,10 @@ export function normalizePolicy(policy: AttestationPolicy = {}): NormalizedPolic
   const pcrSets = (policy.pcrSets ?? []).map((set, index) => normalizePcrs(set, `policy.pcrSets[${index}]`));
   if (pcrSets.some((set) => set.size === 0)) throw new TypeError('policy.pcrSets: a measurement set must name at least one PCR');
   if (policy.nonce !== undefined && !(policy.nonce instanceof Uint8Array)) throw new TypeError('policy.nonce must be a Uint8Array');
+  if (policy.tlsExporter !== undefined && (!(policy.tlsExporter instanceof Uint8Array) || policy.tlsExporter.length !== TLS_EXPORTER_BYTES)) {
+    throw new TypeError(`policy.tlsExporter must be a Uint8Array of ${TLS_EXPORTER_BYTES} bytes`);
+  }
+  if (policy.tlsExporter !== undefined && policy.tlsCertificate === undefined) throw new TypeError('policy.tlsExporter needs policy.tlsCertificate');
   const schemes = policy.tlsBindingSchemes ?? TLS_BINDING_SCHEMES;
   if (schemes.length === 0 || schemes.some((scheme) => !TLS_BINDING_SCHEMES.includes(scheme))) {
     throw new TypeError(`policy.tlsBindingSchemes must be a non-empty list of ${TLS_BINDING_SCHEMES.join(', ')}`);
@@ -104,6 +116,7 @@ export function normalizePolicy(policy: AttestationPolicy = {}): NormalizedPolic
     maxAgeMs: nonNegativeMs(policy.maxAgeMs, 'maxAgeMs'),
     maxClockSkewMs: nonNegativeMs(policy.maxClockSkewMs, 'maxClockSkewMs') ?? DEFAULT_MAX_CLOCK_SKEW_MS,
     tlsCertificate,
+    tlsExporter: policy.tlsExporter === undefined ? null : Uint8Array.from(policy.tlsExporter),
     tlsBindingSchemes: schemes,
     checkPcr4ModuleId: policy.checkPcr4ModuleId !== false,
   };
@@ -185,13 +198,25 @@ export function checkDocumentAge(document: AttestationDocument, nowMs: number, m
   }
 }
 
-export function checkTlsBinding(document: AttestationDocument, certificate: X509Certificate, schemes: readonly TlsBindingScheme[]): TlsBindingScheme {
+export function checkTlsBinding(
+  document: AttestationDocument,
+  certificate: X509Certificate,
+  schemes: readonly TlsBindingScheme[],
+  exporter: Uint8Array | null = null,
+): TlsBindingScheme {
   const scheme = findTlsBindingScheme(document.userData, certificate, schemes);
   if (scheme === null) {
     throw new AttestationError(
       'TLS_BINDING_MISMATCH',
       document.userData === null ? 'the document has no user_data to bind the TLS certificate' : `user_data (${document.userData.length} bytes) does not bind the TLS certificate key`,
     );
+  }
+  if (exporter !== null) {
+    const bound = sessionExporterOf(document.userData);
+    if (scheme !== 'http-enclave-session-v2' || bound === null) throw new AttestationError('TLS_SESSION_MISMATCH', 'user_data binds the key but no TLS session, and the policy names this connection\'s exporter');
+    if (!bytesEqual(bound, exporter)) {
+      throw new AttestationError('TLS_SESSION_MISMATCH', 'user_data binds another TLS session than this connection (a relay holding the enclave\'s TLS key)');
+    }
   }
   return scheme;
 }

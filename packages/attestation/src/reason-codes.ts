@@ -28,6 +28,7 @@ export const REASON_CODES = {
   DOCUMENT_TOO_OLD: 'the document timestamp is older than policy.maxAgeMs before the verification time',
   DOCUMENT_FROM_FUTURE: 'with policy.maxAgeMs set: the document timestamp is more than policy.maxClockSkewMs after the verification time',
   TLS_BINDING_MISMATCH: 'the policy names a TLS certificate and user_data binds no key, or another key, under the accepted schemes',
+  TLS_SESSION_MISMATCH: "the policy names this connection's TLS exporter and user_data binds no TLS session, or another one (a relay that holds the enclave's TLS key)",
 } as const;
 
 export type ReasonCode = keyof typeof REASON_CODES;

@@ -42,3 +42,25 @@ test('our scheme: label || SHA-256(SPKI), 64 bytes, found only for the same key'
   assert.equal(findTlsBindingScheme(userData.subarray(0, 63), tls), null);
   assert.equal(findTlsBindingScheme(null, tls), null);
 });
+
+test('session scheme v2: label || SHA-256(SPKI) || exporter, 96 bytes; the key part found for the same key only; the exporter checked by the policy', async () => {
+  const { createHash, randomBytes } = await import('node:crypto');
+  const { checkTlsBinding } = await import('./attestation-policy.js');
+  const { HTTP_ENCLAVE_TLS_SESSION_LABEL, sessionExporterOf } = await import('./user-data-binding.js');
+  assert.equal(HTTP_ENCLAVE_TLS_SESSION_LABEL.length, 32);
+  const tls = new X509Certificate(TEST_TLS_CERTIFICATE_PEM);
+  const exporter = randomBytes(32);
+  const userData = createTlsBindingUserData(tls, exporter);
+  // Written from the spec, not by the encoder: label, digest of the SPKI, exporter.
+  const expected = Buffer.concat([Buffer.from(HTTP_ENCLAVE_TLS_SESSION_LABEL, 'ascii'), createHash('sha256').update(subjectPublicKeyInfoDer(tls)).digest(), exporter]);
+  assert.deepEqual(Buffer.from(userData), expected);
+  assert.equal(findTlsBindingScheme(userData, tls), 'http-enclave-session-v2');
+  assert.deepEqual(Buffer.from(sessionExporterOf(userData) ?? []), exporter);
+  assert.equal(findTlsBindingScheme(userData, new X509Certificate(DEV_LEAF_PEM)), null, 'another key');
+  const document = { userData } as unknown as Parameters<typeof checkTlsBinding>[0];
+  assert.equal(checkTlsBinding(document, tls, ['http-enclave-session-v2'], exporter), 'http-enclave-session-v2');
+  assert.throws(() => checkTlsBinding(document, tls, ['http-enclave-session-v2'], randomBytes(32)), { code: 'TLS_SESSION_MISMATCH' });
+  const keyOnly = { userData: createTlsBindingUserData(tls) } as unknown as Parameters<typeof checkTlsBinding>[0];
+  assert.equal(checkTlsBinding(keyOnly, tls, ['http-enclave-spki-sha256-v1']), 'http-enclave-spki-sha256-v1', 'without an exporter in the policy: key only');
+  assert.throws(() => checkTlsBinding(keyOnly, tls, ['http-enclave-spki-sha256-v1'], exporter), { code: 'TLS_SESSION_MISMATCH' }, 'a key-only document cannot satisfy a session check');
+});

@@ -1,8 +1,21 @@
 // How an attestation document's user_data binds a TLS certificate's key.
 //
-// Two named schemes, and only these two:
+// Three named schemes, and only these:
 //
-//   'http-enclave-spki-sha256-v1' (ours; what our enclave puts in user_data)
+//   'http-enclave-session-v2' (ours since issue 10; what our enclave puts in user_data)
+//       user_data = ASCII "http-enclave/tls-spki-export/v2:"   (32 bytes)
+//                   || SHA-256(SubjectPublicKeyInfo DER)       (32 bytes)
+//                   || TLS exporter of the connection that asked (32 bytes)
+//       96 bytes. The exporter (RFC 8446 §7.5 / RFC 5705) is computed by both
+//       ends of the one TLS session, label TLS_EXPORTER_LABEL, context = the
+//       request's nonce. Binding the key alone is not enough when the TLS key
+//       is in files the operator can read: a relay with that key terminates
+//       the client's TLS, fetches a genuine document over its own connection
+//       and hands it back; its session, and so its exporter, differs from the
+//       client's. A client that cannot export (a browser) can still check the
+//       key part, and loses exactly that protection.
+//
+//   'http-enclave-spki-sha256-v1' (ours before issue 10)
 //       user_data = ASCII "http-enclave/tls-spki-sha256/v1:"   (32 bytes)
 //                   || SHA-256(SubjectPublicKeyInfo DER)       (32 bytes)
 //       64 bytes in all: within the 512-byte limit that strict verifiers
@@ -21,11 +34,17 @@
 
 import { createHash, X509Certificate } from 'node:crypto';
 
-export const TLS_BINDING_SCHEMES = ['http-enclave-spki-sha256-v1', 'evervault-spki-der'] as const;
+export const TLS_BINDING_SCHEMES = ['http-enclave-session-v2', 'http-enclave-spki-sha256-v1', 'evervault-spki-der'] as const;
 export type TlsBindingScheme = (typeof TLS_BINDING_SCHEMES)[number];
 
-/** ASCII label that starts our user_data; 32 bytes. */
+/** ASCII label that started our user_data before issue 10; 32 bytes. */
 export const HTTP_ENCLAVE_TLS_BINDING_LABEL = 'http-enclave/tls-spki-sha256/v1:';
+/** ASCII label that starts our session-bound user_data; 32 bytes. */
+export const HTTP_ENCLAVE_TLS_SESSION_LABEL = 'http-enclave/tls-spki-export/v2:';
+/** TLS exporter label (RFC 5705 §4: not IANA-registered, so EXPERIMENTAL-). */
+export const TLS_EXPORTER_LABEL = 'EXPERIMENTAL-http-enclave-attestation-v2';
+/** Bytes of exporter output in user_data. */
+export const TLS_EXPORTER_BYTES = 32;
 
 /** A TLS certificate as an X509Certificate, PEM text or DER bytes. */
 export type TlsCertificateInput = X509Certificate | string | Uint8Array;
@@ -87,15 +106,24 @@ export function subjectPublicKeyInfoDer(certificate: X509Certificate): Uint8Arra
   return der.slice(element.start, element.end);
 }
 
-/** user_data our enclave must send for `certificate` (scheme 'http-enclave-spki-sha256-v1'). */
-export function createTlsBindingUserData(certificate: TlsCertificateInput): Uint8Array {
+/**
+ * user_data for `certificate`: scheme 'http-enclave-session-v2' when the
+ * connection's `exporter` is given, else 'http-enclave-spki-sha256-v1'.
+ */
+export function createTlsBindingUserData(certificate: TlsCertificateInput, exporter?: Uint8Array): Uint8Array {
+  if (exporter !== undefined && exporter.length !== TLS_EXPORTER_BYTES) throw new TypeError(`a TLS exporter value is ${TLS_EXPORTER_BYTES} bytes`);
   const spki = subjectPublicKeyInfoDer(toX509Certificate(certificate));
-  const label = new TextEncoder().encode(HTTP_ENCLAVE_TLS_BINDING_LABEL);
+  const label = new TextEncoder().encode(exporter === undefined ? HTTP_ENCLAVE_TLS_BINDING_LABEL : HTTP_ENCLAVE_TLS_SESSION_LABEL);
   const digest = createHash('sha256').update(spki).digest();
-  const out = new Uint8Array(label.length + digest.length);
-  out.set(label, 0);
-  out.set(digest, label.length);
-  return out;
+  return Buffer.concat([label, digest, ...(exporter === undefined ? [] : [exporter])]);
+}
+
+/** The TLS exporter value carried by session-bound user_data; null for the other schemes. */
+export function sessionExporterOf(userData: Uint8Array | null): Uint8Array | null {
+  const label = new TextEncoder().encode(HTTP_ENCLAVE_TLS_SESSION_LABEL);
+  if (userData === null || userData.length !== label.length + 32 + TLS_EXPORTER_BYTES) return null;
+  if (!bytesEqual(userData.subarray(0, label.length), label)) return null;
+  return userData.slice(label.length + 32);
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -110,6 +138,12 @@ export function findTlsBindingScheme(
 ): TlsBindingScheme | null {
   if (userData === null) return null;
   for (const scheme of schemes) {
+    if (scheme === 'http-enclave-session-v2') {
+      // The key part must bind this certificate; the exporter part is the policy's to check (tlsExporter).
+      const exporter = sessionExporterOf(userData);
+      if (exporter !== null && bytesEqual(userData, createTlsBindingUserData(certificate, exporter))) return scheme;
+      continue;
+    }
     const expected = scheme === 'http-enclave-spki-sha256-v1' ? createTlsBindingUserData(certificate) : subjectPublicKeyInfoDer(certificate);
     if (bytesEqual(userData, expected)) return scheme;
   }

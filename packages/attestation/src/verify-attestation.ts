@@ -13,7 +13,8 @@
 //   pcr4-module-id  PCR4 against module_id (skipped where it does not apply)
 //   nonce         (skipped without policy.nonce)
 //   document-age  (skipped without policy.maxAgeMs)
-//   tls-binding   (skipped without policy.tlsCertificate)
+//   tls-binding   (skipped without policy.tlsCertificate; with policy.tlsExporter the
+//                 session too: TLS_SESSION_MISMATCH)
 // The chain comes before the signature so that a swapped or reordered
 // certificate is reported as such; policy comes last and is only looked at
 // for a document AWS (or the dev root) signed.
@@ -177,7 +178,7 @@ export function verifyAttestationDocument(bytes: Uint8Array, options: VerifyAtte
     pass('document-age', policy.maxAgeMs !== null ? 'passed' : 'skipped');
 
     current = 'tls-binding';
-    const tlsBindingScheme = policy.tlsCertificate === null ? null : checkTlsBinding(document, policy.tlsCertificate, policy.tlsBindingSchemes);
+    const tlsBindingScheme = policy.tlsCertificate === null ? null : checkTlsBinding(document, policy.tlsCertificate, policy.tlsBindingSchemes, policy.tlsExporter);
     pass('tls-binding', tlsBindingScheme !== null ? 'passed' : 'skipped');
 
     return { ok: true, document, anchor: chain.anchor, debugMode: isDebugModeDocument(document), tlsBindingScheme, checks };

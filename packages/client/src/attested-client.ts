@@ -16,7 +16,7 @@ import { Agent, request as httpRequest, type ClientRequestArgs, type IncomingHtt
 import { randomBytes as cryptoRandomBytes, type X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { pinsMeasurements, verifyAttestationDocument, type AttestationPolicy, type AttestationResult } from '@http-enclave/attestation';
+import { pinsMeasurements, TLS_EXPORTER_BYTES, TLS_EXPORTER_LABEL, verifyAttestationDocument, type AttestationPolicy, type AttestationResult } from '@http-enclave/attestation';
 import { requestAttestationOverSocket } from './attestation-exchange.js';
 import { AttestedClientError } from './client-errors.js';
 
@@ -29,7 +29,7 @@ export const DEFAULT_MAX_DOCUMENT_AGE_MS = 5 * 60_000;
 /** Largest response body `request` buffers. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-export type AttestedPolicy = Omit<AttestationPolicy, 'nonce' | 'tlsCertificate'>;
+export type AttestedPolicy = Omit<AttestationPolicy, 'nonce' | 'tlsCertificate' | 'tlsExporter'>;
 
 export interface AttestedClientOptions {
   /** https://HOST:PORT of the enclave (through its host). */
@@ -220,7 +220,8 @@ export class AttestedClient {
     const result = verifyAttestationDocument(document, {
       now: (this.#options.now ?? (() => new Date()))(),
       root: this.#options.root,
-      policy: { maxAgeMs: DEFAULT_MAX_DOCUMENT_AGE_MS, ...this.#options.policy, nonce, tlsCertificate: certificate },
+      // This session's exporter: a relay holding the enclave's TLS key has another (issue 10, item 2).
+      policy: { maxAgeMs: DEFAULT_MAX_DOCUMENT_AGE_MS, ...this.#options.policy, nonce, tlsCertificate: certificate, tlsExporter: socket.exportKeyingMaterial(TLS_EXPORTER_BYTES, TLS_EXPORTER_LABEL, nonce) },
     });
     if (!result.ok) {
       throw new AttestedClientError('ATTESTATION_FAILED', `attestation failed: ${result.reason}: ${result.message}`, result.reason);

@@ -36,7 +36,8 @@ export function formatVerificationReport(
     lines.push(`  ${String(index).padStart(2)}: ${hex}`);
   }
   if (result.tlsBindingScheme !== null) {
-    lines.push(`tls binding: user_data binds the presented certificate's key (${result.tlsBindingScheme})`);
+    const what = result.tlsBindingScheme === 'http-enclave-session-v2' ? "the presented certificate's key and this TLS session" : "the presented certificate's key";
+    lines.push(`tls binding: user_data binds ${what} (${result.tlsBindingScheme})`);
     if (extra.tlsFingerprint256 !== undefined) lines.push(`tls cert:    SHA-256 ${extra.tlsFingerprint256}`);
   }
   lines.push('checks:');

@@ -17,7 +17,7 @@ import { decodeCborForTest, mapGet, type DecodedCbor } from '../attest/cbor-test
 import { encodeSigStructure } from '../attest/cose-sign1.js';
 import { createDevAttestationProvider } from '../attest/dev-attestation-provider.js';
 import { generateDevAttestationRoot } from '../attest/dev-attestation-root.js';
-import { tlsBindingUserData } from '../attest/tls-binding.js';
+import { attestationExporter, tlsBindingUserData } from '../attest/tls-binding.js';
 import { createKeyringFromEnvKey } from '../keys/keyring.js';
 import { silentLogger } from '../log.js';
 import { PrivateDocuments } from '../records/private-documents.js';
@@ -33,6 +33,7 @@ interface Answer {
   readonly headers: IncomingHttpHeaders;
   readonly body: Buffer;
   readonly peerCertificate: Buffer | undefined;
+  readonly exporter: Buffer | undefined;
 }
 
 function handlerWith(attestation: AttestationProvider | undefined) {
@@ -55,9 +56,12 @@ function ask(tls: boolean, port: number, path: string, options: { method?: strin
     request.on('response', (response) => {
       const socket = response.socket as TLSSocket;
       const peerCertificate = tls ? socket.getPeerCertificate().raw : undefined;
+      const nonceHex = /nonce=([0-9a-fA-F]+)/.exec(path)?.[1];
+      // This client's end of the session: the enclave must bind the same exporter.
+      const exporter = tls && nonceHex !== undefined && nonceHex.length % 2 === 0 ? attestationExporter(socket, Buffer.from(nonceHex, 'hex')) : undefined;
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks), peerCertificate }));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks), peerCertificate, exporter }));
     });
     request.on('error', reject);
     request.end();
@@ -68,12 +72,13 @@ function errorCode(answer: Answer): string {
   return (JSON.parse(answer.body.toString()) as { error: { code: string } }).error.code;
 }
 
-function checkDocument(document: Buffer, nonce: Buffer, peerCertificate: Buffer): void {
+function checkDocument(document: Buffer, nonce: Buffer, peerCertificate: Buffer, exporter: Buffer | undefined): void {
   const envelope = decodeCborForTest(document) as readonly DecodedCbor[];
   const [protectedHeader, , payloadBytes, signature] = envelope as [Buffer, unknown, Buffer, Buffer];
   const payload = decodeCborForTest(payloadBytes);
   assert.deepEqual(mapGet(payload, 'nonce'), nonce);
-  assert.deepEqual(mapGet(payload, 'user_data'), tlsBindingUserData(peerCertificate), 'user_data binds the certificate this connection presented');
+  assert.ok(exporter !== undefined && exporter.length === 32);
+  assert.deepEqual(mapGet(payload, 'user_data'), tlsBindingUserData(peerCertificate, exporter), 'user_data binds the certificate this connection presented and this session');
   const leaf = new X509Certificate(mapGet(payload, 'certificate') as Buffer);
   assert.ok(verify('sha384', encodeSigStructure(protectedHeader, payloadBytes), { key: leaf.publicKey, dsaEncoding: 'ieee-p1363' }, signature));
 }
@@ -98,7 +103,7 @@ describe('GET /attestation on HTTPS with the dev provider', () => {
     assert.equal(answer.headers['content-type'], 'application/cbor');
     assert.equal(answer.headers['cache-control'], 'no-store');
     assert.equal(answer.body[0], 0x84);
-    checkDocument(answer.body, nonce, answer.peerCertificate ?? Buffer.alloc(0));
+    checkDocument(answer.body, nonce, answer.peerCertificate ?? Buffer.alloc(0), answer.exporter);
   });
 
   test('answers JSON {document, format, provider} when Accept asks for application/json; upper-case hex works', async () => {
@@ -110,7 +115,7 @@ describe('GET /attestation on HTTPS with the dev provider', () => {
     assert.deepEqual(Object.keys(body), ['document', 'format', 'provider']);
     assert.equal(body.format, 'cose_sign1');
     assert.equal(body.provider, 'dev');
-    checkDocument(Buffer.from(body.document, 'base64'), nonce, answer.peerCertificate ?? Buffer.alloc(0));
+    checkDocument(Buffer.from(body.document, 'base64'), nonce, answer.peerCertificate ?? Buffer.alloc(0), answer.exporter);
   });
 
   test('400 INVALID_NONCE: missing, empty, odd length, not hex, above 512 bytes, given twice', async () => {

@@ -5,7 +5,8 @@
 //              bytes (the 512-byte limit of AWS's validation rules), else
 //              400 INVALID_NONCE
 //   user_data  tls-binding.ts of the certificate this TLS connection
-//              presented (read from the socket, so it is the live one)
+//              presented (read from the socket, so it is the live one) and
+//              of this TLS session (its exporter, with the nonce as context)
 //   response   200 application/cbor: the raw COSE_Sign1 bytes; or, when
 //              Accept prefers application/json (listed, q > 0, and above
 //              application/cbor's q if that is listed too):
@@ -21,7 +22,7 @@ import { TLSSocket } from 'node:tls';
 
 import type { AttestationProvider } from '../attest/attestation-provider.js';
 import { MAX_ATTESTATION_FIELD_BYTES } from '../attest/attestation-provider.js';
-import { tlsBindingUserData } from '../attest/tls-binding.js';
+import { attestationExporter, tlsBindingUserData } from '../attest/tls-binding.js';
 import { AttestationUnavailableError, InvalidNonceError } from './api-errors.js';
 
 const NONCE_PATTERN = new RegExp(`^(?:[0-9A-Fa-f]{2}){1,${MAX_ATTESTATION_FIELD_BYTES}}$`);
@@ -83,7 +84,8 @@ export async function serveAttestation(request: IncomingMessage, response: Serve
   const certificateDer = liveCertificateDer(request);
   if (provider === undefined || certificateDer === undefined) throw new AttestationUnavailableError();
   const nonce = parseNonce(request.url);
-  const document = await provider.attest({ userData: tlsBindingUserData(certificateDer), nonce });
+  const socket = request.socket as TLSSocket;
+  const document = await provider.attest({ userData: tlsBindingUserData(certificateDer, attestationExporter(socket, nonce)), nonce });
   if (prefersJson(request.headers.accept)) {
     writeBody(response, 'application/json', JSON.stringify({ document: document.toString('base64'), format: 'cose_sign1', provider: provider.kind }));
   } else {
