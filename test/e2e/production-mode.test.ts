@@ -94,3 +94,34 @@ test('production mode refuses a debugger (issue 9, finding 3): NODE_OPTIONS, --i
   });
   assert.match(development.output, /development mode: the inspector is open/);
 });
+
+test('production mode with ATTESTATION_PROVIDER=nsm refuses a TLS key from files (issue 10, item 2) unless ALLOW_TLS_KEY_FILES=true', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'tls-files-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const base = {
+      ENCLAVE_MODE: 'production',
+      KEY_SOURCE: 'kms',
+      KMS_KEY_ID: KMS_ARN,
+      AWS_REGION: 'eu-west-3',
+      ATTESTATION_PROVIDER: 'nsm',
+      TLS_CERT_PATH: join(dir, 'cert.pem'),
+      TLS_KEY_PATH: join(dir, 'key.pem'),
+      ENCLAVE_LISTEN: 'unix:///nonexistent-directory/enclave.sock',
+    };
+    const refused = await runToExit(ENCLAVE_MAIN, base);
+    assert.equal(refused.code, 78, refused.stderr);
+    assert.match(refused.stderr, /^enclave: configuration error: TLS_CERT_PATH\/TLS_KEY_PATH: a TLS key from files is refused in production mode with ATTESTATION_PROVIDER=nsm/m);
+    // Allowed: start-up goes on past TLS (and stops here at the NSM device, which this machine has not), with the warning logged.
+    const allowed = await runToExit(ENCLAVE_MAIN, { ...base, ALLOW_TLS_KEY_FILES: 'true' });
+    assert.doesNotMatch(allowed.stderr, /a TLS key from files is refused/);
+    assert.match(allowed.output, /ALLOW_TLS_KEY_FILES=true: the TLS key comes from files the operator can read/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

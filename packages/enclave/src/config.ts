@@ -33,6 +33,7 @@ export interface EnclaveConfig {
   readonly useTls: boolean;
   readonly tlsCertPath: string;
   readonly tlsKeyPath: string;
+  readonly allowTlsKeyFiles: boolean;
   readonly listen: TransportAddress;
   readonly storageAddress: TransportAddress;
   readonly enclaveMode: EnclaveMode;
@@ -101,6 +102,7 @@ export const ENCLAVE_ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'USE_TLS', default: 'true', description: '`false` serves plain HTTP (logged as a warning; for debugging only).' },
   { name: 'TLS_CERT_PATH', default: 'cert.pem', description: 'PEM certificate. With TLS_KEY_PATH: both present are used, neither present means a P-256 key and certificate generated in memory, one alone stops start-up.' },
   { name: 'TLS_KEY_PATH', default: 'key.pem', description: 'PEM private key matching TLS_CERT_PATH.' },
+  { name: 'ALLOW_TLS_KEY_FILES', default: 'false', description: 'In production mode with ATTESTATION_PROVIDER=nsm a TLS key from files is refused: the files are in the image, so the operator can relay clients with the enclave\'s own key (clients that check the TLS session still catch it; browsers do not). `true` allows it, and the start-up log says so.' },
   { name: 'ENCLAVE_PORT', default: '5005', description: 'Port of the default ENCLAVE_LISTEN.' },
   { name: 'ENCLAVE_LISTEN', default: 'tcp://127.0.0.1:${ENCLAVE_PORT}', description: 'Address the HTTPS server listens on: tcp://HOST:PORT, unix:///PATH or vsock://any:PORT (Nitro image: vsock://any:5005).' },
   { name: 'STORAGE_ADDR', default: 'tcp://127.0.0.1:5006', description: "Address of the host's storage service (Nitro image: vsock://3:5006, the parent's CID)." },
@@ -283,6 +285,7 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
     keyringRefreshMs,
     tlsCertPath: env['TLS_CERT_PATH'] !== undefined && env['TLS_CERT_PATH'] !== '' ? env['TLS_CERT_PATH'] : 'cert.pem',
     tlsKeyPath: env['TLS_KEY_PATH'] !== undefined && env['TLS_KEY_PATH'] !== '' ? env['TLS_KEY_PATH'] : 'key.pem',
+    allowTlsKeyFiles: readChoice(env, 'ALLOW_TLS_KEY_FILES', 'false', ['true', 'false'], problems) === 'true',
     listen,
     storageAddress,
     masterKey,

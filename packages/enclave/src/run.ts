@@ -17,6 +17,7 @@ import type { Logger } from './log.js';
 import { PrivateDocuments } from './records/private-documents.js';
 import { StorageClient } from './storage/storage-client.js';
 import { loadTlsIdentity } from './tls/tls-identity.js';
+import { TlsConfigError } from './tls/tls-errors.js';
 import { buildTlsServerOptions } from './tls/tls-server-options.js';
 
 export interface EnclaveHandle {
@@ -46,6 +47,16 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
   let certificateFingerprint: string | undefined;
   if (config.useTls) {
     const identity = loadTlsIdentity({ certPath: config.tlsCertPath, keyPath: config.tlsKeyPath, now: now() });
+    // Issue 10, item 2: key files are in the image, so the operator can hold the enclave's TLS key.
+    if (identity.source === 'files' && config.enclaveMode === 'production' && config.attestationProvider === 'nsm') {
+      if (!config.allowTlsKeyFiles) {
+        throw new TlsConfigError(
+          ['TLS_CERT_PATH', 'TLS_KEY_PATH'],
+          "TLS_CERT_PATH/TLS_KEY_PATH: a TLS key from files is refused in production mode with ATTESTATION_PROVIDER=nsm (the operator can read them and relay clients with the enclave's key); remove the files (a key is generated in memory) or set ALLOW_TLS_KEY_FILES=true",
+        );
+      }
+      logger.warn("ALLOW_TLS_KEY_FILES=true: the TLS key comes from files the operator can read; clients that check the TLS session (the http-enclave client) still refuse a relay, browsers do not");
+    }
     tlsOptions = buildTlsServerOptions(identity);
     certificateFingerprint = identity.fingerprintSha256;
     logger.info(identity.source === 'generated' ? 'generated an in-memory TLS key and self-signed certificate' : 'loaded TLS certificate and key from files', {
