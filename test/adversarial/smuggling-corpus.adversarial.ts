@@ -211,6 +211,10 @@ const CASES: readonly Case[] = [
   { name: 'HTTP/1.0 PUT, hidden request after', /*         */ expect: answers(201), hidden: true, build: (c) => `${put(c, 'HTTP/1.0', '')}Content-Length: 2\r\n\r\n{}${c.hidden}` },
   { name: 'Connection: close, 405, then one junk byte', /* */ expect: answers(405), build: (c) => `POST ${c.fresh} HTTP/1.1\r\nHost: localhost\r\n${c.auth}${JSON_CT}Connection: close\r\nContent-Length: 2\r\n\r\n{}X` },
   { name: 'valid PUT, then a malformed request', /*       */ expect: { kind: 'answers', statuses: [201], thenMaybe: 400 }, build: (c) => `${put(c)}Content-Length: 2\r\n\r\n{}GARBAGE / HTTP/1.1\r\n\r\n` },
+  // From the hostile review of the D1/D4 fixes: no request gets two answers, or another's.
+  { name: 'valid PUT, then a chunked PUT with a bad chunk size', expect: answers(201), build: (c) => `${put(c)}Content-Length: 2\r\n\r\n{}${put({ ...c, fresh: `${c.fresh}-b` })}Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n` },
+  { name: '401 with Connection: close, its body, then a request', expect: answers(401), build: (c) => `PUT ${c.fresh} HTTP/1.1\r\nHost: localhost\r\n${JSON_CT}Connection: close\r\nContent-Length: 2\r\n\r\n{}${get()}\r\n` },
+  { name: '401 while its chunked body holds a malformed chunk', expect: answers(401), build: (c) => `PUT ${c.fresh} HTTP/1.1\r\nHost: localhost\r\n${JSON_CT}Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\nzz\r\n` },
 ];
 
 // ---------------------------------------------------------------------------

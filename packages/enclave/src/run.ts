@@ -147,11 +147,14 @@ function trackResponsesForDrain(server: Server): { start(): void } {
     if (!response.headersSent) response.setHeader('connection', 'close');
     else response.once('finish', () => setImmediate(() => server.closeIdleConnections()));
   };
-  server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
+  const track = (_request: IncomingMessage, response: ServerResponse): void => {
     if (draining) letGo(response);
     inFlight.add(response);
     response.once('close', () => inFlight.delete(response));
-  });
+  };
+  // Expect headers come as these events instead of 'request' (review: an
+  // Expect: 100-continue request kept its connection through the drain).
+  for (const event of ['request', 'checkContinue', 'checkExpectation']) server.prependListener(event, track);
   return {
     start() {
       draining = true;

@@ -110,25 +110,50 @@ interface ConnectionQueue {
   pausedByUs: boolean;
   /** Set by a parse error after a complete request: close once every answer is out. */
   closeWhenAnswered: boolean;
-  /** The latest request parsed on this connection. */
+  /** The latest request parsed on this connection, and its response. */
   lastRequest: IncomingMessage | undefined;
+  lastResponse: ServerResponse | undefined;
+  /** A request whose body failed to parse while earlier answers were owed: never handled. */
+  skip: IncomingMessage | undefined;
 }
 
 const connectionQueues = new WeakMap<object, ConnectionQueue>();
 
 /**
- * Called on a parse error (create-api-server.ts): when requests of this
- * connection are still being answered, the connection is closed after their
- * answers, and true is returned (the caller must not write a 400 of its own,
- * which would take the place of, or come on top of, an answer; review D1).
- * False when nothing is in flight.
+ * What to do about a parse error on `connection` (create-api-server.ts),
+ * so that no request ever gets two answers, or another request's answer
+ * (review D1 and its follow-up):
+ *   - the bytes belong to the body of the last request, which was already
+ *     answered (an early 401/413 while its body is discarded): close, no
+ *     second answer ('handled');
+ *   - they belong to the body of the last request, and earlier requests are
+ *     still owed their answers: that request is skipped, the others are
+ *     answered, then the connection closes ('handled');
+ *   - they belong to the body of the only request in flight: it gets the
+ *     400 ('answer');
+ *   - they come after complete requests still being answered: those are
+ *     answered, then the connection closes ('handled');
+ *   - nothing is in flight: a malformed new request gets the 400 ('answer').
  */
-export function closeAfterAnswers(connection: object & { end(): void }): boolean {
+export function settleParseError(connection: object & { end(): void; destroy(): void }): 'answer' | 'handled' {
   const state = connectionQueues.get(connection);
-  // A request whose own body failed to parse is answered 400 by the caller.
-  if (state === undefined || state.queued === 0 || state.lastRequest?.complete !== true) return false;
+  if (state === undefined) return 'answer';
+  const last = state.lastRequest;
+  if (last !== undefined && !last.complete) {
+    if (state.lastResponse?.headersSent === true) {
+      connection.destroy();
+      return 'handled';
+    }
+    if (state.queued > 1) {
+      state.skip = last;
+      state.closeWhenAnswered = true;
+      return 'handled';
+    }
+    return 'answer';
+  }
+  if (state.queued === 0) return 'answer';
   state.closeWhenAnswered = true;
-  return true;
+  return 'handled';
 }
 
 export function createApiHandler(deps: ApiHandlerDeps): (request: IncomingMessage, response: ServerResponse) => void {
@@ -137,11 +162,12 @@ export function createApiHandler(deps: ApiHandlerDeps): (request: IncomingMessag
     const connection = request.socket;
     let queue = connectionQueues.get(connection);
     if (queue === undefined) {
-      queue = { tail: Promise.resolve(), queued: 0, pausedByUs: false, closeWhenAnswered: false, lastRequest: undefined };
+      queue = { tail: Promise.resolve(), queued: 0, pausedByUs: false, closeWhenAnswered: false, lastRequest: undefined, lastResponse: undefined, skip: undefined };
       connectionQueues.set(connection, queue);
     }
     const state = queue;
     state.lastRequest = request;
+    state.lastResponse = response;
     state.queued += 1;
     if (state.queued > MAX_PIPELINED_REQUESTS) {
       if (!connection.destroyed) deps.logger.warn('too many pipelined requests on one connection; closing it', { queued: state.queued });
@@ -174,6 +200,10 @@ export function createApiHandler(deps: ApiHandlerDeps): (request: IncomingMessag
           response.once('close', done);
           if (connection.destroyed) {
             response.destroy();
+            return;
+          }
+          if (state.skip === request) {
+            done(); // its body failed to parse; the connection closes once the earlier answers are out
             return;
           }
           handleOne(request, response);
@@ -369,11 +399,19 @@ function sendError(response: ServerResponse, error: ApiError): void {
     // A body we did not read (413, 401, 415, 503 OVERLOADED before reading):
     // read and discard it, bounded, so that the client gets its answer.
     // Closing with unread bytes makes the kernel send a reset, which often
-    // destroyed the answer before the client read it (review D4). The
-    // connection is kept even if the client asked to close it, so that Node
-    // does not destroy it with the body still arriving; the client closes it.
-    response.shouldKeepAlive = true;
-    discardRestOfBody(response.req);
+    // destroyed the answer before the client read it (review D4).
+    if (response.shouldKeepAlive) {
+      discardRestOfBody(response.req, () => response.req.socket.destroy());
+    } else {
+      // The client asked to close (or HTTP/1.0): the answer says so (RFC 9112
+      // §9.6), and Node's close after it becomes a half-close that keeps
+      // reading (and discarding) until the body is in, then destroys.
+      const socket = response.req.socket;
+      socket.destroySoon = () => {
+        socket.end();
+      };
+      discardRestOfBody(response.req, () => socket.destroy(), () => socket.destroy());
+    }
   }
   sendJson(response, error.status, { error: { code: error.code, message: error.message } });
 }
@@ -389,11 +427,8 @@ const DISCARD_MAX_MS = 5_000;
  * DISCARD_MAX_MS; then the connection is destroyed. When the body ends in
  * time the connection stays usable.
  */
-function discardRestOfBody(request: IncomingMessage): void {
+function discardRestOfBody(request: IncomingMessage, giveUp: () => void, whenDone?: () => void): void {
   let discarded = 0;
-  const giveUp = (): void => {
-    request.socket.destroy();
-  };
   const timer = setTimeout(giveUp, DISCARD_MAX_MS);
   timer.unref();
   request.on('data', (chunk: Buffer) => {
@@ -403,7 +438,10 @@ function discardRestOfBody(request: IncomingMessage): void {
       giveUp();
     }
   });
-  request.once('end', () => clearTimeout(timer));
+  request.once('end', () => {
+    clearTimeout(timer);
+    whenDone?.();
+  });
   request.once('close', () => clearTimeout(timer));
   request.resume();
 }

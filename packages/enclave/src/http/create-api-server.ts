@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { EnclaveConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { ApiError, errorBody, ExpectationFailedError, HeadersTooLargeError, InvalidRequestError, RequestTimeoutError } from './api-errors.js';
-import { closeAfterAnswers } from './api-handler.js';
+import { settleParseError } from './api-handler.js';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 
 /** How often Node checks header/request timeouts; the timeouts fire up to this late. */
@@ -95,7 +95,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, logger:
   // Bytes after a complete request that is still being answered (after
   // Connection: close or HTTP/1.0, or a malformed next request): answer that
   // request, then close. A 400 written now would take its place (review D1).
-  if (closeAfterAnswers(socket)) return;
+  if (settleParseError(socket) === 'handled') return;
   let apiError: ApiError;
   if (error.code === 'HPE_HEADER_OVERFLOW') apiError = new HeadersTooLargeError();
   else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') apiError = new RequestTimeoutError();
