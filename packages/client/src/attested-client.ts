@@ -29,7 +29,7 @@ export const DEFAULT_MAX_DOCUMENT_AGE_MS = 5 * 60_000;
 /** Largest response body `request` buffers. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-export type AttestedPolicy = Omit<AttestationPolicy, 'nonce' | 'tlsCertificate' | 'tlsExporter'>;
+export type AttestedPolicy = Omit<AttestationPolicy, 'nonce' | 'tlsCertificate' | 'tlsExporter' | 'tlsBindingSchemes'>;
 
 export interface AttestedClientOptions {
   /** https://HOST:PORT of the enclave (through its host). */
@@ -221,7 +221,15 @@ export class AttestedClient {
       now: (this.#options.now ?? (() => new Date()))(),
       root: this.#options.root,
       // This session's exporter: a relay holding the enclave's TLS key has another (issue 10, item 2).
-      policy: { maxAgeMs: DEFAULT_MAX_DOCUMENT_AGE_MS, ...this.#options.policy, nonce, tlsCertificate: certificate, tlsExporter: socket.exportKeyingMaterial(TLS_EXPORTER_BYTES, TLS_EXPORTER_LABEL, nonce) },
+      // Only our own user_data scheme: a live enclave of ours always binds key and session.
+      policy: {
+        maxAgeMs: DEFAULT_MAX_DOCUMENT_AGE_MS,
+        ...this.#options.policy,
+        nonce,
+        tlsCertificate: certificate,
+        tlsExporter: socket.exportKeyingMaterial(TLS_EXPORTER_BYTES, TLS_EXPORTER_LABEL, nonce),
+        tlsBindingSchemes: ['http-enclave-session-v2'],
+      },
     });
     if (!result.ok) {
       throw new AttestedClientError('ATTESTATION_FAILED', `attestation failed: ${result.reason}: ${result.message}`, result.reason);
