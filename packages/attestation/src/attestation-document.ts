@@ -43,8 +43,13 @@ import { AttestationError } from './reason-codes.js';
 export const MAX_MODULE_ID_LENGTH = 256;
 /** PCR indexes are 0..31 (attestation_process.md §3.2.2). */
 export const PCR_INDEX_LIMIT = 32;
-/** Allowed PCR value lengths: SHA-256/384/512 digests (attestation_process.md §3.2.2). */
-export const PCR_VALUE_LENGTHS: readonly number[] = Object.freeze([32, 48, 64]);
+/**
+ * Allowed PCR value lengths. AWS's rules allow SHA-256/384/512 digests
+ * (attestation_process.md §3.2.2), but `digest` is always "SHA384" (checked
+ * below), so every PCR is exactly 48 bytes (issue 10, item 3: a 32- or
+ * 64-byte PCR in a SHA384 document used to pass).
+ */
+export const PCR_VALUE_LENGTHS: readonly number[] = Object.freeze([48]);
 /** Longest certificate / cabundle entry, in bytes (attestation_process.md §3.2.2; real: 533–796). */
 export const MAX_CERTIFICATE_BYTES = 1024;
 /** Most cabundle entries (real: 4 — root, regional, zonal, instance). */

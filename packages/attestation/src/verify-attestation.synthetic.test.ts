@@ -113,6 +113,9 @@ test('field rules: each violation is DOCUMENT_FIELD_INVALID (or NITRO_TPM_DOCUME
     ['pcr index text', (f) => f.set('pcrs', new Map<TestCbor, TestCbor>([['0', big(48)]])), 'DOCUMENT_FIELD_INVALID'],
     ['pcr 47 bytes', (f) => f.set('pcrs', new Map<TestCbor, TestCbor>([[0, big(47)]])), 'DOCUMENT_FIELD_INVALID'],
     ['pcr 0 bytes', (f) => f.set('pcrs', new Map<TestCbor, TestCbor>([[0, big(0)]])), 'DOCUMENT_FIELD_INVALID'],
+    // digest is always SHA384, so a PCR is exactly 48 bytes (issue 10, item 3: these used to pass)
+    ['pcr 32 bytes (SHA-256 length) in a SHA384 document', (f) => f.set('pcrs', new Map<TestCbor, TestCbor>([[0, big(32)]])), 'DOCUMENT_FIELD_INVALID'],
+    ['pcr 64 bytes (SHA-512 length) in a SHA384 document', (f) => f.set('pcrs', new Map<TestCbor, TestCbor>([[0, big(64)]])), 'DOCUMENT_FIELD_INVALID'],
     ['pcrs array', (f) => f.set('pcrs', [big(48)]), 'DOCUMENT_FIELD_INVALID'],
     ['certificate missing', (f) => f.delete('certificate'), 'DOCUMENT_FIELD_INVALID'],
     ['certificate 1025 bytes', (f) => f.set('certificate', big(1025)), 'DOCUMENT_FIELD_INVALID'],
@@ -196,7 +199,7 @@ test('policy: debug mode, PCRs, PCR4 against module_id, nonce, age, future', () 
   const pcr1 = '02'.repeat(48);
   assert.ok(verifyAttestationDocument(document(), { ...DEV, policy: { pcrs: { 1: pcr1, 4: Buffer.from(PCR4).toString('hex').toUpperCase() } } }).ok);
   expectFailure(verifyAttestationDocument(document(), { ...DEV, policy: { pcrs: { 1: '03'.repeat(48) } } }), 'PCR_MISMATCH', 'pcr1');
-  expectFailure(verifyAttestationDocument(document(), { ...DEV, policy: { pcrs: { 1: '02'.repeat(32) } } }), 'PCR_MISMATCH', 'pcr1 length');
+  assert.throws(() => verifyAttestationDocument(document(), { ...DEV, policy: { pcrs: { 1: '02'.repeat(32) } } }), TypeError, 'a policy PCR that is not 48 bytes is a programmer error');
 
   const wrongPcr4: Edit = (f) => (f.get('pcrs') as Map<TestCbor, TestCbor>).set(4, new Uint8Array(48).fill(9));
   expectFailure(verifyAttestationDocument(document(wrongPcr4), DEV), 'PCR4_MODULE_MISMATCH', 'pcr4');

@@ -79,8 +79,8 @@ export function readCommonOptions(values: {
   const pcrs: Record<number, string> = {};
   for (const entry of values.pcr ?? []) {
     const match = /^(\d{1,2})=([0-9a-fA-F]+)$/.exec(entry);
-    if (match === null || Number(match[1]) > 31 || ![64, 96, 128].includes((match[2] ?? '').length)) {
-      throw new UsageError(`--pcr ${entry}: expected N=HEX with N in 0..31 and 32, 48 or 64 bytes of hex`);
+    if (match === null || Number(match[1]) > 31 || (match[2] ?? '').length !== 96) {
+      throw new UsageError(`--pcr ${entry}: expected N=HEX with N in 0..31 and 48 bytes of hex (SHA-384)`);
     }
     pcrs[Number(match[1])] = (match[2] ?? '').toLowerCase();
   }
@@ -120,8 +120,8 @@ export function readMeasurementsFile(file: string): Record<number, string> {
   for (const [key, value] of Object.entries(inner)) {
     const match = /^PCR(\d{1,2})$/.exec(key);
     if (match === null) continue;
-    if (typeof value !== 'string' || !/^[0-9a-fA-F]+$/.test(value) || ![64, 96, 128].includes(value.length) || Number(match[1]) > 31) {
-      throw new UsageError(`--measurements ${file}: ${key} is not 32, 48 or 64 bytes of hex`);
+    if (typeof value !== 'string' || !/^[0-9a-fA-F]+$/.test(value) || value.length !== 96 || Number(match[1]) > 31) {
+      throw new UsageError(`--measurements ${file}: ${key} is not 48 bytes of hex (SHA-384)`);
     }
     set[Number(match[1])] = value.toLowerCase();
   }
