@@ -28,6 +28,13 @@ export interface AttestationPolicy {
   readonly maxAgeMs?: number;
   /** With maxAgeMs: how far after `now` a document timestamp may be (clock skew). Default 60 s. */
   readonly maxClockSkewMs?: number;
+  /**
+   * Leeway for a verifier whose clock is off, applied to every time check
+   * alike: certificate validity (notBefore - skew .. notAfter + skew) and
+   * document age (maxAgeMs + skew, maxClockSkewMs + skew). Default 0 (exact);
+   * at most MAX_CLOCK_SKEW_MS.
+   */
+  readonly clockSkewMs?: number;
   /** The TLS certificate the client sees; user_data must bind its key. */
   readonly tlsCertificate?: TlsCertificateInput;
   /**
@@ -45,6 +52,8 @@ export interface AttestationPolicy {
 
 /** Default tolerance for a document timestamp ahead of the client's clock. */
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 60_000;
+/** The largest clockSkewMs: beyond ten minutes a clock needs fixing, not leeway. */
+export const MAX_CLOCK_SKEW_MS = 10 * 60_000;
 
 export interface NormalizedPolicy {
   readonly pcrs: ReadonlyMap<number, Uint8Array>;
@@ -53,6 +62,7 @@ export interface NormalizedPolicy {
   readonly nonce: Uint8Array | null;
   readonly maxAgeMs: number | null;
   readonly maxClockSkewMs: number;
+  readonly clockSkewMs: number;
   readonly tlsCertificate: X509Certificate | null;
   readonly tlsExporter: Uint8Array | null;
   readonly tlsBindingSchemes: readonly TlsBindingScheme[];
@@ -92,6 +102,8 @@ export function normalizePolicy(policy: AttestationPolicy = {}): NormalizedPolic
   const pcrSets = (policy.pcrSets ?? []).map((set, index) => normalizePcrs(set, `policy.pcrSets[${index}]`));
   if (pcrSets.some((set) => set.size === 0)) throw new TypeError('policy.pcrSets: a measurement set must name at least one PCR');
   if (policy.nonce !== undefined && !(policy.nonce instanceof Uint8Array)) throw new TypeError('policy.nonce must be a Uint8Array');
+  const clockSkewMs = nonNegativeMs(policy.clockSkewMs, 'clockSkewMs') ?? 0;
+  if (clockSkewMs > MAX_CLOCK_SKEW_MS) throw new TypeError(`policy.clockSkewMs must be at most ${MAX_CLOCK_SKEW_MS} ms`);
   if (policy.tlsExporter !== undefined && (!(policy.tlsExporter instanceof Uint8Array) || policy.tlsExporter.length !== TLS_EXPORTER_BYTES)) {
     throw new TypeError(`policy.tlsExporter must be a Uint8Array of ${TLS_EXPORTER_BYTES} bytes`);
   }
@@ -115,6 +127,7 @@ export function normalizePolicy(policy: AttestationPolicy = {}): NormalizedPolic
     nonce: policy.nonce === undefined ? null : Uint8Array.from(policy.nonce),
     maxAgeMs: nonNegativeMs(policy.maxAgeMs, 'maxAgeMs'),
     maxClockSkewMs: nonNegativeMs(policy.maxClockSkewMs, 'maxClockSkewMs') ?? DEFAULT_MAX_CLOCK_SKEW_MS,
+    clockSkewMs,
     tlsCertificate,
     tlsExporter: policy.tlsExporter === undefined ? null : Uint8Array.from(policy.tlsExporter),
     tlsBindingSchemes: schemes,
@@ -189,11 +202,11 @@ export function checkNonce(document: AttestationDocument, expected: Uint8Array):
   if (!bytesEqual(document.nonce, expected)) throw new AttestationError('NONCE_MISMATCH', `the document nonce (${document.nonce.length} bytes) differs from the expected one`);
 }
 
-export function checkDocumentAge(document: AttestationDocument, nowMs: number, maxAgeMs: number, maxClockSkewMs: number): void {
-  if (document.timestamp - nowMs > maxClockSkewMs) {
+export function checkDocumentAge(document: AttestationDocument, nowMs: number, maxAgeMs: number, maxClockSkewMs: number, clockSkewMs = 0): void {
+  if (document.timestamp - nowMs > maxClockSkewMs + clockSkewMs) {
     throw new AttestationError('DOCUMENT_FROM_FUTURE', `the document timestamp is ${document.timestamp - nowMs} ms after now`);
   }
-  if (nowMs - document.timestamp > maxAgeMs) {
+  if (nowMs - document.timestamp > maxAgeMs + clockSkewMs) {
     throw new AttestationError('DOCUMENT_TOO_OLD', `the document is ${nowMs - document.timestamp} ms old, allowed ${maxAgeMs}`);
   }
 }

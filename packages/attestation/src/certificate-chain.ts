@@ -64,9 +64,9 @@ export function parseCertificateTime(text: string): number {
   return Date.UTC(year, month, day, hour, minute, second);
 }
 
-function checkValidity(certificate: X509Certificate, label: string, nowMs: number): void {
-  const notBefore = parseCertificateTime(certificate.validFrom);
-  const notAfter = parseCertificateTime(certificate.validTo);
+function checkValidity(certificate: X509Certificate, label: string, nowMs: number, skewMs: number): void {
+  const notBefore = parseCertificateTime(certificate.validFrom) - skewMs;
+  const notAfter = parseCertificateTime(certificate.validTo) + skewMs;
   if (nowMs < notBefore) throw new AttestationError('CERTIFICATE_NOT_YET_VALID', `${label} is not valid before its notBefore`);
   if (nowMs > notAfter) throw new AttestationError('CERTIFICATE_EXPIRED', `${label} expired (notAfter passed)`);
 }
@@ -84,11 +84,12 @@ function fingerprintSha256(der: Uint8Array): string {
 }
 
 /**
- * Verifies cabundle + certificate against the anchor at `now`. Throws
+ * Verifies cabundle + certificate against the anchor at `now` (give or take
+ * `clockSkewMs` on validity). Throws
  * AttestationError: CERTIFICATE_MALFORMED, CHAIN_UNTRUSTED_ROOT, CHAIN_BROKEN,
  * LEAF_KEY_UNSUPPORTED, CERTIFICATE_NOT_YET_VALID, CERTIFICATE_EXPIRED.
  */
-export function verifyCertificateChain(cabundle: readonly Uint8Array[], leafDer: Uint8Array, anchor: TrustAnchor, now: Date): VerifiedChain {
+export function verifyCertificateChain(cabundle: readonly Uint8Array[], leafDer: Uint8Array, anchor: TrustAnchor, now: Date, clockSkewMs = 0): VerifiedChain {
   const bundle = cabundle.map((der, index) => parseCertificate(der, `cabundle[${index}]`));
   const leaf = parseCertificate(leafDer, 'certificate');
   const root = bundle[0];
@@ -116,7 +117,7 @@ export function verifyCertificateChain(cabundle: readonly Uint8Array[], leafDer:
 
   const nowMs = now.getTime();
   certificates.forEach((certificate, index) => {
-    checkValidity(certificate, index === certificates.length - 1 ? 'certificate' : `cabundle[${index}]`, nowMs);
+    checkValidity(certificate, index === certificates.length - 1 ? 'certificate' : `cabundle[${index}]`, nowMs, clockSkewMs);
   });
   return { anchor: anchor.kind, certificates, leaf };
 }

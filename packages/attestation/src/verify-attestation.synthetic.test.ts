@@ -260,6 +260,8 @@ test('programmer errors throw TypeError; oversized input is INPUT_TOO_LARGE, not
     { now: DEV_PKI_TIME, root: 'aws', policy: { pcrs: { 0: '00'.repeat(47) } } },
     { now: DEV_PKI_TIME, root: 'aws', policy: { pcrs: { 32: '00'.repeat(48) } } },
     { now: DEV_PKI_TIME, root: 'aws', policy: { maxAgeMs: -1 } },
+    { now: DEV_PKI_TIME, root: 'aws', policy: { clockSkewMs: 600_001 } },
+    { now: DEV_PKI_TIME, root: 'aws', policy: { clockSkewMs: -1 } },
     { now: DEV_PKI_TIME, root: 'aws', policy: { tlsCertificate: 'nope' } },
     { now: DEV_PKI_TIME, root: 'aws', policy: { tlsBindingSchemes: [] } },
     { now: DEV_PKI_TIME, root: 'aws', policy: { tlsBindingSchemes: ['sha1'] } },

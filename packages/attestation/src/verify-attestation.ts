@@ -134,7 +134,7 @@ export function verifyAttestationDocument(bytes: Uint8Array, options: VerifyAtte
     current = 'root';
     let chain;
     try {
-      chain = verifyCertificateChain(document.cabundle, document.certificate, anchor, options.now);
+      chain = verifyCertificateChain(document.cabundle, document.certificate, anchor, options.now, policy.clockSkewMs);
     } catch (error) {
       if (error instanceof AttestationError) {
         if (error.code === 'CERTIFICATE_EXPIRED' || error.code === 'CERTIFICATE_NOT_YET_VALID') {
@@ -174,7 +174,7 @@ export function verifyAttestationDocument(bytes: Uint8Array, options: VerifyAtte
     pass('nonce', policy.nonce !== null ? 'passed' : 'skipped');
 
     current = 'document-age';
-    if (policy.maxAgeMs !== null) checkDocumentAge(document, nowMs, policy.maxAgeMs, policy.maxClockSkewMs);
+    if (policy.maxAgeMs !== null) checkDocumentAge(document, nowMs, policy.maxAgeMs, policy.maxClockSkewMs, policy.clockSkewMs);
     pass('document-age', policy.maxAgeMs !== null ? 'passed' : 'skipped');
 
     current = 'tls-binding';

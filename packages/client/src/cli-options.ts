@@ -3,7 +3,11 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { MAX_CLOCK_SKEW_MS } from '@http-enclave/attestation';
 import type { AttestedPolicy } from './attested-client.js';
+
+/** The CLI's default leeway for this machine's clock (--clock-skew). */
+export const DEFAULT_CLOCK_SKEW_SECONDS = 30;
 
 export class UsageError extends Error {
   readonly code = 'USAGE';
@@ -26,7 +30,9 @@ export const USAGE = `usage:
   prints (or build-enclave.sh writes), and the enclave must match every PCR of
   one of them (give two during a rolling upgrade); --pcr N=HEX pins one more
   PCR. --insecure-any-enclave accepts any genuine enclave, including one the
-  operator built from other code. --json prints the report (or the failure:
+  operator built from other code. --clock-skew SECONDS (0-600, default 30)
+  is the leeway for this machine's clock on certificate validity and document
+  age alike. --json prints the report (or the failure:
   {"verified": false, "code", "reason", "message"}) as JSON on stdout.
   TIME is ISO 8601 (2025-01-06T16:07:05Z) or Unix seconds. FILE for --root is a
   PEM root certificate (for the dev provider); the default is the AWS Nitro root.
@@ -44,6 +50,7 @@ const OPTION_SPEC = {
   measurements: { type: 'string', multiple: true },
   'insecure-any-enclave': { type: 'boolean' },
   json: { type: 'boolean' },
+  'clock-skew': { type: 'string' },
   root: { type: 'string' },
   'allow-debug': { type: 'boolean' },
   at: { type: 'string' },
@@ -75,6 +82,7 @@ export function readCommonOptions(values: {
   root?: string | undefined;
   'allow-debug'?: boolean | undefined;
   'insecure-any-enclave'?: boolean | undefined;
+  'clock-skew'?: string | undefined;
 }): CommonOptions {
   const pcrs: Record<number, string> = {};
   for (const entry of values.pcr ?? []) {
@@ -93,9 +101,11 @@ export function readCommonOptions(values: {
     }
   }
   const pcrSets = (values.measurements ?? []).map(readMeasurementsFile);
+  const skew = values['clock-skew'] ?? String(DEFAULT_CLOCK_SKEW_SECONDS);
+  if (!/^\d{1,3}$/.test(skew) || Number(skew) > MAX_CLOCK_SKEW_MS / 1000) throw new UsageError(`--clock-skew ${skew}: expected whole seconds, 0 to ${MAX_CLOCK_SKEW_MS / 1000}`);
   return {
     root,
-    policy: { pcrs, ...(pcrSets.length > 0 ? { pcrSets } : {}), allowDebug: values['allow-debug'] === true },
+    policy: { pcrs, ...(pcrSets.length > 0 ? { pcrSets } : {}), allowDebug: values['allow-debug'] === true, clockSkewMs: Number(skew) * 1000 },
     insecureAnyEnclave: values['insecure-any-enclave'] === true,
   };
 }

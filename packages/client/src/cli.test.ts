@@ -181,3 +181,20 @@ test('--json: the report of verify-doc as JSON on stdout; a failed check as {"ve
     { verified: false, code: 'ATTESTATION_FAILED', reason: 'CERTIFICATE_EXPIRED', message: undefined },
   );
 });
+
+test('--clock-skew: leeway on certificate validity and document age alike (default 30 s, at most 600 s)', async () => {
+  // base-1's leaf expires at the end of its window; 20 s past it passes with the default 30 s leeway, 45 s does not.
+  const { readFileSync: read } = await import('node:fs');
+  const vectors = JSON.parse(read(join(VECTORS, 'vectors.json'), 'utf8')) as { documents: { file: string; valid_time_window: { notAfter: string } }[] };
+  const entry = vectors.documents.find((d) => d.file === 'base-1.b64');
+  assert.ok(entry !== undefined);
+  const after = (seconds: number): string => new Date(Date.parse(entry.valid_time_window.notAfter) + seconds * 1000).toISOString().replace('.000Z', 'Z');
+  assert.equal((await runCli(['verify-doc', base1, '--at', after(20)])).code, 0, 'within the default leeway');
+  const late = await runCli(['verify-doc', base1, '--at', after(45)]);
+  assert.equal(late.code, 1);
+  assert.match(late.stderr, /CERTIFICATE_EXPIRED/);
+  assert.equal((await runCli(['verify-doc', base1, '--at', after(45), '--clock-skew', '60'])).code, 0);
+  const exact = await runCli(['verify-doc', base1, '--at', after(1), '--clock-skew', '0']);
+  assert.match(exact.stderr, /CERTIFICATE_EXPIRED/);
+  for (const bad of ['601', '-1', '1.5', 'x']) assert.equal((await runCli(['verify-doc', base1, '--at', INSIDE_BASE1, '--clock-skew', bad])).code, 2, bad);
+});
