@@ -39,6 +39,14 @@ function startManInTheMiddle(upstreamPort: number, keyPem: string, certPem: stri
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port, seen: () => seen })));
 }
 
+/** A dev root the client can pin, made at test time (P-384, as Nitro's): root-key.pem and root.pem in `dir`; returns the certificate's path. */
+function makeDevRoot(dir: string): string {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp384r1', '-sha384', '-nodes', '-days', '30',
+    '-subj', '/CN=http-enclave dev attestation root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    '-keyout', join(dir, 'root-key.pem'), '-out', join(dir, 'root.pem')], { stdio: 'ignore' });
+  return join(dir, 'root.pem');
+}
+
 describe('attestation with the dev provider through the real host', () => {
   let dir: string;
   let stack: Stack;
@@ -47,11 +55,7 @@ describe('attestation with the dev provider through the real host', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'http-enclave-attest-'));
-    // A dev root the client can pin, made at test time (P-384, as Nitro's).
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp384r1', '-sha384', '-nodes', '-days', '30',
-      '-subj', '/CN=http-enclave dev attestation root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-      '-keyout', join(dir, 'root-key.pem'), '-out', join(dir, 'root.pem')], { stdio: 'ignore' });
-    rootPem = join(dir, 'root.pem');
+    rootPem = makeDevRoot(dir);
     stack = await startStack({
       enclaveEnv: {
         ATTESTATION_PROVIDER: 'dev',
@@ -242,10 +246,7 @@ describe('an operator that holds the enclave TLS key (issue 10, item 2)', () => 
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'http-enclave-relay-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp384r1', '-sha384', '-nodes', '-days', '30',
-      '-subj', '/CN=http-enclave dev attestation root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-      '-keyout', join(dir, 'root-key.pem'), '-out', join(dir, 'root.pem')], { stdio: 'ignore' });
-    rootPem = join(dir, 'root.pem');
+    rootPem = makeDevRoot(dir);
     // The enclave's TLS key comes from files, which the operator can read (they are in the image).
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
       '-keyout', join(dir, 'tls-key.pem'), '-out', join(dir, 'tls-cert.pem')], { stdio: 'ignore' });
