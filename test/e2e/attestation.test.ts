@@ -168,6 +168,48 @@ describe('attestation with the dev provider through the real host', () => {
     assert.ok(fresh.document.length > 0);
   });
 
+  test('client.agent is a drop-in https.Agent: https.request works unchanged and attested; a man in the middle or another host is refused before any byte of the request', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { request } = await import('node:https');
+    const root = { certificatePem: readFileSync(rootPem, 'utf8') };
+    const token = await newToken();
+    const send = (agent: import('node:https').Agent, port: number, method: string, path: string, body?: string): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, method, path, agent, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) } }, (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const client = createAttestedClient({ url, root });
+    try {
+      assert.equal((await send(client.agent, stack.port, 'PUT', '/private-data/agent', '{"via":"agent"}')).status, 201);
+      assert.deepEqual(await send(client.agent, stack.port, 'GET', '/private-data/agent'), { status: 200, body: '{"via":"agent"}' });
+      assert.ok(client.pinned !== undefined, 'the connection was attested');
+      await assert.rejects(send(client.agent, stack.port + 1, 'GET', '/healthz'), (error: unknown) => error instanceof AttestedClientError && error.code === 'REQUEST_FAILED');
+    } finally {
+      client.close();
+    }
+    const mitmDir = mkdtempSync(join(dir, 'agent-mitm-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-keyout', join(mitmDir, 'key.pem'), '-out', join(mitmDir, 'cert.pem')], { stdio: 'ignore' });
+    const mitm = await startManInTheMiddle(stack.port, readFileSync(join(mitmDir, 'key.pem'), 'utf8'), readFileSync(join(mitmDir, 'cert.pem'), 'utf8'));
+    const fooled = createAttestedClient({ url: `https://127.0.0.1:${mitm.port}`, root });
+    try {
+      await assert.rejects(send(fooled.agent, mitm.port, 'PUT', '/private-data/agent', '{"secret":"must-not-reach"}'), (error: unknown) => error instanceof AttestedClientError && error.code === 'ATTESTATION_FAILED');
+      assert.equal(mitm.seen().includes('must-not-reach'), false);
+      assert.equal(mitm.seen().includes(token), false);
+    } finally {
+      fooled.close();
+      mitm.server.close();
+    }
+    const unpinned = createAttestedClient({ url, root: 'aws' });
+    await assert.rejects(send(unpinned.agent, stack.port, 'GET', '/healthz'), (error: unknown) => error instanceof AttestedClientError && error.code === 'MEASUREMENTS_REQUIRED');
+    unpinned.close();
+  });
+
   test('a replayed document (another nonce) is refused; the client pinned to other PCRs refuses', async () => {
     // Record a document for nonce A with the live certificate, as an attacker could.
     const nonceA = 'aa'.repeat(32);

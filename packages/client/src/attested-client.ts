@@ -12,7 +12,8 @@
 //   WebPKI check does not apply: attestation replaces it, pinning enforces it.
 // - Connections are kept alive and reused through one agent.
 
-import { Agent, request as httpRequest, type ClientRequestArgs, type IncomingHttpHeaders } from 'node:http';
+import type { ClientRequestArgs, IncomingHttpHeaders } from 'node:http';
+import { Agent, request as httpsRequest } from 'node:https';
 import { randomBytes as cryptoRandomBytes, type X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
@@ -93,9 +94,17 @@ export class AttestedClient {
     this.#options = options;
     const admit = (socket: TLSSocket): Promise<void> => this.#admit(socket, false).then(() => undefined);
     const open = (): TLSSocket => this.#connect();
-    // An agent whose connections are admitted (pinned or attested) before use.
+    const refusal = (requested: ClientRequestArgs): AttestedClientError | undefined => this.#refusal(requested);
+    // An https.Agent whose connections are admitted (pinned or attested)
+    // before a byte of a request is written; `agent` hands it to https.request
+    // and the libraries built on it (issue 10, item 4).
     this.#agent = new (class extends Agent {
-      override createConnection(_options: ClientRequestArgs, callback?: (error: Error | null, socket: Duplex) => void): Duplex | undefined {
+      override createConnection(requested: ClientRequestArgs, callback?: (error: Error | null, socket: Duplex) => void): Duplex | undefined {
+        const refused = refusal(requested);
+        if (refused !== undefined) {
+          process.nextTick(() => callback?.(refused, undefined as unknown as Duplex)); // the callback's socket is unused on error
+          return undefined;
+        }
         const socket = open();
         let settled = false;
         const settle = (error: Error | null): void => {
@@ -121,6 +130,30 @@ export class AttestedClient {
   /** The attested enclave currently pinned, if any. */
   get pinned(): VerifiedEnclave | undefined {
     return this.#pinned;
+  }
+
+  /**
+   * A drop-in `https.Agent` for this enclave: give it to `https.request` (or
+   * a library that takes an agent) and every new connection is attested, or
+   * pinned to the attested key, before the request is written. Requests to
+   * another host or port through it are refused, and so is everything when
+   * measurements are required but not pinned.
+   */
+  get agent(): Agent {
+    return this.#agent;
+  }
+
+  /** Why a connection asked for through the agent must not be opened; undefined when it may. */
+  #refusal(requested: ClientRequestArgs): AttestedClientError | undefined {
+    if (this.#options.root === 'aws' && !this.measurementsPinned && this.#options.insecureAnyEnclave !== true) {
+      return new AttestedClientError('MEASUREMENTS_REQUIRED', 'refusing to connect: no measurements pinned (see AttestedClientOptions.insecureAnyEnclave)');
+    }
+    const host = String(requested.host ?? requested.hostname ?? '').replace(/^\[(.*)\]$/, '$1');
+    const port = Number(requested.port ?? 443);
+    if (host !== this.#host || port !== this.#port) {
+      return new AttestedClientError('REQUEST_FAILED', `this agent only connects to the attested enclave ${this.#host}:${this.#port}, not ${host}:${port}`);
+    }
+    return undefined;
   }
 
   /** Opens a new connection, asks it for a document with a fresh nonce, verifies it and pins its certificate. */
@@ -162,7 +195,7 @@ export class AttestedClient {
       const body = req.body === undefined ? undefined : Buffer.from(req.body);
       const headers: Record<string, string | number> = { host: `${this.#servername}:${this.#port}`, ...req.headers };
       if (body !== undefined) headers['content-length'] = body.length;
-      const outgoing = httpRequest(
+      const outgoing = httpsRequest(
         { host: this.#host, port: this.#port, method: req.method ?? 'GET', path: req.path, headers, agent: this.#agent },
         (res) => {
           const chunks: Buffer[] = [];
