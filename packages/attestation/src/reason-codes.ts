@@ -20,6 +20,7 @@ export const REASON_CODES = {
   LEAF_KEY_UNSUPPORTED: 'the leaf certificate key is not an EC P-384 key',
   CERTIFICATE_EXPIRED: 'a certificate of the chain (root included) has notAfter before the verification time',
   CERTIFICATE_NOT_YET_VALID: 'a certificate of the chain (root included) has notBefore after the verification time',
+  TIMESTAMP_OUTSIDE_LEAF_VALIDITY: 'the document timestamp is outside the validity period of its own leaf certificate',
   SIGNATURE_INVALID: 'the ES384 COSE signature does not verify with the leaf key over the Sig_structure of the bytes as received',
   DEBUG_MODE: 'PCR0, PCR1 and PCR2 are all zero (debug enclave) and the policy does not allow debug documents',
   PCR_MISMATCH: 'an expected PCR is absent from the document or differs from the policy value',

@@ -271,3 +271,16 @@ test('programmer errors throw TypeError; oversized input is INPUT_TOO_LARGE, not
   expectFailure(verifyAttestationDocument(new Uint8Array(MAX_DOCUMENT_BYTES + 1), DEV), 'INPUT_TOO_LARGE', 'too large');
   expectFailure(verifyAttestationDocument(new Uint8Array(0), DEV), 'CBOR_MALFORMED', 'empty');
 });
+
+test('a signed document whose timestamp is outside its own leaf certificate validity: TIMESTAMP_OUTSIDE_LEAF_VALIDITY (issue 10, item 3)', async () => {
+  const { X509Certificate } = await import('node:crypto');
+  const { DEV_LEAF_PEM } = await import('./test-pki.js');
+  const leaf = new X509Certificate(DEV_LEAF_PEM);
+  const before = Date.parse(leaf.validFrom) - 60_000;
+  const after = Date.parse(leaf.validTo) + 60_000;
+  for (const timestamp of [before, after]) {
+    const bytes = document((fields) => fields.set('timestamp', timestamp));
+    expectFailure(verifyAttestationDocument(bytes, DEV), 'TIMESTAMP_OUTSIDE_LEAF_VALIDITY', new Date(timestamp).toISOString());
+  }
+  assert.ok(verifyAttestationDocument(document(), DEV).ok, 'inside: verifies');
+});

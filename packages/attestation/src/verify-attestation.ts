@@ -38,7 +38,7 @@ import {
   type AttestationPolicy,
 } from './attestation-policy.js';
 import { DEFAULT_CBOR_LIMITS } from './cbor-decoder.js';
-import { verifyCertificateChain, type TrustAnchor } from './certificate-chain.js';
+import { parseCertificateTime, verifyCertificateChain, type TrustAnchor } from './certificate-chain.js';
 import { decodeCoseSign1, verifyCoseSign1Signature } from './cose-sign1.js';
 import { AttestationError, type ReasonCode } from './reason-codes.js';
 import type { TlsBindingScheme } from './user-data-binding.js';
@@ -155,6 +155,13 @@ export function verifyAttestationDocument(bytes: Uint8Array, options: VerifyAtte
     current = 'signature';
     if (!verifyCoseSign1Signature(cose, chain.leaf.publicKey)) {
       throw new AttestationError('SIGNATURE_INVALID', 'the COSE_Sign1 signature does not verify with the leaf certificate key');
+    }
+    // Signed, so the timestamp is the signer's: it signed while its leaf
+    // certificate was valid, or something is wrong (issue 10, item 3).
+    const leafNotBefore = parseCertificateTime(chain.leaf.validFrom);
+    const leafNotAfter = parseCertificateTime(chain.leaf.validTo);
+    if (document.timestamp < leafNotBefore || document.timestamp > leafNotAfter) {
+      throw new AttestationError('TIMESTAMP_OUTSIDE_LEAF_VALIDITY', 'the document timestamp is outside the validity of its leaf certificate');
     }
     pass('signature');
 
