@@ -203,8 +203,8 @@ export class RollbackGuard {
     const key = record.toString('hex');
     const page = pageOfRecord(record);
     const inMemory = this.#memory.get(key);
-    if (inMemory !== undefined && inMemory.complete !== false) return higherSeen(inMemory, this.#pending.get(page)?.get(key));
-    if ((this.#anchorVersions[page] ?? 0) === 0) return this.#remembered(key, page);
+    // In memory and complete, or in no page of this run: memory and the pending list say it all.
+    if ((inMemory !== undefined && inMemory.complete !== false) || (this.#anchorVersions[page] ?? 0) === 0) return this.#remembered(key, page);
     const view = await this.#pageView(page);
     const fromPage = view.page.get(record);
     return higherSeen(fromPage === undefined ? undefined : { ...fromPage, inPage: true }, this.#remembered(key, page));

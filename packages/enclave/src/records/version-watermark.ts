@@ -72,10 +72,6 @@ export class VersionWatermark {
     return this.#seen.get(recordKey);
   }
 
-  allows(recordKey: string, version: number, blobTag?: Buffer): boolean {
-    return versionAllowed(this.#seen.get(recordKey), version, blobTag);
-  }
-
   /**
    * Records an authenticated (or store-confirmed) version and its blob's
    * tag; never lowers the mark. Returns false, and changes nothing, for the
