@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { API_ERROR_CLASSES, CMS_ENVELOPE_REASONS, ENCLAVE_ENV_VARIABLES, KEYRING_DOCUMENT_REASONS, KMS_FAILURE_REASONS } from '@http-enclave/enclave';
 import { HOST_ENV_VARIABLES } from '@http-enclave/host';
+import { CHECK_NAMES, REASON_CODE_LIST } from '@http-enclave/attestation';
+import { CLIENT_ERROR_CODES } from '@http-enclave/client';
 import { REPO_ROOT } from '../support/processes.js';
 
 const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
@@ -74,4 +76,17 @@ test('docs/errors.md lists exactly the key-release reasons, each under its code'
   table.delete('Reason');
   assert.deepEqual([...table.keys()].sort(), [...expected.keys()].sort());
   for (const [reason, code] of expected) assert.equal(table.get(reason), code, `code of ${reason}`);
+});
+
+test('docs/errors.md lists exactly the client error codes and the verifier reason codes, each under a real check', () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'errors.md'), 'utf8');
+  const clientTable = tableAfter(doc, '| Client code | When |');
+  const clientCodes = [...clientTable.keys()].filter((code) => code !== 'Client code');
+  assert.deepEqual(clientCodes, [...CLIENT_ERROR_CODES]);
+  const reasonTable = tableAfter(doc, 'a test keeps this table equal to `REASON_CODE_LIST`');
+  reasonTable.delete('Reason');
+  assert.deepEqual([...reasonTable.keys()], [...REASON_CODE_LIST]);
+  for (const [reason, checks] of reasonTable) {
+    for (const check of checks.split(',').map((name) => name.trim())) assert.ok((CHECK_NAMES as readonly string[]).includes(check), `${reason}: ${check}`);
+  }
 });

@@ -25,6 +25,8 @@
 //              re-encoded, so a non-minimal head changes nothing we check, and
 //              rejecting it could reject a genuine document from another NSM
 //              encoder. (All real vectors happen to be minimal; a test says so.)
+//              The COSE_Sign1 envelope around the payload IS held to minimal,
+//              definite heads, by cose-sign1.ts (ENVELOPE_NOT_CANONICAL).
 //   major 2/3  byte / text strings, definite or indefinite (chunks must be
 //              definite strings of the same major type, RFC 8949 §3.2.3);
 //              text must be valid UTF-8.

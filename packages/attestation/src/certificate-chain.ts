@@ -13,15 +13,32 @@
 // because its bytes hash to the pinned fingerprint. Every certificate,
 // root included, must be valid at the caller's `now` (X.509 validity is
 // inclusive at both ends). No CRL/OCSP: AWS states it does not use CRLs.
-// Linking uses X509Certificate.checkIssued (OpenSSL X509_check_issued: names,
-// key identifiers when present, keyCertSign when the issuer has keyUsage)
-// plus a signature check with the issuer's key. Old documents (2021) lack
-// SKI/AKI in the lower certificates, so key identifiers are not required.
-// pathLenConstraint is not enforced (node:crypto does not expose it); the
-// bundle length is bounded by MAX_CABUNDLE_ENTRIES instead.
+// Checks run in three steps, so that each defect has its own code and a
+// reordered or foreign chain is CHAIN_BROKEN rather than a profile defect:
+//
+// 1. Each certificate alone (read from the DER by certificate-profile.ts):
+//    signed with ecdsa-with-SHA384 (no parameters, the same in
+//    tbsCertificate) (CERTIFICATE_ALGORITHM_UNSUPPORTED); an EC P-384 key
+//    (CERTIFICATE_KEY_UNSUPPORTED, the leaf's LEAF_KEY_UNSUPPORTED); no
+//    critical extension but basicConstraints and keyUsage
+//    (UNKNOWN_CRITICAL_EXTENSION).
+// 2. Links (CHAIN_BROKEN): each certificate's issuer Name is byte for byte
+//    the previous certificate's subject Name (as Go's crypto/x509 compares
+//    them; every real chain does), and its signature verifies with the
+//    previous certificate's key. Old documents (2021) lack SKI/AKI in the
+//    lower certificates, so key identifiers are not compared.
+// 3. Positions (AWS's profile, reference §2; every real chain has it):
+//    root and cabundle[1..] have a critical basicConstraints with cA TRUE
+//    (BASIC_CONSTRAINTS_INVALID) and keyUsage with keyCertSign
+//    (KEY_USAGE_INVALID); the leaf is not a CA (CHAIN_BROKEN) and has
+//    keyUsage with digitalSignature (KEY_USAGE_INVALID); a CA's
+//    pathLenConstraint p allows at most p CA certificates below it before
+//    the leaf (PATH_LENGTH_EXCEEDED).
+// Then validity, root included.
 
 import { createHash, X509Certificate } from 'node:crypto';
 
+import { OID, readCertificateProfile, type CertificateProfile } from './certificate-profile.js';
 import { AttestationError } from './reason-codes.js';
 
 /** SHA-256 of the DER of the AWS Nitro Enclaves root G1 (AWS docs, "Verifying the root of trust"; recomputed from root.pem). */
@@ -71,12 +88,45 @@ function checkValidity(certificate: X509Certificate, label: string, nowMs: numbe
   if (nowMs > notAfter) throw new AttestationError('CERTIFICATE_EXPIRED', `${label} expired (notAfter passed)`);
 }
 
-function isIssuedBy(subject: X509Certificate, issuer: X509Certificate): boolean {
+/** Step 1: what each certificate must be wherever it sits. */
+function checkCertificateAlone(profile: CertificateProfile, label: string, isLeaf: boolean): void {
+  if (profile.signatureAlgorithm !== OID.ECDSA_WITH_SHA384 || profile.signatureAlgorithmHasParameters || !profile.signatureAlgorithmsMatch) {
+    throw new AttestationError('CERTIFICATE_ALGORITHM_UNSUPPORTED', `${label} is not signed with ecdsa-with-SHA384 (signature algorithm ${profile.signatureAlgorithm})`);
+  }
+  if (profile.publicKeyAlgorithm !== OID.EC_PUBLIC_KEY || profile.namedCurve !== OID.SECP384R1) {
+    throw new AttestationError(isLeaf ? 'LEAF_KEY_UNSUPPORTED' : 'CERTIFICATE_KEY_UNSUPPORTED', `${label} key is not EC P-384`);
+  }
+  const unknown = profile.extensions.find((extension) => extension.critical && extension.oid !== OID.BASIC_CONSTRAINTS && extension.oid !== OID.KEY_USAGE);
+  if (unknown !== undefined) throw new AttestationError('UNKNOWN_CRITICAL_EXTENSION', `${label} has a critical extension the verifier does not process (${unknown.oid})`);
+}
+
+/** Step 2: `subject` names `issuer` as its issuer, byte for byte, and carries its signature. */
+function isIssuedBy(subject: X509Certificate, subjectProfile: CertificateProfile, issuer: X509Certificate, issuerProfile: CertificateProfile): boolean {
+  if (!Buffer.from(subjectProfile.issuerName).equals(issuerProfile.subjectName)) return false;
   try {
-    return subject.checkIssued(issuer) && subject.verify(issuer.publicKey);
+    return subject.verify(issuer.publicKey);
   } catch {
     return false;
   }
+}
+
+/** Step 3 for a certificate in a CA position (root or cabundle entry). */
+function checkCaPosition(profile: CertificateProfile, label: string, casBelow: number): void {
+  const basicConstraints = profile.basicConstraints;
+  const critical = profile.extensions.some((extension) => extension.oid === OID.BASIC_CONSTRAINTS && extension.critical);
+  if (basicConstraints === null || !basicConstraints.ca || !critical) {
+    throw new AttestationError('BASIC_CONSTRAINTS_INVALID', `${label} issues certificates but has no critical basicConstraints with cA TRUE`);
+  }
+  if (profile.keyUsage?.keyCertSign !== true) throw new AttestationError('KEY_USAGE_INVALID', `${label} issues certificates but has no keyUsage with keyCertSign`);
+  if (basicConstraints.pathLength !== null && casBelow > basicConstraints.pathLength) {
+    throw new AttestationError('PATH_LENGTH_EXCEEDED', `${label} allows ${basicConstraints.pathLength} CA certificate(s) below it, the chain has ${casBelow}`);
+  }
+}
+
+/** Step 3 for the leaf. */
+function checkLeafPosition(profile: CertificateProfile): void {
+  if (profile.basicConstraints?.ca === true) throw new AttestationError('CHAIN_BROKEN', 'the leaf certificate is a CA');
+  if (profile.keyUsage?.digitalSignature !== true) throw new AttestationError('KEY_USAGE_INVALID', 'certificate (the leaf) has no keyUsage with digitalSignature');
 }
 
 function fingerprintSha256(der: Uint8Array): string {
@@ -86,8 +136,10 @@ function fingerprintSha256(der: Uint8Array): string {
 /**
  * Verifies cabundle + certificate against the anchor at `now` (give or take
  * `clockSkewMs` on validity). Throws
- * AttestationError: CERTIFICATE_MALFORMED, CHAIN_UNTRUSTED_ROOT, CHAIN_BROKEN,
- * LEAF_KEY_UNSUPPORTED, CERTIFICATE_NOT_YET_VALID, CERTIFICATE_EXPIRED.
+ * AttestationError: CERTIFICATE_MALFORMED, CHAIN_UNTRUSTED_ROOT,
+ * CERTIFICATE_ALGORITHM_UNSUPPORTED, CERTIFICATE_KEY_UNSUPPORTED,
+ * UNKNOWN_CRITICAL_EXTENSION, BASIC_CONSTRAINTS_INVALID, KEY_USAGE_INVALID,
+ * PATH_LENGTH_EXCEEDED, CHAIN_BROKEN, LEAF_KEY_UNSUPPORTED, CERTIFICATE_NOT_YET_VALID, CERTIFICATE_EXPIRED.
  */
 export function verifyCertificateChain(cabundle: readonly Uint8Array[], leafDer: Uint8Array, anchor: TrustAnchor, now: Date, clockSkewMs = 0): VerifiedChain {
   const bundle = cabundle.map((der, index) => parseCertificate(der, `cabundle[${index}]`));
@@ -101,19 +153,23 @@ export function verifyCertificateChain(cabundle: readonly Uint8Array[], leafDer:
   }
 
   const certificates = [...bundle, leaf];
+  const leafIndex = certificates.length - 1;
+  const labelOf = (index: number): string => (index === leafIndex ? 'certificate' : `cabundle[${index}]`);
+  const profiles = [...cabundle, leafDer].map((der, index) => readCertificateProfile(der, labelOf(index)));
+  profiles.forEach((profile, index) => checkCertificateAlone(profile, labelOf(index), index === leafIndex));
   for (let index = 1; index < certificates.length; index += 1) {
-    const issuer = certificates[index - 1];
-    const subject = certificates[index];
-    if (issuer === undefined || subject === undefined) throw new AttestationError('CHAIN_BROKEN', 'chain index out of range');
-    const label = index === certificates.length - 1 ? 'certificate' : `cabundle[${index}]`;
-    if (!issuer.ca) throw new AttestationError('CHAIN_BROKEN', `the issuer of ${label} is not a CA`);
-    if (!isIssuedBy(subject, issuer)) throw new AttestationError('CHAIN_BROKEN', `${label} is not issued and signed by the previous certificate`);
+    const [issuer, subject, issuerProfile, subjectProfile] = [certificates[index - 1], certificates[index], profiles[index - 1], profiles[index]];
+    if (issuer === undefined || subject === undefined || issuerProfile === undefined || subjectProfile === undefined) {
+      throw new AttestationError('CHAIN_BROKEN', 'chain index out of range');
+    }
+    if (!isIssuedBy(subject, subjectProfile, issuer, issuerProfile)) {
+      throw new AttestationError('CHAIN_BROKEN', `${labelOf(index)} is not issued and signed by the previous certificate`);
+    }
   }
-  if (leaf.ca) throw new AttestationError('CHAIN_BROKEN', 'the leaf certificate is a CA');
-  const key = leaf.publicKey;
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'secp384r1') {
-    throw new AttestationError('LEAF_KEY_UNSUPPORTED', 'the leaf certificate key is not EC P-384');
-  }
+  profiles.forEach((profile, index) => {
+    if (index === leafIndex) checkLeafPosition(profile);
+    else checkCaPosition(profile, labelOf(index), leafIndex - index - 1);
+  });
 
   const nowMs = now.getTime();
   certificates.forEach((certificate, index) => {

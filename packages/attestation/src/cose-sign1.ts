@@ -17,6 +17,16 @@
 // are copied byte for byte, so this is not a re-encoding of the document.
 // Nitro: protected is always the 4 bytes a1 01 38 22 and the Sig_structure
 // prefix is 84 6a "Signature1" 44 a1013822 40 (base-1.sig_structure.hex).
+//
+// Canonical envelope (ENVELOPE_NOT_CANONICAL): the envelope must be exactly
+//   [d2] 84 <bstr head>(protected) a0-or-the-map-as-received
+//        <bstr head>(payload) 58 60 (signature)
+// with every head in its shortest form and definite. The signature covers
+// only the protected header and payload contents, so a non-minimal head or
+// an indefinite-length chunking of the envelope would be a second encoding of
+// the same signed document; we accept one. The payload's own CBOR is signed
+// and is not held to this rule (the NSM has emitted indefinite-length maps
+// since 2025).
 
 import { verify as verifySignature, type KeyObject } from 'node:crypto';
 
@@ -31,6 +41,7 @@ export const COSE_SIGN1_TAG = 18n;
 export const ES384_SIGNATURE_BYTES = 96;
 /** COSE header label of the algorithm (RFC 9052 §3.1). */
 const HEADER_LABEL_ALGORITHM = 1n;
+const EMPTY = new Uint8Array(0);
 
 export interface CoseSign1 {
   /** Whether the envelope was wrapped in tag 18. */
@@ -77,7 +88,8 @@ function decodeProtectedHeader(bytes: Uint8Array, limits: CborLimits): number {
 
 /**
  * Decodes a COSE_Sign1 ES384 envelope. Throws AttestationError with
- * CBOR_MALFORMED, COSE_MALFORMED or UNSUPPORTED_ALGORITHM.
+ * CBOR_MALFORMED, COSE_MALFORMED, UNSUPPORTED_ALGORITHM or
+ * ENVELOPE_NOT_CANONICAL.
  */
 export function decodeCoseSign1(bytes: Uint8Array, limits: CborLimits = DEFAULT_CBOR_LIMITS): CoseSign1 {
   let item = decodeCbor(bytes, limits);
@@ -96,6 +108,22 @@ export function decodeCoseSign1(bytes: Uint8Array, limits: CborLimits = DEFAULT_
   const algorithm = decodeProtectedHeader(protectedItem.value, limits);
   if (signatureItem.value.length !== ES384_SIGNATURE_BYTES) {
     throw malformed(`signature is ${signatureItem.value.length} bytes, ES384 needs ${ES384_SIGNATURE_BYTES}`);
+  }
+  // An empty map must be a0; a non-empty one (never Nitro's, refused later) is copied as received.
+  const unprotectedBytes = unprotectedItem.entries.length === 0 ? Uint8Array.of(0xa0) : bytes.subarray(unprotectedItem.span.start, unprotectedItem.span.end);
+  const canonical = concatBytes([
+    tagged ? Uint8Array.of(0xc0 | Number(COSE_SIGN1_TAG)) : EMPTY,
+    encodeHead(4, 4),
+    encodeHead(2, protectedItem.value.length),
+    protectedItem.value,
+    unprotectedBytes,
+    encodeHead(2, payloadItem.value.length),
+    payloadItem.value,
+    encodeHead(2, signatureItem.value.length),
+    signatureItem.value,
+  ]);
+  if (!Buffer.from(canonical).equals(bytes) || unprotectedItem.indefinite) {
+    throw new AttestationError('ENVELOPE_NOT_CANONICAL', 'COSE_Sign1: the envelope is not in canonical definite encoding (non-minimal head or indefinite length)');
   }
   return {
     tagged,
@@ -118,7 +146,16 @@ function encodeHead(major: number, length: number): Uint8Array {
 }
 
 const SIGNATURE1_CONTEXT = new TextEncoder().encode('Signature1');
-const EMPTY = new Uint8Array(0);
+
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
 
 /**
  * Sig_structure for COSE_Sign1 (RFC 9052 §4.4):
@@ -126,7 +163,7 @@ const EMPTY = new Uint8Array(0);
  * payload's bytes copied as given.
  */
 export function encodeSigStructure(protectedHeader: Uint8Array, payload: Uint8Array, externalAad: Uint8Array = EMPTY): Uint8Array {
-  const parts = [
+  return concatBytes([
     encodeHead(4, 4),
     encodeHead(3, SIGNATURE1_CONTEXT.length),
     SIGNATURE1_CONTEXT,
@@ -136,14 +173,7 @@ export function encodeSigStructure(protectedHeader: Uint8Array, payload: Uint8Ar
     externalAad,
     encodeHead(2, payload.length),
     payload,
-  ];
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  ]);
 }
 
 /**

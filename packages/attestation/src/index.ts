@@ -5,6 +5,8 @@ export * from './cbor-decoder.js';
 export * from './cose-sign1.js';
 export * from './attestation-document.js';
 export * from './certificate-chain.js';
+export * from './certificate-profile.js';
+export * from './der-reader.js';
 export * from './user-data-binding.js';
 export * from './attestation-policy.js';
 export * from './verify-attestation.js';

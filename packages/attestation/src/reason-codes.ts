@@ -10,14 +10,24 @@ export const REASON_CODES = {
   COSE_MALFORMED:
     'the CBOR item is not a COSE_Sign1 (array of 4, untagged or tag 18): wrong shape or types, protected header not exactly {1: alg}, unprotected header not an empty map, payload missing, signature not 96 bytes',
   UNSUPPORTED_ALGORITHM: 'the protected header names an algorithm other than ES384 (-35)',
+  ENVELOPE_NOT_CANONICAL:
+    'the COSE_Sign1 envelope (tag, array, header and payload heads, signature) is not in canonical definite encoding: a non-minimal head or an indefinite length re-encodes a document without changing what is signed',
   NITRO_TPM_DOCUMENT: 'the payload is a NitroTPM (EC2 instance) document ("nitrotpm_pcrs" or a "-tpm…" module_id), not an enclave document',
   DOCUMENT_FIELD_INVALID:
     'a payload field is missing, has the wrong type, or breaks its size/range rule (module_id, digest, timestamp, pcrs, certificate, cabundle, public_key, user_data, nonce)',
   CERTIFICATE_MALFORMED: 'certificate or a cabundle entry is not a parseable DER X.509 certificate',
-  CHAIN_UNTRUSTED_ROOT: 'cabundle does not start at (or is not issued by) the pinned root: the AWS Nitro root by SHA-256 fingerprint, or the given dev root',
-  CHAIN_BROKEN:
-    'a certificate is not issued and signed by the previous one (names, key usage, signature), an issuing certificate is not a CA, the leaf is a CA, or the bundle is too long',
+  CHAIN_UNTRUSTED_ROOT:
+    'cabundle does not start at (or is not issued by) the pinned root: the AWS Nitro root by SHA-256 fingerprint, or the given dev root',
+  CERTIFICATE_ALGORITHM_UNSUPPORTED:
+    'a certificate of the chain (root included) is not signed with ecdsa-with-SHA384, carries algorithm parameters, or names another algorithm inside tbsCertificate',
+  CERTIFICATE_KEY_UNSUPPORTED: 'a CA certificate of the chain (root or cabundle entry) has a key that is not EC P-384',
   LEAF_KEY_UNSUPPORTED: 'the leaf certificate key is not an EC P-384 key',
+  UNKNOWN_CRITICAL_EXTENSION: 'a certificate of the chain has a critical extension other than basicConstraints and keyUsage',
+  CHAIN_BROKEN:
+    'a certificate is not issued and signed by the previous one (its issuer Name is not byte for byte the previous subject Name, or the signature fails), the leaf is a CA, or the bundle is too long',
+  BASIC_CONSTRAINTS_INVALID: 'a CA certificate of the chain (root or cabundle entry) has no basicConstraints, a non-critical one, or cA FALSE',
+  KEY_USAGE_INVALID: 'a CA certificate of the chain has no keyUsage with keyCertSign, or the leaf has no keyUsage with digitalSignature',
+  PATH_LENGTH_EXCEEDED: "more CA certificates follow a CA certificate than its basicConstraints pathLenConstraint allows",
   CERTIFICATE_EXPIRED: 'a certificate of the chain (root included) has notAfter before the verification time',
   CERTIFICATE_NOT_YET_VALID: 'a certificate of the chain (root included) has notBefore after the verification time',
   TIMESTAMP_OUTSIDE_LEAF_VALIDITY: 'the document timestamp is outside the validity period of its own leaf certificate',
@@ -29,7 +39,8 @@ export const REASON_CODES = {
   DOCUMENT_TOO_OLD: 'the document timestamp is older than policy.maxAgeMs before the verification time',
   DOCUMENT_FROM_FUTURE: 'with policy.maxAgeMs set: the document timestamp is more than policy.maxClockSkewMs after the verification time',
   TLS_BINDING_MISMATCH: 'the policy names a TLS certificate and user_data binds no key, or another key, under the accepted schemes',
-  TLS_SESSION_MISMATCH: "the policy names this connection's TLS exporter and user_data binds no TLS session, or another one (a relay that holds the enclave's TLS key)",
+  TLS_SESSION_MISMATCH:
+    "the policy names this connection's TLS exporter and user_data binds no TLS session, or another one (a relay that holds the enclave's TLS key)",
 } as const;
 
 export type ReasonCode = keyof typeof REASON_CODES;

@@ -22,11 +22,11 @@ function newKey(name: string, curve: 'secp384r1' | 'prime256v1'): void {
 }
 
 /** Issues `name` (key already made) under `issuer`, with the extensions given. */
-function issue(name: string, subject: string, issuer: string, serial: number, extensions: string): void {
+function issue(name: string, subject: string, issuer: string, serial: number, extensions: string, digest = 'sha384'): void {
   writeFileSync(join(dir, `${name}.ext`), extensions);
   openssl(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`]);
   openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-set_serial', String(serial),
-    '-days', '3650', '-sha384', '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
+    '-days', '3650', `-${digest}`, '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
 }
 
 const read = (file: string): string => readFileSync(join(dir, file), 'utf8');
@@ -56,3 +56,35 @@ export const DEV_LEAF_KEY_PEM = read('leaf.key');
 export const DEV_P256_LEAF_PEM = read('p256-leaf.pem');
 export const DEV_P256_LEAF_KEY_PEM = read('p256-leaf.key');
 export const TEST_TLS_CERTIFICATE_PEM = read('tls.pem');
+
+export interface IssuedTestCertificate {
+  /** The name to give as `issuer` when issuing below this certificate. */
+  readonly name: string;
+  readonly certificatePem: string;
+  readonly keyPem: string;
+}
+
+let nextSerial = 100;
+
+/**
+ * Issues one more certificate with OpenSSL, under `issuer` ('root' for the
+ * dev root, or a name returned earlier), with a fresh key on `curve`, signed
+ * with `digest`, carrying exactly `extensions` (OpenSSL extfile syntax; an
+ * empty string for none). Used to build chains with one defect each.
+ */
+export function issueTestCertificate(options: {
+  readonly name: string;
+  readonly issuer: string;
+  readonly extensions: string;
+  readonly curve?: 'secp384r1' | 'prime256v1';
+  readonly digest?: 'sha384' | 'sha256' | 'sha512' | 'sha1';
+}): IssuedTestCertificate {
+  newKey(options.name, options.curve ?? 'secp384r1');
+  nextSerial += 1;
+  issue(options.name, `/C=US/O=http-enclave TEST/CN=${options.name}.test`, options.issuer, nextSerial, options.extensions, options.digest);
+  return { name: options.name, certificatePem: read(`${options.name}.pem`), keyPem: read(`${options.name}.key`) };
+}
+
+/** OpenSSL extension lines of a well-formed intermediate CA and leaf, as the dev PKI above uses. */
+export const TEST_CA_EXTENSIONS = 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n';
+export const TEST_LEAF_EXTENSIONS = 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n';

@@ -242,3 +242,64 @@ test('fuzz (fast-check): 2000 arbitrary inputs (random bytes, COSE-shaped, splic
   assert.ok(elapsed < 5000, `${elapsed} ms`);
   assert.ok(process.memoryUsage().heapUsed - before.heapUsed < 200 * 1024 * 1024);
 });
+
+/** A CBOR head with a chosen argument width (0 = in the initial byte), to build non-minimal encodings on purpose. */
+function headOfWidth(major: number, value: number, width: 0 | 1 | 2 | 4): Buffer {
+  if (width === 0) return Buffer.of((major << 5) | value);
+  const argument = Buffer.alloc(width);
+  argument.writeUIntBE(value, 0, width);
+  return Buffer.concat([Buffer.of((major << 5) | (width === 1 ? 24 : width === 2 ? 25 : 26)), argument]);
+}
+
+function minimalWidth(value: number): 0 | 1 | 2 | 4 {
+  return value < 24 ? 0 : value <= 0xff ? 1 : value <= 0xffff ? 2 : 4;
+}
+
+test('canonical envelope: non-minimal heads and indefinite lengths around a genuine document are ENVELOPE_NOT_CANONICAL; the payload signature would still verify', () => {
+  for (const sample of SAMPLES) {
+    const original = loadBase64Vector(sample.file);
+    const envelope = decodeCbor(original);
+    assert.ok(envelope.type === 'array' && !envelope.indefinite);
+    const [protectedItem, , payloadItem, signatureItem] = envelope.items;
+    assert.ok(protectedItem?.type === 'bytes' && payloadItem?.type === 'bytes' && signatureItem?.type === 'bytes');
+    const protectedHeader = Buffer.from(protectedItem.value);
+    const payload = Buffer.from(payloadItem.value);
+    const signature = Buffer.from(signatureItem.value);
+    const bstr = (bytes: Buffer, width: 0 | 1 | 2 | 4 = minimalWidth(bytes.length)): Buffer => Buffer.concat([headOfWidth(2, bytes.length, width), bytes]);
+    const build = (parts: { array?: Buffer; protected?: Buffer; unprotected?: Buffer; payload?: Buffer; signature?: Buffer; end?: Buffer; tag?: Buffer }): Buffer =>
+      Buffer.concat([
+        parts.tag ?? Buffer.alloc(0),
+        parts.array ?? Buffer.of(0x84),
+        parts.protected ?? bstr(protectedHeader),
+        parts.unprotected ?? Buffer.of(0xa0),
+        parts.payload ?? bstr(payload),
+        parts.signature ?? bstr(signature),
+        parts.end ?? Buffer.alloc(0),
+      ]);
+    // Our canonical rebuild is the genuine document byte for byte, and a tagged one verifies too.
+    assert.ok(build({}).equals(original), `${sample.file}: genuine envelope is canonical`);
+    assert.ok(verify(build({}), sample.now).ok);
+    assert.ok(verify(build({ tag: Buffer.of(0xd2) }), sample.now).ok, `${sample.file}: tag 18 in one byte is canonical`);
+
+    const half = Math.floor(payload.length / 2);
+    const variants: [string, Buffer][] = [
+      ['array head in two bytes', build({ array: Buffer.of(0x98, 0x04) })],
+      ['indefinite-length array', build({ array: Buffer.of(0x9f), end: Buffer.of(0xff) })],
+      ['protected header head in two bytes', build({ protected: bstr(protectedHeader, 1) })],
+      ['unprotected map head in two bytes', build({ unprotected: Buffer.of(0xb8, 0x00) })],
+      ['indefinite-length empty unprotected map', build({ unprotected: Buffer.of(0xbf, 0xff) })],
+      ['payload head in five bytes', build({ payload: bstr(payload, 4) })],
+      ['payload as an indefinite-length byte string of two chunks', build({
+        payload: Buffer.concat([Buffer.of(0x5f), bstr(payload.subarray(0, half)), bstr(payload.subarray(half)), Buffer.of(0xff)]),
+      })],
+      ['signature head in three bytes', build({ signature: bstr(signature, 2) })],
+      ['tag 18 in two bytes', build({ tag: Buffer.of(0xd8, 0x12) })],
+    ];
+    for (const [label, bytes] of variants) {
+      // Well-formed CBOR carrying the same signed contents: only the canonical rule tells it apart.
+      const decoded = decodeCbor(bytes);
+      assert.ok(decoded.type === 'array' || decoded.type === 'tag', label);
+      rejected(verify(bytes, sample.now), `${sample.file}: ${label}`, 'ENVELOPE_NOT_CANONICAL');
+    }
+  }
+});

@@ -3,13 +3,16 @@
 
 import type { ReasonCode } from '@http-enclave/attestation';
 
-export type ClientErrorCode =
-  | 'CONNECT_FAILED'
-  | 'ATTESTATION_FETCH_FAILED'
-  | 'ATTESTATION_FAILED'
-  | 'CERTIFICATE_NOT_ATTESTED'
-  | 'MEASUREMENTS_REQUIRED'
-  | 'REQUEST_FAILED';
+/** Every code, in the order a request meets them (docs/errors.md lists the same; a test compares). */
+export const CLIENT_ERROR_CODES = [
+  'MEASUREMENTS_REQUIRED',
+  'CONNECT_FAILED',
+  'ATTESTATION_FETCH_FAILED',
+  'ATTESTATION_FAILED',
+  'REQUEST_FAILED',
+] as const;
+
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 
 export class AttestedClientError extends Error {
   readonly code: ClientErrorCode;
