@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createAttestedClient, AttestedClientError } from '@http-enclave/client';
+import { fetch as undiciFetch } from 'undici';
 import { REPO_ROOT } from '../support/processes.js';
 import { newToken } from '../support/https-request.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -37,6 +38,19 @@ function startManInTheMiddle(upstreamPort: number, keyPem: string, certPem: stri
     upstream.on('error', () => downstream.destroy());
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port, seen: () => seen })));
+}
+
+/** fetch wraps a connection failure in a TypeError whose cause is the dispatcher's error. */
+function causeOf(error: unknown): unknown {
+  return error instanceof Error && error.cause !== undefined ? error.cause : error;
+}
+function causeCode(error: unknown): string | undefined {
+  const cause = causeOf(error);
+  return cause instanceof AttestedClientError ? cause.code : undefined;
+}
+function causeReason(error: unknown): string | undefined {
+  const cause = causeOf(error);
+  return cause instanceof AttestedClientError ? cause.reason : undefined;
 }
 
 /** A dev root the client can pin, made at test time (P-384, as Nitro's): root-key.pem and root.pem in `dir`; returns the certificate's path. */
@@ -210,6 +224,46 @@ describe('attestation with the dev provider through the real host', () => {
     unpinned.close();
   });
 
+  test('client.dispatcher is a drop-in undici Dispatcher: fetch (undici\'s and the global one) works unchanged and attested; another origin, a wrong PCR and the AWS root without pins are refused', async () => {
+    const { readFileSync } = await import('node:fs');
+    const root = { certificatePem: readFileSync(rootPem, 'utf8') };
+    const token = await newToken();
+    const client = createAttestedClient({ url, root });
+    try {
+      const put = await undiciFetch(`${url}/private-data/fetched`, {
+        method: 'PUT', dispatcher: client.dispatcher, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"via":"fetch"}',
+      });
+      assert.equal(put.status, 201);
+      assert.ok(client.pinned !== undefined, 'the connection was attested');
+      const got = await undiciFetch(`${url}/private-data/fetched`, { dispatcher: client.dispatcher, headers: { authorization: `Bearer ${token}` } });
+      assert.deepEqual([got.status, await got.text()], [200, '{"via":"fetch"}']);
+      // Node's global fetch takes the same dispatcher (its types come from Node's bundled undici, one major older: hence the cast).
+      const global = await fetch(`${url}/private-data/fetched`, { dispatcher: client.dispatcher, headers: { authorization: `Bearer ${token}` } } as unknown as RequestInit);
+      assert.deepEqual([global.status, await global.text()], [200, '{"via":"fetch"}']);
+      await assert.rejects(undiciFetch(`https://127.0.0.1:${stack.port + 1}/healthz`, { dispatcher: client.dispatcher }), (error: unknown) => causeCode(error) === 'REQUEST_FAILED');
+    } finally {
+      client.close();
+    }
+    // Pinned to other measurements: refused before a byte of the request, by the dispatcher and the agent alike.
+    const wrongPcr = createAttestedClient({ url, root, policy: { pcrs: { 0: `${'00'.repeat(47)}01` } } });
+    try {
+      await assert.rejects(
+        undiciFetch(`${url}/private-data/fetched`, { dispatcher: wrongPcr.dispatcher, headers: { authorization: `Bearer ${token}` } }),
+        (error: unknown) => causeCode(error) === 'ATTESTATION_FAILED' && causeReason(error) === 'PCR_MISMATCH',
+      );
+      const { get } = await import('node:https');
+      await assert.rejects(
+        new Promise((resolve, reject) => get({ host: '127.0.0.1', port: stack.port, path: '/healthz', agent: wrongPcr.agent }, resolve).on('error', reject)),
+        (error: unknown) => error instanceof AttestedClientError && error.code === 'ATTESTATION_FAILED' && error.reason === 'PCR_MISMATCH',
+      );
+    } finally {
+      wrongPcr.close();
+    }
+    const unpinned = createAttestedClient({ url, root: 'aws' });
+    await assert.rejects(undiciFetch(`${url}/healthz`, { dispatcher: unpinned.dispatcher }), (error: unknown) => causeCode(error) === 'MEASUREMENTS_REQUIRED');
+    unpinned.close();
+  });
+
   test('a replayed document (another nonce) is refused; the client pinned to other PCRs refuses', async () => {
     // Record a document for nonce A with the live certificate, as an attacker could.
     const nonceA = 'aa'.repeat(32);
@@ -307,7 +361,7 @@ describe('an operator that holds the enclave TLS key (issue 10, item 2)', () => 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test("a relay with the enclave's own key and certificate gets a genuine document over its own connection: refused (TLS_SESSION_MISMATCH) before anything is sent", async () => {
+  test("a relay with the enclave's own key and certificate gets a genuine document over its own connection: put, get, verify, the library, its Agent and its Dispatcher refuse it (TLS_SESSION_MISMATCH) before anything is sent", async () => {
     const { readFileSync } = await import('node:fs');
     const relay = await startManInTheMiddle(stack.port, readFileSync(join(dir, 'tls-key.pem'), 'utf8'), readFileSync(join(dir, 'tls-cert.pem'), 'utf8'));
     try {
@@ -318,6 +372,45 @@ describe('an operator that holds the enclave TLS key (issue 10, item 2)', () => 
       assert.match(relay.seen(), /^GET \/attestation\?nonce=[0-9a-f]{64} HTTP\/1\.1\r\n/);
       assert.equal(relay.seen().includes(token), false);
       assert.equal(relay.seen().includes('must-not-reach'), false);
+      const get = await runCli(['get', `https://127.0.0.1:${relay.port}`, 'some-id', '--root', rootPem], { HTTP_ENCLAVE_TOKEN: token });
+      assert.equal(get.code, 1, get.stdout);
+      assert.match(get.stderr, /ATTESTATION_FAILED TLS_SESSION_MISMATCH/);
+      const verify = await runCli(['verify', `https://127.0.0.1:${relay.port}`, '--root', rootPem]);
+      assert.equal(verify.code, 1, verify.stdout);
+      assert.match(verify.stderr, /TLS_SESSION_MISMATCH/);
+
+      // The library, its https.Agent and its undici Dispatcher: the same refusal, before the request.
+      const root = { certificatePem: readFileSync(rootPem, 'utf8') };
+      const client = createAttestedClient({ url: `https://127.0.0.1:${relay.port}`, root });
+      try {
+        const refusedSession = (error: unknown): boolean =>
+          (error instanceof AttestedClientError ? error : causeOf(error)) instanceof AttestedClientError && (causeReason(error) ?? (error as AttestedClientError).reason) === 'TLS_SESSION_MISMATCH';
+        await assert.rejects(
+          client.request({ method: 'POST', path: '/private-data', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"secret":"must-not-reach-the-relay"}' }),
+          refusedSession,
+        );
+        const { request } = await import('node:https');
+        await assert.rejects(
+          new Promise((resolve, reject) => {
+            const req = request({ host: '127.0.0.1', port: relay.port, method: 'PUT', path: '/private-data/x', agent: client.agent, headers: { authorization: `Bearer ${token}` } }, resolve);
+            req.on('error', reject);
+            req.end('{"secret":"must-not-reach-the-relay"}');
+          }),
+          refusedSession,
+        );
+        await assert.rejects(
+          undiciFetch(`https://127.0.0.1:${relay.port}/private-data/x`, { method: 'PUT', dispatcher: client.dispatcher, headers: { authorization: `Bearer ${token}` }, body: '{"secret":"must-not-reach-the-relay"}' }),
+          refusedSession,
+        );
+      } finally {
+        client.close();
+      }
+      assert.equal(relay.seen().includes(token), false);
+      assert.equal(relay.seen().includes('must-not-reach'), false);
+      const requestLines = relay.seen().match(/^[A-Z]+ \S+ HTTP\/1\.1$/gm) ?? [];
+      assert.ok(requestLines.length >= 6, `one attestation request per refused entry point, saw ${requestLines.length}`);
+      for (const line of requestLines) assert.match(line, /^GET \/attestation\?nonce=[0-9a-f]{64} HTTP\/1\.1$/, 'the relay saw nothing but attestation requests');
+
       // The key part alone still matches (same key): what a client that cannot export (a browser) would see.
       const direct = await runCli(['verify', `https://127.0.0.1:${stack.port}`, '--root', rootPem]);
       assert.equal(direct.code, 0, direct.stderr);

@@ -10,13 +10,16 @@
 //   request fails with ATTESTATION_FAILED.
 // - The server's certificate is self-issued by the enclave, so the usual
 //   WebPKI check does not apply: attestation replaces it, pinning enforces it.
-// - Connections are kept alive and reused through one agent.
+// - Connections are kept alive and reused through one agent (`agent`, an
+//   https.Agent) or one undici Agent (`dispatcher`, for fetch); both open
+//   connections through #openAdmitted, so both admit the same way.
 
 import type { ClientRequestArgs, IncomingHttpHeaders } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import { randomBytes as cryptoRandomBytes, type X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { Agent as UndiciAgent, type Dispatcher } from 'undici';
 import { pinsMeasurements, TLS_EXPORTER_BYTES, TLS_EXPORTER_LABEL, verifyAttestationDocument, type AttestationPolicy, type AttestationResult } from '@http-enclave/attestation';
 import { requestAttestationOverSocket } from './attestation-exchange.js';
 import { AttestedClientError } from './client-errors.js';
@@ -83,6 +86,7 @@ export class AttestedClient {
   readonly #servername: string;
   readonly #options: AttestedClientOptions;
   readonly #agent: Agent;
+  #dispatcher: UndiciAgent | undefined;
   #pinned: VerifiedEnclave | undefined;
 
   constructor(options: AttestedClientOptions) {
@@ -92,39 +96,72 @@ export class AttestedClient {
     this.#port = url.port === '' ? 443 : Number(url.port);
     this.#servername = /^[\d.]+$|:/.test(this.#host) ? 'localhost' : this.#host;
     this.#options = options;
-    const admit = (socket: TLSSocket): Promise<void> => this.#admit(socket, false).then(() => undefined);
-    const open = (): TLSSocket => this.#connect();
-    const refusal = (requested: ClientRequestArgs): AttestedClientError | undefined => this.#refusal(requested);
+    const openAdmitted = (requested: ClientRequestArgs, callback: (error: Error | null, socket: TLSSocket | null) => void): void =>
+      this.#openAdmitted(requested, callback);
     // An https.Agent whose connections are admitted (pinned or attested)
     // before a byte of a request is written; `agent` hands it to https.request
     // and the libraries built on it (issue 10, item 4).
     this.#agent = new (class extends Agent {
       override createConnection(requested: ClientRequestArgs, callback?: (error: Error | null, socket: Duplex) => void): Duplex | undefined {
-        const refused = refusal(requested);
-        if (refused !== undefined) {
-          process.nextTick(() => callback?.(refused, undefined as unknown as Duplex)); // the callback's socket is unused on error
-          return undefined;
-        }
-        const socket = open();
-        let settled = false;
-        const settle = (error: Error | null): void => {
-          if (settled) return;
-          settled = true;
-          if (error !== null) socket.destroy();
-          callback?.(error, socket);
-        };
-        socket.once('error', (error: NodeJS.ErrnoException) =>
-          settle(error instanceof AttestedClientError ? error : new AttestedClientError('CONNECT_FAILED', `connection failed: ${error.code ?? error.name}`)),
-        );
-        socket.once('secureConnect', () => {
-          admit(socket).then(
-            () => settle(null),
-            (error: Error) => settle(error),
-          );
-        });
+        // The callback's socket is unused on error.
+        openAdmitted(requested, (error, socket) => callback?.(error, socket as unknown as Duplex));
         return undefined;
       }
     })({ keepAlive: true, maxSockets: 8 });
+  }
+
+  /**
+   * Opens a connection for the agent or the dispatcher, refused outright
+   * (other host or port, measurements required but not pinned) or admitted
+   * (pinned or attested) before `callback` hands it over: nothing is written
+   * on it before then but the attestation request.
+   */
+  #openAdmitted(requested: ClientRequestArgs, callback: (error: Error | null, socket: TLSSocket | null) => void): void {
+    const refused = this.#refusal(requested);
+    if (refused !== undefined) {
+      process.nextTick(() => callback(refused, null));
+      return;
+    }
+    const socket = this.#connect();
+    let settled = false;
+    const settle = (error: Error | null): void => {
+      if (settled) return;
+      settled = true;
+      if (error !== null) socket.destroy();
+      callback(error, error === null ? socket : null);
+    };
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      settle(error instanceof AttestedClientError ? error : new AttestedClientError('CONNECT_FAILED', `connection failed: ${error.code ?? error.name}`)),
+    );
+    socket.once('secureConnect', () => {
+      this.#admit(socket, false).then(
+        () => settle(null),
+        (error: Error) => settle(error),
+      );
+    });
+  }
+
+  /**
+   * A drop-in undici Dispatcher for this enclave: `fetch(url, { dispatcher })`
+   * (undici's fetch, or Node's global one) attests or pins every new
+   * connection before a request is written, as `agent` does. Requests to
+   * another origin through it are refused. Created on first use.
+   */
+  get dispatcher(): Dispatcher {
+    this.#dispatcher ??= new UndiciAgent({
+      connections: 8,
+      connect: (options, callback) => {
+        if (options.protocol !== 'https:') {
+          process.nextTick(() => callback(new AttestedClientError('REQUEST_FAILED', `this dispatcher only speaks https to the attested enclave, not ${options.protocol}`), null));
+          return;
+        }
+        this.#openAdmitted({ host: options.hostname, port: options.port === '' ? 443 : Number(options.port) }, (error, socket) => {
+          if (error !== null || socket === null) callback(error ?? new AttestedClientError('CONNECT_FAILED', 'no connection'), null);
+          else callback(null, socket);
+        });
+      },
+    });
+    return this.#dispatcher;
   }
 
   /** The attested enclave currently pinned, if any. */
@@ -222,6 +259,7 @@ export class AttestedClient {
 
   close(): void {
     this.#agent.destroy();
+    void this.#dispatcher?.destroy().catch(() => undefined);
   }
 
   #connect(): TLSSocket {
