@@ -10,6 +10,7 @@ import { isVsockAvailable, vsockAbsenceReason } from '@http-enclave/vsock';
 import { createLogger } from '../log.js';
 import { AttestationProviderUnavailableError } from './attestation-errors.js';
 import { createAttestationProvider } from './create-attestation-provider.js';
+import { CodeMeasurementError } from './code-measurement.js';
 
 const measure = () => ({ pcr0: Buffer.alloc(48, 1), pcr1: Buffer.alloc(48, 2), pcr2: Buffer.alloc(48, 3) });
 
@@ -46,4 +47,15 @@ test('dev: a dev provider, and one warning with the dev root SHA-256 and the dev
   assert.match(String(line['devRootSha256']), /^[0-9a-f]{64}$/);
   assert.match(String(line['moduleId']), /^dev-/);
   assert.equal(line['devRootSource'], 'generated');
+});
+
+test('dev: code that cannot be measured (a symbolic link in a package) stops start-up with ATTESTATION_UNAVAILABLE, no document is served', () => {
+  const logger = createLogger('info', () => undefined);
+  const refuse = (): never => {
+    throw new CodeMeasurementError('refusing to measure /x: dist/y.js is a symbolic link or a special file, which the loader could follow to unmeasured code');
+  };
+  assert.throws(
+    () => createAttestationProvider({ setting: 'dev', devRootKeyPath: undefined, devRootCertPath: undefined }, { now: () => new Date(), logger, measure: refuse }),
+    (error: unknown) => error instanceof AttestationProviderUnavailableError && error.code === 'ATTESTATION_UNAVAILABLE' && /symbolic link/.test(error.message),
+  );
 });

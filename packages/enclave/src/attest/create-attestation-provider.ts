@@ -5,7 +5,8 @@
 
 import type { Logger } from '../log.js';
 import type { AttestationProvider, AttestationProviderSetting } from './attestation-provider.js';
-import { measureRunningEnclave, type DevMeasurements } from './code-measurement.js';
+import { AttestationProviderUnavailableError } from './attestation-errors.js';
+import { CodeMeasurementError, measureRunningEnclave, type DevMeasurements } from './code-measurement.js';
 import { createDevAttestationProvider } from './dev-attestation-provider.js';
 import { generateDevAttestationRoot, loadDevAttestationRoot } from './dev-attestation-root.js';
 import { createNsmAttestationProvider } from './nsm-attestation-provider.js';
@@ -35,7 +36,14 @@ export function createAttestationProvider(options: AttestationProviderOptions, d
         options.devRootKeyPath !== undefined && options.devRootCertPath !== undefined
           ? loadDevAttestationRoot({ keyPath: options.devRootKeyPath, certPath: options.devRootCertPath, now: deps.now() })
           : generateDevAttestationRoot(deps.now());
-      const measurements = (deps.measure ?? measureRunningEnclave)();
+      let measurements: DevMeasurements;
+      try {
+        measurements = (deps.measure ?? measureRunningEnclave)();
+      } catch (error) {
+        // A link or a missing dependency in the code to measure: no document is better than one that misstates the code.
+        if (error instanceof CodeMeasurementError) throw new AttestationProviderUnavailableError(`ATTESTATION_PROVIDER=dev: ${error.message}`);
+        throw error;
+      }
       const provider = createDevAttestationProvider({ root, measurements, now: deps.now });
       deps.logger.warn('ATTESTATION_PROVIDER=dev: attestation documents are signed by a local development CA, not AWS; no client should trust them outside development', {
         devRootSha256: provider.rootFingerprintSha256,
