@@ -188,3 +188,30 @@ describe('tampering with stored blobs is detected', () => {
     }
   });
 });
+
+describe('record creation is limited per token (RECORD_CREATES_PER_SECOND, issue 10 item 5)', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ enclaveEnv: { RECORD_CREATES_PER_SECOND: '1' } });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test('past ten seconds\' worth of new records a token gets 429 RECORD_CREATE_RATE_LIMITED with Retry-After; updates and other tokens go on', async () => {
+    const token = await newToken();
+    for (let index = 0; index < 10; index += 1) {
+      const created = await sendRequest(stack.port, { method: 'PUT', path: `/private-data/n${index}`, token, body: '{}' });
+      assert.equal(created.status, 201, `create ${index}: ${created.body.toString()}`);
+    }
+    const refused = await sendRequest(stack.port, { method: 'PUT', path: '/private-data/n10', token, body: '{}' });
+    assert.equal(refused.status, 429);
+    assert.equal(refused.errorCode(), 'RECORD_CREATE_RATE_LIMITED');
+    assert.match(String(refused.headers['retry-after']), /^[1-9]\d*$/);
+    assert.equal((await sendRequest(stack.port, { path: '/private-data/n10', token })).status, 404, 'nothing was stored');
+    const posted = await sendRequest(stack.port, { method: 'POST', path: '/private-data', token, body: '{}' });
+    assert.equal(posted.status, 429, 'POST of a never-written document is a creation too');
+    assert.equal((await sendRequest(stack.port, { method: 'PUT', path: '/private-data/n3', token, body: '{"v":2}' })).status, 200, 'an update is not');
+    assert.equal((await sendRequest(stack.port, { method: 'PUT', path: '/private-data/n0', token: await newToken(), body: '{}' })).status, 201, 'another token has its own allowance');
+  });
+});

@@ -51,6 +51,7 @@ export interface EnclaveConfig {
   readonly maxBodyBytes: number;
   readonly bodyMemoryBudgetBytes: number;
   readonly rollbackCacheEntries: number;
+  readonly recordCreatesPerSecond: number;
   readonly maxConnections: number;
   readonly handshakeTimeoutMs: number;
   readonly headersTimeoutMs: number;
@@ -118,6 +119,7 @@ export const ENCLAVE_ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'STORAGE_TIMEOUT_MS', default: '5000', description: 'A storage request not answered within this time fails with 503 STORAGE_UNAVAILABLE.' },
   { name: 'STORAGE_MAX_IN_FLIGHT', default: '256', description: 'Storage requests in flight at once; more fail at once with 503 STORAGE_UNAVAILABLE.' },
   { name: 'ROLLBACK_CACHE_ENTRIES', default: '100000', description: 'Records whose last seen version (rollback detection) the enclave keeps in memory, about 150 bytes each. Beyond them a record is not forgotten: it moves to a sealed watermark page on the host whose version the enclave anchors, and a cold read of it costs one more storage read. 1000 to 10000000.' },
+  { name: 'RECORD_CREATES_PER_SECOND', default: '100', description: 'New records one token (owner) may create per second, in bursts of ten seconds\' worth; past it 429 RECORD_CREATE_RATE_LIMITED with Retry-After. Rewrites and deletes are not counted. 1 to 1000000.' },
   { name: 'LOG_LEVEL', default: 'info', description: 'debug, info, warn or error.' },
   { name: 'ATTESTATION_PROVIDER', default: 'none', description: '`none`: `GET /attestation` answers 404. `dev`: documents signed by a local development CA, never trusted by default (logged as a warning with the dev root\'s SHA-256). `nsm`: the Nitro Secure Module (/dev/nsm, through the @http-enclave/vsock addon); without /dev/nsm or the addon, start-up stops with ATTESTATION_UNAVAILABLE.' },
   { name: 'ATTESTATION_DEV_ROOT_KEY_PATH', default: '(unset)', description: 'PEM P-384 private key of the dev root CA (only with `dev`). With ATTESTATION_DEV_ROOT_CERT_PATH: both set load the root from files, so a pinned dev root survives restarts; neither means one generated in memory; one alone stops start-up.' },
@@ -293,6 +295,7 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
     maxBodyBytes: readInteger(env, 'MAX_BODY_BYTES', 1024 * 1024, 1, MAX_BODY_BYTES_LIMIT, problems),
     bodyMemoryBudgetBytes: readInteger(env, 'BODY_MEMORY_BUDGET_BYTES', 256 * 1024 * 1024, 1, 64 * 1024 * 1024 * 1024, problems),
     rollbackCacheEntries: readInteger(env, 'ROLLBACK_CACHE_ENTRIES', 100_000, 1_000, 10_000_000, problems),
+    recordCreatesPerSecond: readInteger(env, 'RECORD_CREATES_PER_SECOND', 100, 1, 1_000_000, problems),
     maxConnections: readInteger(env, 'MAX_CONNECTIONS', 1000, 1, 1_000_000, problems),
     handshakeTimeoutMs: readInteger(env, 'HANDSHAKE_TIMEOUT_MS', 10_000, 100, HOUR_MS, problems),
     headersTimeoutMs: readInteger(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, HOUR_MS, problems),

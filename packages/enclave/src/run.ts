@@ -94,7 +94,12 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
     throw error;
   }
   const keyring = obtained.source === 'env' ? obtained.keyring : obtained.state.keyring;
-  const documents = new PrivateDocuments(keyring, storage, { rollbackCacheEntries: config.rollbackCacheEntries, waitTimeoutMs: config.storageTimeoutMs, logger });
+  const documents = new PrivateDocuments(keyring, storage, {
+    rollbackCacheEntries: config.rollbackCacheEntries,
+    recordCreatesPerSecond: config.recordCreatesPerSecond,
+    waitTimeoutMs: config.storageTimeoutMs,
+    logger,
+  });
   // Not secret: the host sees it in the record ids of this run's watermark pages, and may delete other runs' pages.
   logger.info('rollback detection started', { watermarkRunId: documents.rollbackGuard.runId, rollbackCacheEntries: config.rollbackCacheEntries });
   // Attestation for clients binds the TLS key; without TLS, the provider served only key release.

@@ -60,6 +60,18 @@ export const BodyTooLargeError = define('BODY_TOO_LARGE', 413, 'client', 'the re
 export const UnsupportedMediaTypeError = define('UNSUPPORTED_MEDIA_TYPE', 415, 'client', 'Content-Type must be application/json');
 export const HeadersTooLargeError = define('HEADERS_TOO_LARGE', 431, 'client', 'request headers are too large');
 export const AttestationRateLimitedError = define('ATTESTATION_RATE_LIMITED', 429, 'client', 'too many attestation documents asked for (on this connection, or by everyone); retry later');
+/** 429 for an owner creating new records faster than RECORD_CREATES_PER_SECOND; `retryAfterSeconds` goes into Retry-After. */
+export class RecordCreateRateLimitedError extends ApiError {
+  readonly code = 'RECORD_CREATE_RATE_LIMITED';
+  readonly status = 429;
+  readonly source = 'client' as const;
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds = 1) {
+    super('this token creates new records faster than the enclave allows (RECORD_CREATES_PER_SECOND); retry later');
+    this.name = 'RECORD_CREATE_RATE_LIMITEDError';
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
 export const ExpectationFailedError = define('EXPECTATION_FAILED', 417, 'client', 'the only expectation this server meets is Expect: 100-continue');
 export const AdminForbiddenError = define('ADMIN_FORBIDDEN', 403, 'client', 'the admin token is missing or wrong');
 export const AdminBusyError = define('ADMIN_BUSY', 409, 'client', 'another admin operation is running and one is waiting; retry when they are done');
@@ -105,6 +117,7 @@ export const API_ERROR_CLASSES = [
   HeadersTooLargeError,
   ExpectationFailedError,
   AttestationRateLimitedError,
+  RecordCreateRateLimitedError,
   AdminForbiddenError,
   AdminBusyError,
   KeyUnknownError,

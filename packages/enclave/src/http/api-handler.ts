@@ -28,6 +28,7 @@ import {
   MethodNotAllowedError,
   RouteNotFoundError,
   AttestationRateLimitedError,
+  RecordCreateRateLimitedError,
 } from './api-errors.js';
 import { isAdminPath, serveAdmin, type AdminDeps } from './admin-endpoint.js';
 import type { BodyMemoryBudget } from './body-memory-budget.js';
@@ -389,6 +390,7 @@ function sendError(response: ServerResponse, error: ApiError): void {
     response.destroy();
     return;
   }
+  if (error instanceof RecordCreateRateLimitedError) response.setHeader('retry-after', String(error.retryAfterSeconds));
   if (error instanceof InvalidRequestError) {
     // The framing itself is in doubt: close after the answer.
     response.setHeader('connection', 'close');

@@ -783,3 +783,28 @@ test('two different blobs at one version, shown to two concurrent reads: at most
   assert.ok(new Set(bodies).size <= 1, `one version, two documents: ${bodies.join(' / ')}`);
   assert.ok(outcomes.some((outcome) => outcome.status === 'rejected' && outcome.reason instanceof ApiError && outcome.reason.code === 'STORAGE_ROLLBACK'));
 });
+
+test('one owner creates new records at most at RECORD_CREATES_PER_SECOND (bursts of ten seconds); rewrites, re-creation after a delete and other owners are not held back', async () => {
+  const host = await startHost('creation-rate');
+  let nowMs = 0;
+  const docs = enclave(host, { recordCreatesPerSecond: 2, now: () => nowMs });
+  const owner = newOwner();
+  for (let index = 0; index < 20; index += 1) await docs.write(owner, `burst-${index}`, Buffer.from('{}'));
+  const rowsBefore = host.rows.size;
+  await assert.rejects(docs.write(owner, 'one-too-many', Buffer.from('{}')), (error: unknown) => {
+    assert.ok(error instanceof ApiError && error.code === 'RECORD_CREATE_RATE_LIMITED' && error.status === 429, String(error));
+    assert.equal((error as ApiError & { retryAfterSeconds: number }).retryAfterSeconds, 1);
+    return true;
+  });
+  assert.equal(host.rows.size, rowsBefore, 'the refused create wrote nothing');
+  // Rewrites, deletes and writing a deleted document again are not new records.
+  assert.equal((await docs.write(owner, 'burst-0', Buffer.from('{"again":1}'))).version, 2);
+  await docs.remove(owner, 'burst-1');
+  assert.deepEqual(await docs.write(owner, 'burst-1', Buffer.from('{}')), { version: 3, created: true });
+  // Another owner has its own bucket.
+  await docs.write(newOwner(), 'elsewhere', Buffer.from('{}'));
+  // Half a second later one more token has come back (2 a second), and only one.
+  nowMs += 500;
+  await docs.write(owner, 'after-wait', Buffer.from('{}'));
+  await rejectsWithApiCode(docs.write(owner, 'too-soon', Buffer.from('{}')), 'RECORD_CREATE_RATE_LIMITED');
+});

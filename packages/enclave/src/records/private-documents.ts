@@ -29,6 +29,7 @@ import { KEY_ID_OFFSET, TAG_BYTES } from '../seal/sealed-envelope.js';
 import {
   InvalidJsonError,
   NotFoundError,
+  RecordCreateRateLimitedError,
   StorageBadReplyError,
   StorageIntegrityApiError,
   StorageRollbackError,
@@ -38,6 +39,7 @@ import {
 } from '../http/api-errors.js';
 import { StorageBadReply, StorageFull, StorageUnavailable, type StorageClient } from '../storage/storage-client.js';
 import type { Logger } from '../log.js';
+import { OwnerCreationRateLimit } from './creation-rate-limit.js';
 import { RollbackGuard } from './rollback-guard.js';
 import { versionAllowed } from './version-watermark.js';
 
@@ -83,6 +85,10 @@ export interface PrivateDocumentsOptions {
   readonly waitTimeoutMs?: number;
   /** Tests only: bytes of opened watermark pages kept in memory (0: none). */
   readonly pageCacheBytes?: number;
+  /** New records one owner may create per second (RECORD_CREATES_PER_SECOND); unlimited when absent. */
+  readonly recordCreatesPerSecond?: number;
+  /** Tests only: the clock of the creation limit. */
+  readonly now?: () => number;
   readonly logger?: Logger;
 }
 
@@ -92,10 +98,12 @@ export class PrivateDocuments {
   readonly #guard: RollbackGuard;
   #lazyResealsInFlight = 0;
   #onUnknownKeyId: (() => Promise<boolean>) | undefined;
+  readonly #creationLimit: OwnerCreationRateLimit | undefined;
 
   constructor(keyring: Keyring, storage: StorageClient, options: PrivateDocumentsOptions = {}) {
     this.#keyring = keyring;
     this.#storage = storage;
+    this.#creationLimit = options.recordCreatesPerSecond === undefined ? undefined : new OwnerCreationRateLimit(options.recordCreatesPerSecond, options.now);
     this.#guard = new RollbackGuard({
       storage,
       keyring: () => this.#keyring,
@@ -185,7 +193,16 @@ export class PrivateDocuments {
     // An empty body would be stored as a tombstone; the API never passes one (it must parse as JSON).
     if (body.length === 0) throw new InvalidJsonError();
     const record = this.#keyring.recordIdFromName(owner, name);
-    const written = await this.#compareAndSet(owner, record, () => body);
+    let charged = false;
+    const written = await this.#compareAndSet(owner, record, (current) => {
+      // Version 0: storage has never held this record, so this write creates one (a retry after CONFLICT is not charged twice).
+      if (current.version === 0 && !charged && this.#creationLimit !== undefined) {
+        const waitMs = this.#creationLimit.take(owner.toString('hex'));
+        if (waitMs > 0) throw new RecordCreateRateLimitedError(Math.ceil(waitMs / 1000));
+        charged = true;
+      }
+      return body;
+    });
     if (written === null) throw new TypeError('unreachable: a write always writes');
     return written;
   }
