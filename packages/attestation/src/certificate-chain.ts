@@ -19,6 +19,8 @@
 // 1. Each certificate alone (read from the DER by certificate-profile.ts):
 //    signed with ecdsa-with-SHA384 (no parameters, the same in
 //    tbsCertificate) (CERTIFICATE_ALGORITHM_UNSUPPORTED); an EC P-384 key
+//    given as an uncompressed point, 97 bytes from 0x04, checked before
+//    OpenSSL sees it (node:crypto crashes on the point at infinity)
 //    (CERTIFICATE_KEY_UNSUPPORTED, the leaf's LEAF_KEY_UNSUPPORTED); no
 //    critical extension but basicConstraints and keyUsage
 //    (UNKNOWN_CRITICAL_EXTENSION).
@@ -29,14 +31,16 @@
 //    lower certificates, so key identifiers are not compared.
 // 3. Positions (AWS's profile, reference §2; every real chain has it):
 //    root and cabundle[1..] have a critical basicConstraints with cA TRUE
-//    (BASIC_CONSTRAINTS_INVALID) and keyUsage with keyCertSign
-//    (KEY_USAGE_INVALID); the leaf is not a CA (CHAIN_BROKEN) and has
-//    keyUsage with digitalSignature (KEY_USAGE_INVALID); a CA's
+//    (BASIC_CONSTRAINTS_INVALID) and a critical keyUsage with keyCertSign
+//    (KEY_USAGE_INVALID); the leaf is not a CA (CHAIN_BROKEN), has a
+//    critical basicConstraints (BASIC_CONSTRAINTS_INVALID), and keyUsage
+//    with digitalSignature and without keyCertSign (KEY_USAGE_INVALID),
+//    and its key decodes (LEAF_KEY_UNSUPPORTED); a CA's
 //    pathLenConstraint p allows at most p CA certificates below it before
 //    the leaf (PATH_LENGTH_EXCEEDED).
 // Then validity, root included.
 
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 
 import { OID, readCertificateProfile, type CertificateProfile } from './certificate-profile.js';
 import { AttestationError } from './reason-codes.js';
@@ -52,6 +56,8 @@ export interface VerifiedChain {
   /** Root first, leaf last. */
   readonly certificates: readonly X509Certificate[];
   readonly leaf: X509Certificate;
+  /** The leaf's public key (it signs the COSE_Sign1), decoded once here. */
+  readonly leafKey: KeyObject;
 }
 
 function parseCertificate(der: Uint8Array, label: string): X509Certificate {
@@ -88,13 +94,18 @@ function checkValidity(certificate: X509Certificate, label: string, nowMs: numbe
   if (nowMs > notAfter) throw new AttestationError('CERTIFICATE_EXPIRED', `${label} expired (notAfter passed)`);
 }
 
+/** An uncompressed P-384 point: 0x04, then x and y of 48 bytes each (SEC 1 §2.3.3). */
+const P384_POINT_BYTES = 97;
+
 /** Step 1: what each certificate must be wherever it sits. */
 function checkCertificateAlone(profile: CertificateProfile, label: string, isLeaf: boolean): void {
   if (profile.signatureAlgorithm !== OID.ECDSA_WITH_SHA384 || profile.signatureAlgorithmHasParameters || !profile.signatureAlgorithmsMatch) {
     throw new AttestationError('CERTIFICATE_ALGORITHM_UNSUPPORTED', `${label} is not signed with ecdsa-with-SHA384 (signature algorithm ${profile.signatureAlgorithm})`);
   }
-  if (profile.publicKeyAlgorithm !== OID.EC_PUBLIC_KEY || profile.namedCurve !== OID.SECP384R1) {
-    throw new AttestationError(isLeaf ? 'LEAF_KEY_UNSUPPORTED' : 'CERTIFICATE_KEY_UNSUPPORTED', `${label} key is not EC P-384`);
+  // An uncompressed P-384 point, 04 || x || y (every AWS key): the point at infinity and other encodings never reach OpenSSL.
+  const point = profile.publicKeyBytes;
+  if (profile.publicKeyAlgorithm !== OID.EC_PUBLIC_KEY || profile.namedCurve !== OID.SECP384R1 || point === null || point.length !== P384_POINT_BYTES || point[0] !== 0x04) {
+    throw new AttestationError(isLeaf ? 'LEAF_KEY_UNSUPPORTED' : 'CERTIFICATE_KEY_UNSUPPORTED', `${label} key is not an uncompressed EC P-384 point`);
   }
   const unknown = profile.extensions.find((extension) => extension.critical && extension.oid !== OID.BASIC_CONSTRAINTS && extension.oid !== OID.KEY_USAGE);
   if (unknown !== undefined) throw new AttestationError('UNKNOWN_CRITICAL_EXTENSION', `${label} has a critical extension the verifier does not process (${unknown.oid})`);
@@ -117,7 +128,10 @@ function checkCaPosition(profile: CertificateProfile, label: string, casBelow: n
   if (basicConstraints === null || !basicConstraints.ca || !critical) {
     throw new AttestationError('BASIC_CONSTRAINTS_INVALID', `${label} issues certificates but has no critical basicConstraints with cA TRUE`);
   }
-  if (profile.keyUsage?.keyCertSign !== true) throw new AttestationError('KEY_USAGE_INVALID', `${label} issues certificates but has no keyUsage with keyCertSign`);
+  const keyUsageCritical = profile.extensions.some((extension) => extension.oid === OID.KEY_USAGE && extension.critical);
+  if (profile.keyUsage?.keyCertSign !== true || !keyUsageCritical) {
+    throw new AttestationError('KEY_USAGE_INVALID', `${label} issues certificates but has no critical keyUsage with keyCertSign`);
+  }
   if (basicConstraints.pathLength !== null && casBelow > basicConstraints.pathLength) {
     throw new AttestationError('PATH_LENGTH_EXCEEDED', `${label} allows ${basicConstraints.pathLength} CA certificate(s) below it, the chain has ${casBelow}`);
   }
@@ -126,7 +140,21 @@ function checkCaPosition(profile: CertificateProfile, label: string, casBelow: n
 /** Step 3 for the leaf. */
 function checkLeafPosition(profile: CertificateProfile): void {
   if (profile.basicConstraints?.ca === true) throw new AttestationError('CHAIN_BROKEN', 'the leaf certificate is a CA');
+  const critical = profile.extensions.some((extension) => extension.oid === OID.BASIC_CONSTRAINTS && extension.critical);
+  if (profile.basicConstraints === null || !critical) {
+    throw new AttestationError('BASIC_CONSTRAINTS_INVALID', 'certificate (the leaf) has no critical basicConstraints saying cA FALSE');
+  }
   if (profile.keyUsage?.digitalSignature !== true) throw new AttestationError('KEY_USAGE_INVALID', 'certificate (the leaf) has no keyUsage with digitalSignature');
+  if (profile.keyUsage.keyCertSign) throw new AttestationError('KEY_USAGE_INVALID', 'certificate (the leaf) may sign certificates (keyCertSign)');
+}
+
+/** The leaf's key as node:crypto holds it; a point OpenSSL cannot decode is LEAF_KEY_UNSUPPORTED, not an exception. */
+function leafPublicKey(leaf: X509Certificate): KeyObject {
+  try {
+    return leaf.publicKey;
+  } catch {
+    throw new AttestationError('LEAF_KEY_UNSUPPORTED', 'the leaf certificate key is not a valid P-384 point');
+  }
 }
 
 function fingerprintSha256(der: Uint8Array): string {
@@ -157,6 +185,10 @@ export function verifyCertificateChain(cabundle: readonly Uint8Array[], leafDer:
   const labelOf = (index: number): string => (index === leafIndex ? 'certificate' : `cabundle[${index}]`);
   const profiles = [...cabundle, leafDer].map((der, index) => readCertificateProfile(der, labelOf(index)));
   profiles.forEach((profile, index) => checkCertificateAlone(profile, labelOf(index), index === leafIndex));
+  // A certificate twice (a root repeated as its own intermediate) links to itself; no real chain has one.
+  if (new Set(certificates.map((certificate) => certificate.fingerprint256)).size !== certificates.length) {
+    throw new AttestationError('CHAIN_BROKEN', 'a certificate appears twice in the chain');
+  }
   for (let index = 1; index < certificates.length; index += 1) {
     const [issuer, subject, issuerProfile, subjectProfile] = [certificates[index - 1], certificates[index], profiles[index - 1], profiles[index]];
     if (issuer === undefined || subject === undefined || issuerProfile === undefined || subjectProfile === undefined) {
@@ -171,9 +203,11 @@ export function verifyCertificateChain(cabundle: readonly Uint8Array[], leafDer:
     else checkCaPosition(profile, labelOf(index), leafIndex - index - 1);
   });
 
+  const leafKey = leafPublicKey(leaf);
+
   const nowMs = now.getTime();
   certificates.forEach((certificate, index) => {
     checkValidity(certificate, index === certificates.length - 1 ? 'certificate' : `cabundle[${index}]`, nowMs, clockSkewMs);
   });
-  return { anchor: anchor.kind, certificates, leaf };
+  return { anchor: anchor.kind, certificates, leaf, leafKey };
 }

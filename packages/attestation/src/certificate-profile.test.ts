@@ -5,6 +5,7 @@
 // lenient about, each with a crafted input.
 
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 
 import { AsnConvert } from '@peculiar/asn1-schema';
@@ -16,6 +17,19 @@ import { parseAttestationDocument } from './attestation-document.js';
 import { readCertificateProfile, type CertificateProfile } from './certificate-profile.js';
 import { decodeObjectIdentifier, readDerElement } from './der-reader.js';
 import { AttestationError } from './reason-codes.js';
+import {
+  BASIC_CONSTRAINTS,
+  buildCertificate,
+  derBitString,
+  derCommonName,
+  derExtension,
+  derExtensions,
+  derInteger,
+  derSequence,
+  derTlv,
+  KEY_USAGE,
+  V3,
+} from './test-der-builder.js';
 import { loadBase64Vector, loadVectorIndex, pemToDer } from './test-support.js';
 import { DEV_INTERMEDIATE_PEM, DEV_LEAF_PEM, DEV_P256_LEAF_PEM, DEV_ROOT_PEM, issueTestCertificate, TEST_TLS_CERTIFICATE_PEM } from './test-pki.js';
 
@@ -40,6 +54,7 @@ function oracleProfile(der: Uint8Array): Omit<CertificateProfile, 'issuerName' |
     signatureAlgorithmHasParameters: certificate.signatureAlgorithm.parameters !== undefined && certificate.signatureAlgorithm.parameters !== null,
     publicKeyAlgorithm: tbs.subjectPublicKeyInfo.algorithm.algorithm,
     namedCurve,
+    publicKeyBytes: Buffer.from(tbs.subjectPublicKeyInfo.subjectPublicKey),
     extensions,
     basicConstraints: basicValue === null ? null : { ca: basicValue.cA, pathLength: basicValue.pathLenConstraint ?? null },
     keyUsage: usageBits === null ? null : {
@@ -54,7 +69,13 @@ function oracleProfile(der: Uint8Array): Omit<CertificateProfile, 'issuerName' |
 function ourProfile(der: Uint8Array): ReturnType<typeof oracleProfile> {
   const { issuerName, subjectName, subjectPublicKeyInfo: _spki, signatureAlgorithmsMatch, ...rest } = readCertificateProfile(der, 'test');
   assert.ok(signatureAlgorithmsMatch, 'every certificate here names one algorithm twice');
-  return { ...rest, extensions: [...rest.extensions], issuer: Buffer.from(issuerName), subject: Buffer.from(subjectName) };
+  return {
+    ...rest,
+    publicKeyBytes: rest.publicKeyBytes === null ? null : Buffer.from(rest.publicKeyBytes),
+    extensions: [...rest.extensions],
+    issuer: Buffer.from(issuerName),
+    subject: Buffer.from(subjectName),
+  };
 }
 
 function vectorCertificates(): Uint8Array[] {
@@ -141,4 +162,40 @@ test('certificate structure: trailing bytes, duplicate extensions, extensions in
   v1[version + 4] = 0x00;
   assert.equal(codeOf(() => readCertificateProfile(v1, 'x')), 'CERTIFICATE_MALFORMED', 'extensions in v1');
   assert.equal(codeOf(() => readCertificateProfile(leaf, 'x')), 'accepted');
+});
+
+test('DER the review found accepted: explicit DEFAULTs, misplaced unique identifiers, an empty extensions list, keyUsage bits in the padding are malformed', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const name = derCommonName('der-rules.test');
+  const build = (versionField: Uint8Array | null, trailingFields: Uint8Array[]): Buffer =>
+    buildCertificate({
+      issuerName: name,
+      subjectCommonName: 'der-rules.test',
+      subjectPublicKeyInfo: spki,
+      issuerKey: privateKey,
+      notBefore: new Date(),
+      notAfter: new Date(Date.now() + 86_400_000),
+      versionField,
+      trailingFields,
+    });
+  const basic = derExtension(BASIC_CONSTRAINTS, true, derSequence());
+  const issuerUniqueId = derTlv(0x81, Buffer.of(0x00, 0xaa));
+  const subjectUniqueId = derTlv(0x82, Buffer.of(0x00, 0xbb));
+  // The baseline of each case is accepted, so each refusal below is the rule named.
+  assert.equal(codeOf(() => readCertificateProfile(build(V3, [derExtensions(basic)]), 'x')), 'accepted');
+  assert.equal(codeOf(() => readCertificateProfile(build(V3, [issuerUniqueId, subjectUniqueId, derExtensions(basic)]), 'x')), 'accepted');
+  assert.equal(codeOf(() => readCertificateProfile(build(null, []), 'x')), 'accepted', 'a v1 certificate without extensions');
+  assert.equal(codeOf(() => readCertificateProfile(build(V3, [derExtensions(derExtension(KEY_USAGE, true, derBitString(7, Buffer.of(0x80))))]), 'x')), 'accepted');
+  const cases: [string, Buffer][] = [
+    ['critical encoded as FALSE', build(V3, [derExtensions(derExtension(BASIC_CONSTRAINTS, false, derSequence()))])],
+    ['version v1 encoded explicitly', build(derTlv(0xa0, derInteger(0)), [])],
+    ['unique identifiers in a v1 certificate', build(null, [issuerUniqueId])],
+    ['a constructed unique identifier', build(V3, [derTlv(0xa1, derBitString(0, Buffer.of(0xaa))), derExtensions(basic)])],
+    ['unique identifiers out of order', build(V3, [subjectUniqueId, issuerUniqueId, derExtensions(basic)])],
+    ['a unique identifier after the extensions', build(V3, [derExtensions(basic), issuerUniqueId])],
+    ['an empty extensions list', build(V3, [derTlv(0xa3, derSequence())])],
+    ['keyUsage with a bit set in its unused part', build(V3, [derExtensions(derExtension(KEY_USAGE, true, derBitString(3, Buffer.of(0x84))))])],
+  ];
+  for (const [label, der] of cases) assert.equal(codeOf(() => readCertificateProfile(der, 'x')), 'CERTIFICATE_MALFORMED', label);
 });

@@ -61,6 +61,8 @@ export interface CertificateProfile {
   readonly publicKeyAlgorithm: string;
   /** Dotted OID of the named curve when the key parameters are one, else null. */
   readonly namedCurve: string | null;
+  /** The subjectPublicKey BIT STRING's content after its unused-bits byte (an EC point: 04 || x || y), or null when bits are unused. */
+  readonly publicKeyBytes: Uint8Array | null;
   readonly extensions: readonly CertificateExtensionInfo[];
   /** Null when the extension is absent. */
   readonly basicConstraints: { readonly ca: boolean; readonly pathLength: number | null } | null;
@@ -103,6 +105,9 @@ function readKeyUsage(value: Uint8Array, label: string): { digitalSignature: boo
   const content = derContent(value, bits);
   const unused = content[0];
   if (unused === undefined || unused > 7 || (content.length === 1 && unused !== 0)) throw malformed(label, 'keyUsage BIT STRING is malformed');
+  // DER (X.690 §11.2.1): the unused bits of the last byte are zero. OpenSSL masks them; reading them would see bits it does not.
+  const last = content[content.length - 1] ?? 0;
+  if (content.length > 1 && (last & ((1 << unused) - 1)) !== 0) throw malformed(label, 'keyUsage BIT STRING has bits set in its unused part');
   const first = content[1] ?? 0;
   return { digitalSignature: (first & 0x80) !== 0, keyCertSign: (first & 0x04) !== 0 };
 }
@@ -124,6 +129,7 @@ export function readCertificateProfile(der: Uint8Array, label: string): Certific
     if (integer.end !== versionElement.end) throw malformed(label, 'bytes after the version');
     version = decodeSmallUnsigned(derContent(der, integer)) + 1;
     if (version > 3) throw malformed(label, `unknown certificate version ${version}`);
+    if (version === 1) throw malformed(label, 'version v1 encoded explicitly (DER omits the default)');
     index = 1;
   }
   const [serial, innerAlgorithm, issuer, validity, subject, spki] = fields.slice(index, index + 6);
@@ -131,15 +137,16 @@ export function readCertificateProfile(der: Uint8Array, label: string): Certific
     || validity?.tag !== DER_TAG.SEQUENCE || subject?.tag !== DER_TAG.SEQUENCE || spki?.tag !== DER_TAG.SEQUENCE) {
     throw malformed(label, 'tbsCertificate fields are not in the RFC 5280 order');
   }
+  // Then, in this order and each at most once: issuerUniqueID [1] and subjectUniqueID [2] (IMPLICIT BIT
+  // STRING, so primitive 0x81 and 0x82, version 2 or 3 only), extensions [3] (0xa3).
   let extensionsElement: DerElement | null = null;
-  for (const optional of fields.slice(index + 6)) {
-    if (optional.tag === 0x81 || optional.tag === 0xa1 || optional.tag === 0x82 || optional.tag === 0xa2) {
-      if (extensionsElement !== null) throw malformed(label, 'unique identifiers after the extensions');
-      continue;
-    }
-    if (optional.tag !== 0xa3 || extensionsElement !== null) throw malformed(label, `unexpected tbsCertificate field (tag 0x${optional.tag.toString(16)})`);
-    extensionsElement = optional;
+  const optionalTags = fields.slice(index + 6).map((optional) => optional.tag);
+  const expectedOrder = [0x81, 0x82, 0xa3].filter((tag) => optionalTags.includes(tag));
+  if (optionalTags.length !== expectedOrder.length || optionalTags.some((tag, position) => tag !== expectedOrder[position])) {
+    throw malformed(label, 'tbsCertificate ends with fields other than issuerUniqueID, subjectUniqueID and extensions, in that order, once each');
   }
+  if (version === 1 && optionalTags.some((tag) => tag !== 0xa3)) throw malformed(label, 'unique identifiers in a version 1 certificate');
+  for (const optional of fields.slice(index + 6)) if (optional.tag === 0xa3) extensionsElement = optional;
 
   const outer = readAlgorithmIdentifier(der, outerAlgorithm, label);
   const signatureAlgorithmsMatch = Buffer.from(der.subarray(innerAlgorithm.start, innerAlgorithm.end)).equals(der.subarray(outerAlgorithm.start, outerAlgorithm.end));
@@ -150,6 +157,8 @@ export function readCertificateProfile(der: Uint8Array, label: string): Certific
   }
   const keyAlgorithm = readAlgorithmIdentifier(der, keyAlgorithmElement, label);
   const namedCurve = keyAlgorithm.parameters?.tag === DER_TAG.OBJECT_IDENTIFIER ? decodeObjectIdentifier(derContent(der, keyAlgorithm.parameters)) : null;
+  const keyContent = derContent(der, keyBits);
+  const publicKeyBytes = keyContent[0] === 0 ? keyContent.subarray(1) : null;
 
   const extensions: CertificateExtensionInfo[] = [];
   let basicConstraints: CertificateProfile['basicConstraints'] = null;
@@ -158,7 +167,9 @@ export function readCertificateProfile(der: Uint8Array, label: string): Certific
     if (version !== 3) throw malformed(label, `extensions in a version ${version} certificate`);
     const list = expectDerElement(der, extensionsElement.contentStart, extensionsElement.end, DER_TAG.SEQUENCE, `${label} extensions`);
     if (list.end !== extensionsElement.end) throw malformed(label, 'bytes after the extensions');
-    for (const extension of readDerChildren(der, list)) {
+    const extensionElements = readDerChildren(der, list);
+    if (extensionElements.length === 0) throw malformed(label, 'an empty extensions list (RFC 5280: SIZE (1..MAX))');
+    for (const extension of extensionElements) {
       if (extension.tag !== DER_TAG.SEQUENCE) throw malformed(label, 'an extension is not a SEQUENCE');
       const parts = readDerChildren(der, extension);
       const [oidElement] = parts;
@@ -170,6 +181,8 @@ export function readCertificateProfile(der: Uint8Array, label: string): Certific
       }
       const oid = decodeObjectIdentifier(derContent(der, oidElement));
       const critical = criticalElement === undefined ? false : decodeDerBoolean(derContent(der, criticalElement));
+      // DER (X.690 §11.5): a value equal to the DEFAULT is omitted, so an encoded critical is TRUE.
+      if (criticalElement !== undefined && !critical) throw malformed(label, 'an extension encodes critical FALSE (DER omits the default)');
       if (extensions.some((seen) => seen.oid === oid)) throw malformed(label, `extension ${oid} appears twice`);
       extensions.push({ oid, critical });
       const value = derContent(der, valueElement);
@@ -188,6 +201,7 @@ export function readCertificateProfile(der: Uint8Array, label: string): Certific
     signatureAlgorithmsMatch,
     publicKeyAlgorithm: keyAlgorithm.oid,
     namedCurve,
+    publicKeyBytes,
     extensions,
     basicConstraints,
     keyUsage,

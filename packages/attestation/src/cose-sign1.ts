@@ -109,7 +109,8 @@ export function decodeCoseSign1(bytes: Uint8Array, limits: CborLimits = DEFAULT_
   if (signatureItem.value.length !== ES384_SIGNATURE_BYTES) {
     throw malformed(`signature is ${signatureItem.value.length} bytes, ES384 needs ${ES384_SIGNATURE_BYTES}`);
   }
-  // An empty map must be a0; a non-empty one (never Nitro's, refused later) is copied as received.
+  // An empty map must be a0. A non-empty one is copied as received: generic COSE allows unprotected
+  // headers, so its inner encoding is not judged here; verifyAttestationDocument refuses any (Nitro's is empty).
   const unprotectedBytes = unprotectedItem.entries.length === 0 ? Uint8Array.of(0xa0) : bytes.subarray(unprotectedItem.span.start, unprotectedItem.span.end);
   const canonical = concatBytes([
     tagged ? Uint8Array.of(0xc0 | Number(COSE_SIGN1_TAG)) : EMPTY,

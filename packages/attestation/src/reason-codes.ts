@@ -20,13 +20,15 @@ export const REASON_CODES = {
     'cabundle does not start at (or is not issued by) the pinned root: the AWS Nitro root by SHA-256 fingerprint, or the given dev root',
   CERTIFICATE_ALGORITHM_UNSUPPORTED:
     'a certificate of the chain (root included) is not signed with ecdsa-with-SHA384, carries algorithm parameters, or names another algorithm inside tbsCertificate',
-  CERTIFICATE_KEY_UNSUPPORTED: 'a CA certificate of the chain (root or cabundle entry) has a key that is not EC P-384',
-  LEAF_KEY_UNSUPPORTED: 'the leaf certificate key is not an EC P-384 key',
+  CERTIFICATE_KEY_UNSUPPORTED: 'a CA certificate of the chain (root or cabundle entry) has a key that is not an uncompressed EC P-384 point',
+  LEAF_KEY_UNSUPPORTED: 'the leaf certificate key is not an uncompressed EC P-384 point that OpenSSL accepts',
   UNKNOWN_CRITICAL_EXTENSION: 'a certificate of the chain has a critical extension other than basicConstraints and keyUsage',
   CHAIN_BROKEN:
-    'a certificate is not issued and signed by the previous one (its issuer Name is not byte for byte the previous subject Name, or the signature fails), the leaf is a CA, or the bundle is too long',
-  BASIC_CONSTRAINTS_INVALID: 'a CA certificate of the chain (root or cabundle entry) has no basicConstraints, a non-critical one, or cA FALSE',
-  KEY_USAGE_INVALID: 'a CA certificate of the chain has no keyUsage with keyCertSign, or the leaf has no keyUsage with digitalSignature',
+    'a certificate is not issued and signed by the previous one (its issuer Name is not byte for byte the previous subject Name, or the signature fails), a certificate appears twice, the leaf is a CA, or the bundle is too long',
+  BASIC_CONSTRAINTS_INVALID:
+    'a CA certificate of the chain (root or cabundle entry) has no critical basicConstraints with cA TRUE, or the leaf has no critical basicConstraints (cA FALSE)',
+  KEY_USAGE_INVALID:
+    'a CA certificate of the chain has no critical keyUsage with keyCertSign, or the leaf has no keyUsage with digitalSignature or may sign certificates (keyCertSign)',
   PATH_LENGTH_EXCEEDED: "more CA certificates follow a CA certificate than its basicConstraints pathLenConstraint allows",
   CERTIFICATE_EXPIRED: 'a certificate of the chain (root included) has notAfter before the verification time',
   CERTIFICATE_NOT_YET_VALID: 'a certificate of the chain (root included) has notBefore after the verification time',

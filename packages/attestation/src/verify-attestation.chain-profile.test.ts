@@ -4,12 +4,27 @@
 // signature or a link). Before the profile check, every one of these verified.
 
 import assert from 'node:assert/strict';
+import { createPrivateKey } from 'node:crypto';
 import { test } from 'node:test';
 
 import { expectedPcr4ForModuleId } from './attestation-policy.js';
 import type { ReasonCode } from './reason-codes.js';
-import { encodeTestCbor, pemToDer, signTestDocument, TEST_MODULE_ID, testPayloadFields } from './test-support.js';
+import { readCertificateProfile } from './certificate-profile.js';
 import {
+  BASIC_CONSTRAINTS,
+  buildCertificate,
+  derBitString,
+  derExtension,
+  derExtensions,
+  derSequence,
+  KEY_USAGE,
+  p384SubjectPublicKeyInfo,
+  V3,
+} from './test-der-builder.js';
+import { encodeTestCbor, ES384_PROTECTED, pemToDer, signTestDocument, TEST_MODULE_ID, testPayloadFields } from './test-support.js';
+import {
+  DEV_INTERMEDIATE_KEY_PEM,
+  DEV_INTERMEDIATE_PEM,
   DEV_PKI_TIME,
   DEV_ROOT_PEM,
   issueTestCertificate,
@@ -68,6 +83,7 @@ test('each defect of the chain profile is refused with its own code', () => {
   const p256Ca = ca('root', TEST_CA_EXTENSIONS, { curve: 'prime256v1' });
   const sha256Ca = ca('root', TEST_CA_EXTENSIONS, { digest: 'sha256' });
   const criticalUnknownCa = ca('root', `${TEST_CA_EXTENSIONS}1.2.3.4=critical,ASN1:UTF8String:must understand\n`);
+  const nonCriticalKeyUsageCa = ca('root', 'basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign,cRLSign\n');
 
   const cases: [string, IssuedTestCertificate[], IssuedTestCertificate, ReasonCode][] = [
     ['pathLen 0 with a CA below it', [pathZero, belowPathZero], leafUnder(belowPathZero.name), 'PATH_LENGTH_EXCEEDED'],
@@ -86,9 +102,48 @@ test('each defect of the chain profile is refused with its own code', () => {
     ['leaf with an unknown critical extension', [good], leafUnder(good.name, `${TEST_LEAF_EXTENSIONS}1.2.3.4=critical,ASN1:UTF8String:must understand\n`), 'UNKNOWN_CRITICAL_EXTENSION'],
     ['intermediate with an unknown critical extension', [criticalUnknownCa], leafUnder(criticalUnknownCa.name), 'UNKNOWN_CRITICAL_EXTENSION'],
     ['leaf with a critical extendedKeyUsage (not processed)', [good], leafUnder(good.name, `${TEST_LEAF_EXTENSIONS}extendedKeyUsage=critical,serverAuth\n`), 'UNKNOWN_CRITICAL_EXTENSION'],
+    // Found by the hostile review of this check: AWS's leaves all carry a critical basicConstraints cA FALSE, its CAs a critical keyUsage.
+    ['leaf without basicConstraints', [good], leafUnder(good.name, 'keyUsage=critical,digitalSignature\n'), 'BASIC_CONSTRAINTS_INVALID'],
+    ['leaf with a non-critical basicConstraints', [good], leafUnder(good.name, 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n'), 'BASIC_CONSTRAINTS_INVALID'],
+    ['leaf that may sign certificates', [good], leafUnder(good.name, 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyCertSign\n'), 'KEY_USAGE_INVALID'],
+    ['CA with a non-critical keyUsage', [nonCriticalKeyUsageCa], leafUnder(nonCriticalKeyUsageCa.name), 'KEY_USAGE_INVALID'],
   ];
   for (const [label, intermediates, leaf, reason] of cases) {
     const result = verdict(intermediates, leaf);
     assert.ok(result.startsWith(`${reason}:`), `${label}: expected ${reason}, got ${result}`);
+  }
+});
+
+test('a leaf key that is not an uncompressed P-384 point is LEAF_KEY_UNSUPPORTED, never an exception or a crash (node:crypto aborted on the point at infinity)', () => {
+  const intermediateDer = pemToDer(DEV_INTERMEDIATE_PEM);
+  const issuerName = readCertificateProfile(intermediateDer, 'intermediate').subjectName;
+  const leafExtensions = derExtensions(
+    derExtension(BASIC_CONSTRAINTS, true, derSequence()),
+    derExtension(KEY_USAGE, true, derBitString(7, Buffer.of(0x80))),
+  );
+  const points: [string, Buffer][] = [
+    ['not on the curve', Buffer.concat([Buffer.of(0x04), Buffer.alloc(96, 1)])],
+    ['the point at infinity', Buffer.of(0x00)],
+    ['a compressed point', Buffer.concat([Buffer.of(0x03), Buffer.alloc(48, 7)])],
+    ['a point one byte short', Buffer.concat([Buffer.of(0x04), Buffer.alloc(95, 1)])],
+  ];
+  for (const [label, point] of points) {
+    const leaf = buildCertificate({
+      issuerName,
+      subjectCommonName: `bad-point-${label}`,
+      subjectPublicKeyInfo: p384SubjectPublicKeyInfo(point),
+      issuerKey: createPrivateKey(DEV_INTERMEDIATE_KEY_PEM),
+      notBefore: new Date(DEV_PKI_TIME.getTime() - 86_400_000),
+      notAfter: new Date(DEV_PKI_TIME.getTime() + 86_400_000),
+      versionField: V3,
+      trailingFields: [leafExtensions],
+    });
+    const fields = testPayloadFields(PCR4, DEV_PKI_TIME.getTime() - 1000);
+    fields.set('certificate', leaf);
+    fields.set('cabundle', [pemToDer(DEV_ROOT_PEM), intermediateDer]);
+    // Nobody holds a key for this leaf: the signature is any 96 bytes (the crash came from verifying it).
+    const document = encodeTestCbor([ES384_PROTECTED, new Map(), encodeTestCbor(fields), new Uint8Array(96).fill(1)]);
+    const result = verifyAttestationDocument(document, DEV);
+    assert.equal(result.ok ? 'ok' : result.reason, 'LEAF_KEY_UNSUPPORTED', label);
   }
 });

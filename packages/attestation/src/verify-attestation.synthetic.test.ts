@@ -157,6 +157,7 @@ test('chain rules on signed documents: order, missing intermediate, CA leaf, P-2
     ['bundle reversed', (f) => f.set('cabundle', [intermediate, root]), {}, 'CHAIN_UNTRUSTED_ROOT'],
     ['intermediate missing', (f) => f.set('cabundle', [root]), {}, 'CHAIN_BROKEN'],
     ['intermediate twice', (f) => f.set('cabundle', [root, intermediate, intermediate]), {}, 'CHAIN_BROKEN'],
+    ['root twice (it would link to itself)', (f) => f.set('cabundle', [root, root, intermediate]), {}, 'CHAIN_BROKEN'],
     ['leaf in the bundle', (f) => f.set('cabundle', [root, intermediate, pemToDer(DEV_LEAF_PEM)]), {}, 'CHAIN_BROKEN'],
     [
       'a CA as leaf',

@@ -153,7 +153,7 @@ export function verifyAttestationDocument(bytes: Uint8Array, options: VerifyAtte
     pass('validity');
 
     current = 'signature';
-    if (!verifyCoseSign1Signature(cose, chain.leaf.publicKey)) {
+    if (!verifyCoseSign1Signature(cose, chain.leafKey)) {
       throw new AttestationError('SIGNATURE_INVALID', 'the COSE_Sign1 signature does not verify with the leaf certificate key');
     }
     // Signed, so the timestamp is the signer's: it signed while its leaf
