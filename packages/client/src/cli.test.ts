@@ -159,6 +159,15 @@ test('put and get with the AWS root and nothing pinned: a usage error before any
     assert.equal(insecure.code, 1);
     assert.match(insecure.stderr, /WARNING: --insecure-any-enclave/);
     assert.equal(connections, 1, 'it went on to connect');
+    // Measurements as nitro-cli describe-eif prints them: put and get proceed (here to a server that hangs up), one set or two.
+    const current = measurementsFile('eif-current.json', { PCR0: 'ab'.repeat(48), PCR1: 'cd'.repeat(48), PCR2: 'ef'.repeat(48) });
+    const next = measurementsFile('eif-next.json', { PCR0: '12'.repeat(48), PCR1: '34'.repeat(48), PCR2: '56'.repeat(48) });
+    const pinnedGet = await run(['get', `https://127.0.0.1:${port}`, '--measurements', current]);
+    assert.equal(pinnedGet.code, 1, pinnedGet.stderr);
+    assert.doesNotMatch(pinnedGet.stderr, /no measurements pinned|WARNING/);
+    const pinnedPut = await run(['put', `https://127.0.0.1:${port}`, '--data', '{}', '--measurements', current, '--measurements', next]);
+    assert.equal(pinnedPut.code, 1, pinnedPut.stderr);
+    assert.equal(connections, 3, 'both went on to connect');
   } finally {
     server.close();
   }
