@@ -264,6 +264,59 @@ describe('attestation with the dev provider through the real host', () => {
     unpinned.close();
   });
 
+  test('once admitted, a connection has no deadline of the attestation\'s (a slow answer is not cut off); close() ends connections still being set up and refuses later requests', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { createServer, connect } = await import('node:net');
+    const root = { certificatePem: readFileSync(rootPem, 'utf8') };
+    const live = new Set<import('node:net').Socket>();
+    // A TCP proxy that counts open connections (TLS passes through it untouched).
+    const proxy = createServer((client) => {
+      live.add(client);
+      client.on('close', () => live.delete(client));
+      const upstream = connect(stack.port, '127.0.0.1');
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyUrl = `https://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    try {
+      // The request's body comes 1.5 s after its head, on a connection admitted with timeoutMs 1 s: it used to be cut off.
+      const slow = createAttestedClient({ url, root, timeoutMs: 1_000 });
+      try {
+        const { request } = await import('node:https');
+        const token = await newToken();
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = request(
+            { host: '127.0.0.1', port: stack.port, method: 'PUT', path: '/private-data/slow', agent: slow.agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': 7 } },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
+          req.on('error', reject);
+          req.flushHeaders();
+          req.on('socket', () => setTimeout(() => req.end('{"a":1}'), 1_500));
+        });
+        assert.equal(status, 201);
+      } finally {
+        slow.close();
+      }
+
+      const closing = createAttestedClient({ url: proxyUrl, root, timeoutMs: 5_000 });
+      const pending = closing.request({ path: '/healthz' });
+      closing.close();
+      await assert.rejects(pending, (error: unknown) => error instanceof AttestedClientError && error.code === 'REQUEST_FAILED');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(live.size, 0, 'no connection left open after close()');
+      await assert.rejects(closing.request({ path: '/healthz' }), (error: unknown) => error instanceof AttestedClientError && error.code === 'REQUEST_FAILED');
+    } finally {
+      proxy.close();
+    }
+  });
+
   test('a replayed document (another nonce) is refused; the client pinned to other PCRs refuses', async () => {
     // Record a document for nonce A with the live certificate, as an attacker could.
     const nonceA = 'aa'.repeat(32);
@@ -416,6 +469,56 @@ describe('an operator that holds the enclave TLS key (issue 10, item 2)', () => 
       assert.equal(direct.code, 0, direct.stderr);
     } finally {
       relay.server.close();
+    }
+  });
+
+  test('the operator passes the first connection through, then takes over later ones with the enclave\'s key: every new connection is attested, so the takeover is refused (a hostile review found the client trusted a certificate it had seen)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { createServer, connect } = await import('node:net');
+    const { TLSSocket } = await import('node:tls');
+    const keyPem = readFileSync(join(dir, 'tls-key.pem'), 'utf8');
+    const certPem = readFileSync(join(dir, 'tls-cert.pem'), 'utf8');
+    let connections = 0;
+    let seen = '';
+    const passedThrough: import('node:net').Socket[] = [];
+    const proxy = createServer((client) => {
+      connections += 1;
+      if (connections === 1) {
+        // Untouched: the client attests the real enclave through it.
+        const upstream = connect(stack.port, '127.0.0.1');
+        client.pipe(upstream).pipe(client);
+        client.on('error', () => upstream.destroy());
+        upstream.on('error', () => client.destroy());
+        passedThrough.push(client, upstream);
+        return;
+      }
+      // Later connections: TLS ends here, with the enclave's own key and certificate.
+      const terminated = new TLSSocket(client, { isServer: true, key: keyPem, cert: certPem });
+      const upstream = tlsConnect({ host: '127.0.0.1', port: stack.port, servername: 'localhost', rejectUnauthorized: false });
+      terminated.on('data', (chunk: Buffer) => (seen += chunk.toString('latin1')));
+      terminated.pipe(upstream).pipe(terminated);
+      terminated.on('error', () => upstream.destroy());
+      upstream.on('error', () => terminated.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyPort = (proxy.address() as { port: number }).port;
+    const client = createAttestedClient({ url: `https://127.0.0.1:${proxyPort}`, root: { certificatePem: readFileSync(rootPem, 'utf8') } });
+    try {
+      const token = await newToken();
+      const first = await client.request({ method: 'PUT', path: '/private-data/takeover', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"n":1}' });
+      assert.equal(first.status, 201);
+      for (const socket of passedThrough) socket.destroy(); // the operator drops it; the client must reconnect
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await assert.rejects(
+        client.request({ path: '/private-data/takeover', headers: { authorization: `Bearer ${token}` } }),
+        (error: unknown) => error instanceof AttestedClientError && error.code === 'ATTESTATION_FAILED' && error.reason === 'TLS_SESSION_MISMATCH',
+      );
+      assert.ok(connections >= 2, 'the client came back through the operator');
+      assert.equal(seen.includes(token), false, 'the token never reached the operator in clear');
+      for (const line of seen.match(/^[A-Z]+ \S+ HTTP\/1\.1$/gm) ?? []) assert.match(line, /^GET \/attestation\?nonce=/);
+    } finally {
+      client.close();
+      proxy.close();
     }
   });
 });

@@ -1,21 +1,28 @@
 // An HTTPS client that talks to an enclave only after verifying its
 // attestation document, and only to the TLS key that document binds.
 //
-// - Every new connection is checked before a byte of a request is written:
-//   if its certificate is the pinned (attested) one it is used; otherwise an
-//   attestation document is asked for over THAT connection with a fresh
+// - Every new connection is attested before a byte of a request is written:
+//   an attestation document is asked for over THAT connection with a fresh
 //   nonce and verified (chain, signature, policy, nonce, and user_data
-//   binding the certificate this connection presented); on success the new
-//   certificate becomes the pin, on failure the connection is closed and the
-//   request fails with ATTESTATION_FAILED.
+//   binding the certificate this connection presented and this TLS
+//   session's exporter); on failure the connection is closed and the
+//   request fails with ATTESTATION_FAILED. A certificate seen before is not
+//   enough: whoever holds the enclave's TLS key (files in the image) could
+//   present it on a later connection and read what follows (found by a
+//   hostile review; the session binding is what stops that relay).
 // - The server's certificate is self-issued by the enclave, so the usual
-//   WebPKI check does not apply: attestation replaces it, pinning enforces it.
+//   WebPKI check does not apply: attestation replaces it.
+// - Connecting, the handshake and the attestation share one deadline
+//   (timeoutMs); once admitted, a connection has no client-side deadline of
+//   ours (the HTTP layer's own timeouts apply).
 // - Connections are kept alive and reused through one agent (`agent`, an
-//   https.Agent) or one undici Agent (`dispatcher`, for fetch); both open
-//   connections through #openAdmitted, so both admit the same way.
+//   https.Agent) or one undici Agent (`dispatcher`, for fetch, and what
+//   `request()` uses: it holds its connection limit while connections are
+//   being set up, which Node's https.Agent cannot, as it counts a socket
+//   only once created); both open connections through #openAdmitted.
 
 import type { ClientRequestArgs, IncomingHttpHeaders } from 'node:http';
-import { Agent, request as httpsRequest } from 'node:https';
+import { Agent } from 'node:https';
 import { randomBytes as cryptoRandomBytes, type X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
@@ -84,16 +91,21 @@ export class AttestedClient {
   readonly #host: string;
   readonly #port: number;
   readonly #servername: string;
+  readonly #origin: string;
   readonly #options: AttestedClientOptions;
   readonly #agent: Agent;
   #dispatcher: UndiciAgent | undefined;
   #pinned: VerifiedEnclave | undefined;
+  #closed = false;
+  /** Connections being set up (connect, handshake, attestation): close() ends them. */
+  readonly #settingUp = new Set<TLSSocket>();
 
   constructor(options: AttestedClientOptions) {
     const url = new URL(options.url);
     if (url.protocol !== 'https:') throw new TypeError('url must be https://HOST:PORT');
     this.#host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     this.#port = url.port === '' ? 443 : Number(url.port);
+    this.#origin = url.origin;
     this.#servername = /^[\d.]+$|:/.test(this.#host) ? 'localhost' : this.#host;
     this.#options = options;
     const openAdmitted = (requested: ClientRequestArgs, callback: (error: Error | null, socket: TLSSocket | null) => void): void =>
@@ -122,22 +134,53 @@ export class AttestedClient {
       process.nextTick(() => callback(refused, null));
       return;
     }
-    const socket = this.#connect();
-    let settled = false;
-    const settle = (error: Error | null): void => {
-      if (settled) return;
-      settled = true;
-      if (error !== null) socket.destroy();
-      callback(error, error === null ? socket : null);
-    };
-    socket.once('error', (error: NodeJS.ErrnoException) =>
-      settle(error instanceof AttestedClientError ? error : new AttestedClientError('CONNECT_FAILED', `connection failed: ${error.code ?? error.name}`)),
+    this.#connectAndAttest().then(
+      ({ socket }) => callback(null, socket),
+      (error: Error) => callback(error, null),
     );
-    socket.once('secureConnect', () => {
-      this.#admit(socket, false).then(
-        () => settle(null),
-        (error: Error) => settle(error),
+  }
+
+  /**
+   * A new connection, attested: connect, handshake and attestation within
+   * one deadline; close() ends it while it is being set up.
+   */
+  #connectAndAttest(): Promise<{ socket: TLSSocket; verified: VerifiedEnclave }> {
+    if (this.#closed) return Promise.reject(new AttestedClientError('REQUEST_FAILED', 'this client is closed'));
+    const timeoutMs = this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const socket = this.#connect();
+    this.#settingUp.add(socket);
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (error: Error | null, verified?: VerifiedEnclave): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        this.#settingUp.delete(socket);
+        socket.off('error', onError);
+        socket.off('close', onClose);
+        if (error === null && this.#closed) error = new AttestedClientError('REQUEST_FAILED', 'this client is closed');
+        if (error !== null || verified === undefined) {
+          socket.destroy();
+          reject(error ?? new AttestedClientError('CONNECT_FAILED', 'no connection'));
+          return;
+        }
+        resolve({ socket, verified });
+      };
+      const deadline = setTimeout(
+        () => settle(new AttestedClientError('CONNECT_FAILED', `connecting, the TLS handshake and attestation took longer than ${timeoutMs} ms`)),
+        timeoutMs,
       );
+      const onError = (error: NodeJS.ErrnoException): void =>
+        settle(error instanceof AttestedClientError ? error : new AttestedClientError('CONNECT_FAILED', `connection failed: ${error.code ?? error.name}`));
+      const onClose = (): void => settle(new AttestedClientError('CONNECT_FAILED', 'the connection closed while it was being set up'));
+      socket.on('error', onError);
+      socket.once('close', onClose);
+      socket.once('secureConnect', () => {
+        this.#attest(socket, timeoutMs).then(
+          (verified) => settle(null, verified),
+          (error: Error) => settle(error),
+        );
+      });
     });
   }
 
@@ -164,7 +207,7 @@ export class AttestedClient {
     return this.#dispatcher;
   }
 
-  /** The attested enclave currently pinned, if any. */
+  /** What the most recent attestation verified (every new connection is attested), if any. */
   get pinned(): VerifiedEnclave | undefined {
     return this.#pinned;
   }
@@ -193,20 +236,11 @@ export class AttestedClient {
     return undefined;
   }
 
-  /** Opens a new connection, asks it for a document with a fresh nonce, verifies it and pins its certificate. */
+  /** Opens a new connection, asks it for a document with a fresh nonce, verifies it, and closes the connection. */
   async verify(): Promise<VerifiedEnclave> {
-    const socket = this.#connect();
-    try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('secureConnect', () => resolve());
-        socket.once('error', (error: NodeJS.ErrnoException) =>
-          reject(new AttestedClientError('CONNECT_FAILED', `cannot connect to ${this.#host}:${this.#port}: ${error.code ?? error.name}`)),
-        );
-      });
-      return await this.#admit(socket, true);
-    } finally {
-      socket.destroy();
-    }
+    const { socket, verified } = await this.#connectAndAttest();
+    socket.destroy();
+    return verified;
   }
 
   /** True when the options pin the enclave's code (expected PCRs or a measurements callback). */
@@ -228,65 +262,72 @@ export class AttestedClient {
         ),
       );
     }
-    return new Promise((resolve, reject) => {
-      const body = req.body === undefined ? undefined : Buffer.from(req.body);
-      const headers: Record<string, string | number> = { host: `${this.#servername}:${this.#port}`, ...req.headers };
-      if (body !== undefined) headers['content-length'] = body.length;
-      const outgoing = httpsRequest(
-        { host: this.#host, port: this.#port, method: req.method ?? 'GET', path: req.path, headers, agent: this.#agent },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > MAX_RESPONSE_BYTES) {
-              res.destroy(new AttestedClientError('REQUEST_FAILED', `response larger than ${MAX_RESPONSE_BYTES} bytes`));
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-          res.on('error', reject);
-        },
-      );
-      outgoing.setTimeout(this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS, () =>
-        outgoing.destroy(new AttestedClientError('REQUEST_FAILED', 'request timed out')),
-      );
-      outgoing.on('error', (error: Error) => reject(error instanceof AttestedClientError ? error : new AttestedClientError('REQUEST_FAILED', error.message)));
-      outgoing.end(body);
-    });
+    return this.#requestThroughDispatcher(req);
   }
 
+  async #requestThroughDispatcher(req: AttestedRequest): Promise<AttestedResponse> {
+    const timeoutMs = this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.dispatcher.request({
+        origin: this.#origin,
+        path: req.path,
+        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        headers: { host: `${this.#servername}:${this.#port}`, ...req.headers },
+        ...(req.body === undefined ? {} : { body: Buffer.from(req.body) }),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (error) {
+      throw asClientError(error);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > MAX_RESPONSE_BYTES) {
+          response.body.destroy();
+          throw new AttestedClientError('REQUEST_FAILED', `response larger than ${MAX_RESPONSE_BYTES} bytes`);
+        }
+        chunks.push(chunk);
+      }
+    } catch (error) {
+      throw asClientError(error);
+    }
+    return { status: response.statusCode, headers: response.headers as IncomingHttpHeaders, body: Buffer.concat(chunks) };
+  }
+
+  /** Ends every connection, those being set up included; later requests fail with REQUEST_FAILED. */
   close(): void {
+    this.#closed = true;
+    for (const socket of this.#settingUp) socket.destroy(new AttestedClientError('REQUEST_FAILED', 'this client is closed'));
     this.#agent.destroy();
     void this.#dispatcher?.destroy().catch(() => undefined);
   }
 
   #connect(): TLSSocket {
-    const socket = tlsConnect({
+    return tlsConnect({
       host: this.#host,
       port: this.#port,
       servername: this.#servername,
-      // The enclave's certificate is self-issued; attestation and pinning replace the WebPKI check.
+      // The enclave's certificate is self-issued; attestation replaces the WebPKI check.
       rejectUnauthorized: false,
       ALPNProtocols: ['http/1.1'],
-      timeout: this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      // The enclave speaks TLS 1.3 (TLS 1.2 only with ECDHE suites); nothing older is needed.
+      minVersion: 'TLSv1.3',
     });
-    socket.once('timeout', () => socket.destroy(new AttestedClientError('CONNECT_FAILED', 'connection timed out')));
-    return socket;
   }
 
-  /** Admits a connection: its certificate is the pinned one, or it proves itself with a fresh document. */
-  async #admit(socket: TLSSocket, forceAttestation: boolean): Promise<VerifiedEnclave> {
+  /** Asks this connection for a fresh document and verifies it against this connection's certificate and TLS session. */
+  async #attest(socket: TLSSocket, timeoutMs: number): Promise<VerifiedEnclave> {
     const certificate = socket.getPeerX509Certificate();
     if (certificate === undefined) throw new AttestedClientError('CONNECT_FAILED', 'the server presented no certificate');
-    const pinned = this.#pinned;
-    if (!forceAttestation && pinned !== undefined && pinned.certificate.fingerprint256 === certificate.fingerprint256) return pinned;
     const nonce = (this.#options.randomBytes ?? cryptoRandomBytes)(NONCE_BYTES);
     const document = await requestAttestationOverSocket(socket, {
       hostHeader: `${this.#servername}:${this.#port}`,
       nonce,
-      timeoutMs: this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      timeoutMs,
     });
     const result = verifyAttestationDocument(document, {
       now: (this.#options.now ?? (() => new Date()))(),
@@ -313,6 +354,13 @@ export class AttestedClient {
     this.#pinned = verified;
     return verified;
   }
+}
+
+/** The client's own error as it is; one undici wrapped (fetch puts it in `cause`); anything else as REQUEST_FAILED. */
+function asClientError(error: unknown): AttestedClientError {
+  if (error instanceof AttestedClientError) return error;
+  if (error instanceof Error && error.cause instanceof AttestedClientError) return error.cause;
+  return new AttestedClientError('REQUEST_FAILED', error instanceof Error ? error.message : String(error));
 }
 
 export function createAttestedClient(options: AttestedClientOptions): AttestedClient {
