@@ -106,6 +106,7 @@ describe('host start-up errors', () => {
         BIND_ADDR: `127.0.0.1:${port}`,
         STORAGE_LISTEN: `unix://${join(dir, 's.sock')}`,
         EGRESS_LISTEN: `unix://${join(dir, 'e.sock')}`,
+        ADMIN_LISTEN: 'off',
         STORAGE_PATH: join(dir, 'db.sqlite'),
         ENCLAVE_ADDR: `unix://${join(dir, 'e.sock')}`,
       });

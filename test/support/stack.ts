@@ -26,6 +26,8 @@ export interface Stack {
   enclave: RunningProgram;
   /** Port of the host's client listener on 127.0.0.1. */
   port: number;
+  /** Port of the host's admin listener (/healthz, /readyz, /metrics) on 127.0.0.1; 0 when ADMIN_LISTEN is off. */
+  adminPort: number;
   restartHost(): Promise<void>;
   restartEnclave(): Promise<void>;
   /** Everything both programs printed, in all their lifetimes. */
@@ -48,6 +50,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     STORAGE_PATH: databasePath,
     // Each stack its own egress socket: a fixed TCP port would collide between concurrent tests.
     EGRESS_LISTEN: `unix://${join(dir, 'egress.sock')}`,
+    // The admin listener on a free port of its own (its address is in the "host listening" line).
+    ADMIN_LISTEN: 'tcp://127.0.0.1:0',
     LOG_LEVEL: 'debug',
     ...options.hostEnv,
   };
@@ -62,13 +66,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...options.enclaveEnv,
   };
 
-  const startHost = async (): Promise<{ program: RunningProgram; port: number }> => {
+  const startHost = async (): Promise<{ program: RunningProgram; port: number; adminPort: number }> => {
     const program = startProgram(HOST_MAIN, hostEnv, dir);
     const line = await program.waitForLog('host listening');
     const address = String(line['ingressAddress'] ?? '');
     const port = Number(/:(\d+)$/.exec(address)?.[1]);
     if (!Number.isInteger(port) || port <= 0) throw new Error(`cannot read the host port from ${JSON.stringify(line)}`);
-    return { program, port };
+    const adminPort = Number(/^tcp:\/\/.*:(\d+)$/.exec(String(line['adminAddress'] ?? ''))?.[1] ?? 0);
+    return { program, port, adminPort };
   };
   const startEnclave = async (): Promise<RunningProgram> => {
     const program = startProgram(ENCLAVE_MAIN, enclaveEnv, dir);
@@ -93,12 +98,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     host: first.program,
     enclave,
     port: first.port,
+    adminPort: first.adminPort,
     async restartHost() {
       await stack.host.stop();
       previousOutput.push(stack.host.output());
       const next = await startHost();
       stack.host = next.program;
       stack.port = next.port;
+      stack.adminPort = next.adminPort;
     },
     async restartEnclave() {
       await stack.enclave.stop();

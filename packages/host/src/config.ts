@@ -30,6 +30,8 @@ export interface HostConfig {
   readonly logLevel: LogLevel;
   /** AWS region of the KMS endpoints (AWS_REGION); decides the default EGRESS_ALLOW. */
   readonly awsRegion: string;
+  /** Where the admin listener serves /healthz, /readyz and /metrics (ADMIN_LISTEN); undefined when ADMIN_LISTEN=off. */
+  readonly adminListenAddress: TransportAddress | undefined;
   /** Where the egress forwarder listens for the enclave (EGRESS_LISTEN); undefined when EGRESS_LISTEN=off. */
   readonly egressListenAddress: TransportAddress | undefined;
   /** Destinations the enclave may reach through the egress forwarder (EGRESS_ALLOW). */
@@ -64,6 +66,11 @@ export const HOST_ENV_VARIABLES: readonly HostEnvVariable[] = Object.freeze([
   { name: 'HOST_IDLE_TIMEOUT_MS', default: '300000', description: 'A connection with no bytes in either direction for this long is closed' },
   { name: 'HOST_DRAIN_TIMEOUT_MS', default: '30000', description: 'On SIGTERM/SIGINT, time open connections get to finish before they are closed' },
   { name: 'LOG_LEVEL', default: 'info', description: 'debug, info, warn or error' },
+  {
+    name: 'ADMIN_LISTEN',
+    default: 'tcp://127.0.0.1:8404',
+    description: 'Admin listener: GET /healthz, /readyz and /metrics (Prometheus); loopback by default, never the client port (tcp:// or unix://); off disables it',
+  },
   {
     name: 'AWS_CREDENTIALS_SOURCE',
     default: 'auto',
@@ -238,6 +245,8 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
 
   const awsRegionText = raw('AWS_REGION') ?? defaultOf('AWS_REGION');
   const awsRegion = AWS_REGION_PATTERN.test(awsRegionText) ? awsRegionText : fail('AWS_REGION', 'must look like us-east-1 (lower-case letters, dashes, a number)');
+  const adminListenText = raw('ADMIN_LISTEN') ?? defaultOf('ADMIN_LISTEN');
+  const adminListenAddress = adminListenText === 'off' ? undefined : address('ADMIN_LISTEN', adminListenText, false);
   const egressListenText = raw('EGRESS_LISTEN') ?? defaultOf('EGRESS_LISTEN');
   const egressListenAddress = egressListenText === 'off' ? undefined : address('EGRESS_LISTEN', egressListenText, false);
   let egressAllowList: EgressAllowList | undefined;
@@ -268,6 +277,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
     logLevel === undefined ||
     awsRegion === undefined ||
     (egressListenAddress === undefined && egressListenText !== 'off') ||
+    (adminListenAddress === undefined && adminListenText !== 'off') ||
     egressAllowList === undefined ||
     egressMaxConnections === undefined ||
     egressConnectTimeoutMs === undefined ||
@@ -290,6 +300,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
     awsCredentialsSource,
     awsImdsEndpoint,
     awsRegion,
+    adminListenAddress: adminListenAddress === undefined ? undefined : Object.freeze({ ...adminListenAddress }),
     egressListenAddress: egressListenAddress === undefined ? undefined : Object.freeze({ ...egressListenAddress }),
     egressAllowList,
     egressMaxConnections,

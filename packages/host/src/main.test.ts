@@ -11,6 +11,7 @@ const baseEnv = (): NodeJS.ProcessEnv => ({
   BIND_ADDR: '127.0.0.1:0',
   STORAGE_LISTEN: 'tcp://127.0.0.1:0',
   EGRESS_LISTEN: 'tcp://127.0.0.1:0',
+  ADMIN_LISTEN: 'tcp://127.0.0.1:0',
   STORAGE_PATH: join(makeTempDir(), 'db', 'host.db'),
 });
 

@@ -10,6 +10,11 @@ import { formatEgressAllowList } from './egress/egress-allow-list.js';
 import { startEgressForwarder, type EgressForwarder } from './egress/egress-forwarder.js';
 import { startIngressProxy, type IngressProxy } from './ingress/ingress-proxy.js';
 import { createLogger, errorCode, type Logger } from './log.js';
+import { startAdminServer, READINESS_PROBE_TIMEOUT_MS, type AdminServer } from './admin/admin-server.js';
+import { probeEnclaveHealth } from './admin/enclave-health-probe.js';
+import { createHostEvents } from './observability/host-events.js';
+import { subscribeHostEventLog } from './observability/host-event-log.js';
+import { createHostMetrics } from './observability/host-metrics.js';
 import { startStorageWorker, type StorageWorkerHandle } from './storage/storage-worker-handle.js';
 
 export interface HostHandle {
@@ -19,6 +24,8 @@ export interface HostHandle {
   readonly storageAddress: TransportAddress;
   /** Where the enclave reaches the egress forwarder (real port when port 0 was asked); undefined when EGRESS_LISTEN=off. */
   readonly egressAddress: TransportAddress | undefined;
+  /** Where /healthz, /readyz and /metrics are served (real port when port 0 was asked); undefined when ADMIN_LISTEN=off. */
+  readonly adminAddress: TransportAddress | undefined;
   /** Graceful stop: stop accepting, drain clients and egress tunnels (config.drainTimeoutMs), then close storage. Idempotent. */
   close(options?: { readonly drainTimeoutMs?: number }): Promise<void>;
 }
@@ -32,7 +39,7 @@ export interface HostDeps {
 }
 
 /** The settings that name a listener. */
-export type ListenVariable = 'BIND_ADDR' | 'STORAGE_LISTEN' | 'EGRESS_LISTEN';
+export type ListenVariable = 'BIND_ADDR' | 'STORAGE_LISTEN' | 'EGRESS_LISTEN' | 'ADMIN_LISTEN';
 
 /** A listener could not be opened. `variable` says which setting to change. */
 export class HostListenError extends Error {
@@ -69,6 +76,10 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     );
   }
 
+  // Connection and storage events: published by the components, logged and counted by subscribers.
+  const events = createHostEvents();
+  const unsubscribeLog = subscribeHostEventLog(events.instance, logger, { maxConnections: config.maxConnections, maxConnectionsPerSource: config.maxConnectionsPerSource });
+
   // Main thread: the storage worker asks it per CREDENTIALS request (why: storage-worker-handle.ts).
   const credentials = createAwsCredentialsProvider({
     source: config.awsCredentialsSource,
@@ -87,6 +98,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
       logLevel: config.logLevel,
       logger,
       onUnexpectedExit: onFatalError,
+      events,
     });
   } catch (error) {
     if (typeof error === 'object' && error !== null && 'stage' in error && error.stage === 'listen') {
@@ -123,6 +135,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
       connectTimeoutMs: config.connectTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
       logger,
+      events,
     });
   } catch (error) {
     await egress?.close(0);
@@ -130,11 +143,41 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     throw new HostListenError('BIND_ADDR', formatBindAddress(config.bindAddress), errorCode(error));
   }
 
+  const metrics = createHostMetrics(events.instance, {
+    openConnections: () => ingress.connectionCount,
+    ...(egress === undefined ? {} : { egressStats: () => egress.stats() }),
+    storageEventsDropped: () => storage.droppedEvents,
+  });
+  let draining = false;
+  let admin: AdminServer | undefined;
+  if (config.adminListenAddress !== undefined) {
+    try {
+      admin = await startAdminServer({
+        listenAddress: config.adminListenAddress,
+        registry: metrics.registry,
+        readiness: {
+          draining: () => draining,
+          enclave: () => probeEnclaveHealth(config.enclaveAddress, READINESS_PROBE_TIMEOUT_MS),
+          storage: () => storage.probeWrite(READINESS_PROBE_TIMEOUT_MS),
+        },
+        logger,
+      });
+    } catch (error) {
+      await ingress.close(0);
+      await egress?.close(0);
+      await storage.close(STORAGE_CLOSE_DEADLINE_MS);
+      metrics.close();
+      unsubscribeLog();
+      throw new HostListenError('ADMIN_LISTEN', formatTransportAddress(config.adminListenAddress), errorCode(error));
+    }
+  }
+
   logger.info('host listening', {
     ingressAddress: formatTransportAddress(ingress.address),
     storageAddress: formatTransportAddress(storage.address),
     enclaveAddress: formatTransportAddress(config.enclaveAddress),
     egressAddress: egress === undefined ? 'off' : formatTransportAddress(egress.address),
+    adminAddress: admin === undefined ? 'off' : formatTransportAddress(admin.address),
     egressAllow: formatEgressAllowList(config.egressAllowList),
   });
 
@@ -143,13 +186,19 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     ingressAddress: ingress.address,
     storageAddress: storage.address,
     egressAddress: egress?.address,
+    adminAddress: admin?.address,
     close(options = {}): Promise<void> {
       closing ??= (async () => {
+        // /readyz answers 503 "draining" from now on; the admin listener closes last.
+        draining = true;
         // Clients first: their requests may still need storage through the enclave.
         // Egress drains alongside: in-flight requests may still be calling KMS.
         const drainTimeoutMs = options.drainTimeoutMs ?? config.drainTimeoutMs;
         await Promise.all([ingress.close(drainTimeoutMs), egress?.close(drainTimeoutMs)]);
         await storage.close(STORAGE_CLOSE_DEADLINE_MS);
+        await admin?.close();
+        metrics.close();
+        unsubscribeLog();
         logger.info('host stopped');
       })();
       return closing;
@@ -184,6 +233,7 @@ export function describeStartupError(error: unknown): string {
 
 function suggestAddress(variable: ListenVariable): string {
   if (variable === 'EGRESS_LISTEN') return 'tcp://127.0.0.1:5017';
+  if (variable === 'ADMIN_LISTEN') return 'tcp://127.0.0.1:8405';
   return variable === 'BIND_ADDR' ? '0.0.0.0:8443' : 'tcp://127.0.0.1:5016';
 }
 

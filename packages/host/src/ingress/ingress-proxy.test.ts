@@ -4,6 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { closeServer, closedWithin, collectingLogger, connectTcp, freePort, listenTcp, waitFor } from '../test-support.js';
+import { createHostEvents } from '../observability/host-events.js';
+import { subscribeHostEventLog } from '../observability/host-event-log.js';
 import { startIngressProxy, type IngressProxy } from './ingress-proxy.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -13,6 +15,9 @@ async function proxyTo(
   overrides: Partial<{ maxConnections: number; maxConnectionsPerSource: number; connectTimeoutMs: number; idleTimeoutMs: number }> = {},
 ): Promise<{ proxy: IngressProxy; port: number; lines: Array<Record<string, unknown>> }> {
   const { logger, lines } = collectingLogger();
+  // The log lines come from the event subscriber, as in runHost.
+  const events = createHostEvents();
+  subscribeHostEventLog(events.instance, logger, { maxConnections: overrides.maxConnections ?? 100, maxConnectionsPerSource: overrides.maxConnectionsPerSource ?? 100 });
   const proxy = await startIngressProxy({
     listenAddress: { scheme: 'tcp', host: '127.0.0.1', port: 0 },
     enclaveAddress: { scheme: 'tcp', host: '127.0.0.1', port: upstreamPort },
@@ -21,6 +26,7 @@ async function proxyTo(
     connectTimeoutMs: overrides.connectTimeoutMs ?? 2_000,
     idleTimeoutMs: overrides.idleTimeoutMs ?? 30_000,
     logger,
+    events,
   });
   assert.equal(proxy.address.scheme, 'tcp');
   return { proxy, port: proxy.address.scheme === 'tcp' ? proxy.address.port : 0, lines };

@@ -6,11 +6,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { formatTransportAddress, type TransportAddress } from '@http-enclave/protocol';
 import { connectTo, listenOn, listeningAddress } from '@http-enclave/transport';
 import { errorCode, type Logger } from '../log.js';
+import type { HostEvents } from '../observability/host-events.js';
 import { connectionSourceKey } from './connection-source.js';
 import { forwardConnection } from './forward-connection.js';
-
-/** At most one "connection dropped at the limit" warning per this many ms, so a flood cannot flood the log. */
-const DROP_WARNING_INTERVAL_MS = 10_000;
 
 export interface IngressProxyOptions {
   readonly listenAddress: TransportAddress;
@@ -21,6 +19,8 @@ export interface IngressProxyOptions {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly logger: Logger;
+  /** Where accepted, refused and closed connections are published (logging and metrics subscribe). */
+  readonly events: HostEvents;
 }
 
 export interface IngressProxy {
@@ -33,38 +33,22 @@ export interface IngressProxy {
 }
 
 export async function startIngressProxy(options: IngressProxyOptions): Promise<IngressProxy> {
-  const { logger } = options;
+  const { logger, events } = options;
   const connections = new Set<Socket>();
   let nextConnectionId = 1;
-  let droppedSinceWarning = 0;
-  let lastDropWarning = 0;
   // noDelay: no Nagle on client sockets (issue 9, finding 8: the first
   // request through the host took ~48 ms against ~4 ms direct). The upstream
   // side already connects with noDelay (transport's connectTo).
   const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
   server.maxConnections = options.maxConnections;
 
-  server.on('drop', () => {
-    droppedSinceWarning += 1;
-    const now = Date.now();
-    if (now - lastDropWarning >= DROP_WARNING_INTERVAL_MS) {
-      logger.warn('connection limit reached; dropping new connections', {
-        code: 'MAX_CONNECTIONS',
-        maxConnections: options.maxConnections,
-        dropped: droppedSinceWarning,
-      });
-      lastDropWarning = now;
-      droppedSinceWarning = 0;
-    }
-  });
+  server.on('drop', () => events.ingress({ event: 'refused', reason: 'MAX_CONNECTIONS' }));
 
   // Per-source accounting (issue 9, finding 7: 1 000 slow sockets from one
   // address denied service to everyone). Keyed by connectionSourceKey: the
   // IPv4 address, or the /64 of an IPv6 one; unix-socket listeners have no
   // address and are not limited.
   const perSource = new Map<string, number>();
-  let refusedPerSourceSinceWarning = 0;
-  let lastPerSourceWarning = 0;
 
   server.on('connection', (downstream: Socket) => {
     const source = connectionSourceKey(downstream.remoteAddress);
@@ -72,18 +56,7 @@ export async function startIngressProxy(options: IngressProxyOptions): Promise<I
       const held = perSource.get(source) ?? 0;
       if (held >= options.maxConnectionsPerSource) {
         downstream.destroy();
-        refusedPerSourceSinceWarning += 1;
-        const now = Date.now();
-        if (now - lastPerSourceWarning >= DROP_WARNING_INTERVAL_MS) {
-          logger.warn('per-source connection limit reached; closing new connections from this address', {
-            code: 'MAX_CONNECTIONS_PER_SOURCE',
-            source,
-            maxConnectionsPerSource: options.maxConnectionsPerSource,
-            refused: refusedPerSourceSinceWarning,
-          });
-          lastPerSourceWarning = now;
-          refusedPerSourceSinceWarning = 0;
-        }
+        events.ingress({ event: 'refused', reason: 'MAX_CONNECTIONS_PER_SOURCE', source });
         return;
       }
       perSource.set(source, held + 1);
@@ -97,6 +70,7 @@ export async function startIngressProxy(options: IngressProxyOptions): Promise<I
     const started = Date.now();
     connections.add(downstream);
     downstream.once('close', () => connections.delete(downstream));
+    events.ingress({ event: 'accepted', connection: id });
     // Until forwarding starts, a client error only has to end this connection.
     const onEarlyError = (): void => void downstream.destroy();
     downstream.on('error', onEarlyError);
@@ -109,10 +83,12 @@ export async function startIngressProxy(options: IngressProxyOptions): Promise<I
         downstream.off('timeout', onEarlyIdle);
         if (downstream.destroyed) {
           upstream.destroy();
+          events.ingress({ event: 'closed', connection: id, bytesFromClient: 0, bytesToClient: 0, reason: 'client-gone', durationMs: Date.now() - started });
           return;
         }
         void forwardConnection(downstream, upstream, options.idleTimeoutMs).then((result) => {
-          logger.debug('connection closed', {
+          events.ingress({
+            event: 'closed',
             connection: id,
             bytesFromClient: result.bytesFromDownstream,
             bytesToClient: result.bytesFromUpstream,
@@ -122,11 +98,7 @@ export async function startIngressProxy(options: IngressProxyOptions): Promise<I
         });
       },
       (error: unknown) => {
-        logger.warn('enclave connect failed; closing client connection', {
-          connection: id,
-          code: errorCode(error),
-          enclave: formatTransportAddress(options.enclaveAddress),
-        });
+        events.ingress({ event: 'enclave-unreachable', connection: id, code: errorCode(error), enclave: formatTransportAddress(options.enclaveAddress) });
         downstream.destroy();
       },
     );

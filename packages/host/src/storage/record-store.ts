@@ -44,6 +44,8 @@ export interface RecordStore {
    * at most `limit` entries (1..LIST_MAX_ENTRIES of the protocol).
    */
   listRecords(after: RecordKey | undefined, limit: number): Promise<ListResult>;
+  /** Makes one small durable write outside the records (readiness: the store takes writes now). */
+  probeWrite(): Promise<void>;
   close(): Promise<void>;
 }
 

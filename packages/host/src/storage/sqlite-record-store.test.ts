@@ -196,3 +196,24 @@ test('a stored row with a key that is not 32 bytes fails listRecords with STORE_
   await assert.rejects(store.listRecords(undefined, 10), { code: 'STORE_CORRUPT' });
   await store.close();
 });
+
+test('a schema 1 database is upgraded to schema 2 in place: its records stay, and the probe writes outside them', async () => {
+  const path = join(makeTempDir(), 's.db');
+  const raw = new Database(path);
+  raw.exec(`CREATE TABLE records (owner BLOB NOT NULL, record BLOB NOT NULL, version INTEGER NOT NULL,
+    blob BLOB NOT NULL CHECK (typeof(blob) = 'blob' AND length(blob) > 0), PRIMARY KEY (owner, record)) WITHOUT ROWID`);
+  const [owner, record] = [key(), key()];
+  raw.prepare('INSERT INTO records VALUES (?, ?, 3, ?)').run(owner, record, Buffer.from('sealed'));
+  raw.pragma('user_version = 1');
+  raw.close();
+  const store = SqliteRecordStore.open(path);
+  assert.equal(store.pragma('user_version'), 2);
+  assert.deepEqual(await store.get(owner, record), { kind: 'found', version: 3, blob: Buffer.from('sealed') });
+  await store.probeWrite();
+  await store.probeWrite();
+  assert.deepEqual((await store.listRecords(undefined, 10)).entries.map((e) => e.version), [3], 'the probe is not a record');
+  await store.close();
+  const check = new Database(path, { readonly: true });
+  assert.equal((check.prepare('SELECT count(*) AS n FROM probe').get() as { n: number }).n, 1);
+  check.close();
+});

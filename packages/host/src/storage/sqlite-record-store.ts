@@ -26,8 +26,11 @@ import {
   type WriteResult,
 } from './record-store.js';
 
-/** Schema version kept in PRAGMA user_version. 0 = empty database. */
-export const SQLITE_SCHEMA_VERSION = 1;
+/**
+ * Schema version kept in PRAGMA user_version. 0 = empty database; 1 = the
+ * records table; 2 = and the one-row probe table /readyz writes to.
+ */
+export const SQLITE_SCHEMA_VERSION = 2;
 /** How long a writer waits for another connection's lock before SQLITE_BUSY (ms). */
 export const SQLITE_BUSY_TIMEOUT_MS = 5_000;
 /** Owner and record pseudonyms are HMAC-SHA-256 outputs (see protocol storage-frame.ts). */
@@ -56,6 +59,7 @@ export class SqliteRecordStore implements RecordStore {
   readonly #listFromStart: Database.Statement<[number], ListRow>;
   readonly #listAfter: Database.Statement<[Buffer, Buffer, number], ListRow>;
   readonly #write: (owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer) => WriteResult;
+  readonly #probe: Database.Transaction<(at: number) => void>;
 
   private constructor(db: Database.Database) {
     this.#db = db;
@@ -83,6 +87,8 @@ export class SqliteRecordStore implements RecordStore {
     // IMMEDIATE takes the write lock before the read, so no other connection
     // (another process on the same file) can commit between compare and set.
     this.#write = (owner, record, expectedVersion, blob) => compareAndSet.immediate(owner, record, expectedVersion, blob);
+    const writeProbe = db.prepare<[number]>('INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at');
+    this.#probe = db.transaction((at: number) => void writeProbe.run(at));
   }
 
   /** Opens (creating file, directory and schema if missing) the database at path. */
@@ -146,6 +152,11 @@ export class SqliteRecordStore implements RecordStore {
     return (plan.all(Buffer.alloc(32), Buffer.alloc(32), 1) as Array<{ detail: string }>).map((row) => row.detail);
   }
 
+  /** Writes the probe row in a durable transaction: the database takes writes (readiness). */
+  async probeWrite(): Promise<void> {
+    this.#probe.immediate(Date.now());
+  }
+
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
   }
@@ -154,18 +165,20 @@ export class SqliteRecordStore implements RecordStore {
 function migrate(db: Database.Database): void {
   const found = Number(db.pragma('user_version', { simple: true }));
   if (found > SQLITE_SCHEMA_VERSION) throw new RecordStoreSchemaError(found, SQLITE_SCHEMA_VERSION);
-  if (found === SQLITE_SCHEMA_VERSION) {
-    checkBlobNotNull(db);
-    return;
-  }
+  if (found >= 1) checkBlobNotNull(db);
+  if (found === SQLITE_SCHEMA_VERSION) return;
   db.transaction(() => {
-    db.exec(`CREATE TABLE records (
-      owner   BLOB    NOT NULL,
-      record  BLOB    NOT NULL,
-      version INTEGER NOT NULL,
-      blob    BLOB    NOT NULL CHECK (typeof(blob) = 'blob' AND length(blob) > 0), -- sealed by the enclave (a tombstone too)
-      PRIMARY KEY (owner, record)
-    ) WITHOUT ROWID`);
+    if (found === 0) {
+      db.exec(`CREATE TABLE records (
+        owner   BLOB    NOT NULL,
+        record  BLOB    NOT NULL,
+        version INTEGER NOT NULL,
+        blob    BLOB    NOT NULL CHECK (typeof(blob) = 'blob' AND length(blob) > 0), -- sealed by the enclave (a tombstone too)
+        PRIMARY KEY (owner, record)
+      ) WITHOUT ROWID`);
+    }
+    // Schema 2: the host's readiness probe writes one row here (never a record, so LIST never shows it).
+    db.exec('CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL)');
     db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -30,6 +30,7 @@ import {
 import { listenOn, listeningAddress } from '@http-enclave/transport';
 import { errorCode, type Logger } from '../log.js';
 import type { RecordStore } from './record-store.js';
+import type { HostEvents } from '../observability/host-events.js';
 
 /** Requests of one connection being executed at once (the SQLite store runs them one by one anyway). */
 const MAX_IN_FLIGHT_PER_CONNECTION = 64;
@@ -54,6 +55,8 @@ export interface StorageServiceOptions {
   readonly logger: Logger;
   /** Absent: CREDENTIALS is answered ERROR NoCredentials. */
   readonly credentials?: CredentialsSource;
+  /** Where each answered request is published (kind, outcome, duration); absent: nowhere. */
+  readonly events?: HostEvents;
 }
 
 export interface StorageService {
@@ -67,7 +70,7 @@ export async function startStorageService(options: StorageServiceOptions): Promi
   const server: Server = createServer({ allowHalfOpen: true }) // answer requests that arrive just before the enclave's FIN;
   server.maxConnections = MAX_STORAGE_CONNECTIONS;
   server.on('connection', (socket: Socket) => {
-    const connection = new StorageConnection(socket, options.store, options.credentials, options.logger);
+    const connection = new StorageConnection(socket, options.store, options.credentials, options.logger, options.events);
     connections.add(connection);
     socket.once('close', () => connections.delete(connection));
   });
@@ -99,16 +102,18 @@ class StorageConnection {
   readonly #store: RecordStore;
   readonly #credentials: CredentialsSource | undefined;
   readonly #logger: Logger;
+  readonly #events: HostEvents | undefined;
   readonly #reader = new StorageFrameReader();
   readonly #queue: StorageRequest[] = [];
   #inFlight = 0;
   #finishing = false;
 
-  constructor(socket: Socket, store: RecordStore, credentials: CredentialsSource | undefined, logger: Logger) {
+  constructor(socket: Socket, store: RecordStore, credentials: CredentialsSource | undefined, logger: Logger, events: HostEvents | undefined) {
     this.#socket = socket;
     this.#store = store;
     this.#credentials = credentials;
     this.#logger = logger;
+    this.#events = events;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('drain', () => this.#updateFlow());
     socket.on('error', (error) => {
@@ -151,8 +156,10 @@ class StorageConnection {
       const request = this.#queue.shift();
       if (request === undefined) break;
       this.#inFlight += 1;
+      const started = performance.now();
       void this.#execute(request).then((reply) => {
         this.#inFlight -= 1;
+        this.#events?.storage({ kind: frameName(request.type), outcome: outcomeOf(reply), durationMs: performance.now() - started });
         this.#reply(reply);
         this.#pump();
       });
@@ -239,4 +246,15 @@ export function storageErrorCodeFor(code: string): StorageErrorCode {
   if (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED') return StorageErrorCode.Unavailable;
   if (code === 'STORE_BAD_INPUT') return StorageErrorCode.BadRequest;
   return StorageErrorCode.Internal;
+}
+
+/** GET, PUT, LIST, PING, CREDENTIALS; FOUND, NOT_FOUND, …: a frame type's name as metrics label. */
+function frameName(type: FrameType): string {
+  return (FrameType[type] ?? 'UNKNOWN').replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+/** The reply type, or for an ERROR reply its code (ERROR_UNAVAILABLE, ERROR_FULL, …). */
+function outcomeOf(reply: StorageReply): string {
+  if (reply.type !== FrameType.Error) return frameName(reply.type);
+  return `ERROR_${(StorageErrorCode[reply.errorCode] ?? 'UNKNOWN').replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`;
 }

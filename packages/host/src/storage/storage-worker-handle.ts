@@ -12,6 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import type { TransportAddress } from '@http-enclave/protocol';
 import { errorCode, type Logger, type LogLevel } from '../log.js';
+import type { HostEvents } from '../observability/host-events.js';
 import type { CredentialsSource } from './storage-service.js';
 import type { MainToWorker, StorageWorkerData, WorkerToMain } from './storage-worker-messages.js';
 
@@ -29,7 +30,21 @@ export class StorageStartError extends Error {
 
 export interface StorageWorkerHandle {
   readonly address: TransportAddress;
+  /** Storage events the worker dropped (its batch was full), since start. */
+  readonly droppedEvents: number;
+  /** One durable write outside the records (readiness); rejects with the code when it fails or takes longer than timeoutMs. */
+  probeWrite(timeoutMs: number): Promise<void>;
   close(deadlineMs: number): Promise<void>;
+}
+
+/** A readiness write that failed: `code` is the store's (SQLITE_FULL, SQLITE_READONLY, …) or PROBE_TIMEOUT. */
+export class StorageProbeError extends Error {
+  readonly code: string;
+  constructor(code: string) {
+    super(`storage does not take writes: ${code}`);
+    this.name = 'StorageProbeError';
+    this.code = code;
+  }
 }
 
 export interface StartStorageWorkerOptions {
@@ -41,6 +56,8 @@ export interface StartStorageWorkerOptions {
   readonly onUnexpectedExit: (error: Error) => void;
   /** Answers the enclave's CREDENTIALS requests. Absent: they are answered ERROR NoCredentials. */
   readonly credentials?: CredentialsSource;
+  /** Where the worker's storage request events are replayed on this thread. */
+  readonly events?: HostEvents;
 }
 
 /** One answer to the worker's CREDENTIALS request: the document, or the error code to log (never a message). */
@@ -60,6 +77,9 @@ export function startStorageWorker(options: StartStorageWorkerOptions): Promise<
     let state: 'starting' | 'ready' | 'closing' | 'done' = 'starting';
     let closed: (() => void) | undefined;
     let closing: Promise<void> | undefined;
+    let droppedEvents = 0;
+    let nextProbeId = 1;
+    const probes = new Map<number, { resolve: () => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
     worker.on('error', (error) => {
       options.logger.error('storage worker crashed', { code: errorCode(error) });
       if (state === 'starting') reject(new StorageStartError('worker', errorCode(error), 'storage worker crashed while starting'));
@@ -71,9 +91,28 @@ export function startStorageWorker(options: StartStorageWorkerOptions): Promise<
       else if (was === 'ready') {
         options.onUnexpectedExit(new StorageStartError('worker', 'WORKER_EXITED', `storage worker exited with code ${exitCode}`));
       }
+      for (const probe of probes.values()) {
+        clearTimeout(probe.timer);
+        probe.reject(new StorageProbeError('STORAGE_CLOSED'));
+      }
+      probes.clear();
       closed?.();
     });
     worker.on('message', (message: WorkerToMain) => {
+      if (message.type === 'storage-events') {
+        droppedEvents = message.dropped;
+        for (const event of message.events) options.events?.storage(event);
+        return;
+      }
+      if (message.type === 'probe') {
+        const probe = probes.get(message.id);
+        if (probe === undefined) return;
+        probes.delete(message.id);
+        clearTimeout(probe.timer);
+        if (message.ok) probe.resolve();
+        else probe.reject(new StorageProbeError(message.code));
+        return;
+      }
       if (message.type === 'credentials') {
         void answerCredentials(options.credentials, message.id).then((answer) => {
           if (state === 'ready' || state === 'closing') worker.postMessage(answer);
@@ -88,6 +127,21 @@ export function startStorageWorker(options: StartStorageWorkerOptions): Promise<
         state = 'ready';
         resolve({
           address: message.address,
+          get droppedEvents() {
+            return droppedEvents;
+          },
+          probeWrite(timeoutMs: number): Promise<void> {
+            if (state !== 'ready') return Promise.reject(new StorageProbeError('STORAGE_CLOSING'));
+            return new Promise<void>((resolveProbe, rejectProbe) => {
+              const id = nextProbeId++;
+              const timer = setTimeout(() => {
+                probes.delete(id);
+                rejectProbe(new StorageProbeError('PROBE_TIMEOUT'));
+              }, timeoutMs);
+              probes.set(id, { resolve: resolveProbe, reject: rejectProbe, timer });
+              worker.postMessage({ type: 'probe', id } satisfies MainToWorker);
+            });
+          },
           close(deadlineMs: number): Promise<void> {
             closing ??= new Promise<void>((resolveClose) => {
               if (state === 'done') return resolveClose();

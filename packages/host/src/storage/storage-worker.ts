@@ -6,7 +6,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger, errorCode } from '../log.js';
 import { SqliteRecordStore } from './sqlite-record-store.js';
 import { startStorageService, type CredentialsSource, type StorageService } from './storage-service.js';
-import type { MainToWorker, StorageWorkerData, WorkerToMain } from './storage-worker-messages.js';
+import { createHostEvents, STORAGE_CHANNEL, subscribeHostChannel, type StorageEvent } from '../observability/host-events.js';
+import { STORAGE_EVENT_BATCH_MAX, STORAGE_EVENT_FLUSH_MS, type MainToWorker, type StorageWorkerData, type WorkerToMain } from './storage-worker-messages.js';
 
 const port = parentPort;
 if (port === null) throw new Error('storage-worker.js must run in a worker thread');
@@ -47,6 +48,23 @@ const credentials: CredentialsSource = {
     }),
 };
 
+// Storage request events: published here by the service, batched, and sent
+// to the main thread (where the metrics are) every STORAGE_EVENT_FLUSH_MS.
+// Bounded: past STORAGE_EVENT_BATCH_MAX waiting, events are dropped and counted.
+const events = createHostEvents();
+let batch: StorageEvent[] = [];
+let droppedEvents = 0;
+subscribeHostChannel<StorageEvent>(STORAGE_CHANNEL, events.instance, ({ kind, outcome, durationMs }) => {
+  if (batch.length < STORAGE_EVENT_BATCH_MAX) batch.push({ kind, outcome, durationMs });
+  else droppedEvents += 1;
+});
+const flushTimer = setInterval(() => {
+  if (batch.length === 0) return;
+  send({ type: 'storage-events', events: batch, dropped: droppedEvents });
+  batch = [];
+}, STORAGE_EVENT_FLUSH_MS);
+flushTimer.unref();
+
 let store: SqliteRecordStore | undefined;
 let service: StorageService | undefined;
 try {
@@ -56,7 +74,7 @@ try {
 }
 if (store !== undefined) {
   try {
-    service = await startStorageService({ store, listenAddress: data.listenAddress, logger, credentials });
+    service = await startStorageService({ store, listenAddress: data.listenAddress, logger, credentials, events });
     send({ type: 'ready', address: service.address });
   } catch (error) {
     await store.close();
@@ -74,9 +92,19 @@ port.on('message', (message: MainToWorker) => {
     else pending.reject(new CredentialsRequestError(message.code));
     return;
   }
+  if (message.type === 'probe') {
+    const probed = store === undefined ? Promise.reject(new Error('no store')) : store.probeWrite();
+    probed.then(
+      () => send({ type: 'probe', id: message.id, ok: true, code: 'OK' }),
+      (error: unknown) => send({ type: 'probe', id: message.id, ok: false, code: errorCode(error) }),
+    );
+    return;
+  }
   if (message.type !== 'close') return;
   void (async () => {
     await service?.close(message.deadlineMs);
+    clearInterval(flushTimer);
+    if (batch.length > 0) send({ type: 'storage-events', events: batch, dropped: droppedEvents });
     await store?.close();
     for (const pending of pendingCredentials.values()) clearTimeout(pending.timer);
     send({ type: 'closed' });

@@ -1,0 +1,147 @@
+// The host's Prometheus metrics (text format on the admin listener's
+// /metrics), built with prom-client on a registry of this host's own. They
+// subscribe to host-events.ts, or read a component's counters when scraped.
+// Labels are fixed vocabularies (reasons, kinds, outcomes): never an
+// address, a pseudonym or anything a client chose.
+
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { EGRESS_REFUSAL_REASONS, type EgressForwarderStats } from '../egress/egress-forwarder.js';
+import { INGRESS_CHANNEL, STORAGE_CHANNEL, subscribeHostChannel, type IngressEvent, type StorageEvent } from './host-events.js';
+
+export interface HostMetricSources {
+  /** Client connections open now. */
+  readonly openConnections: () => number;
+  /** The egress forwarder's counters; undefined when EGRESS_LISTEN=off. */
+  readonly egressStats?: () => EgressForwarderStats;
+  /** Storage events the worker dropped because the main thread was behind (counted there). */
+  readonly storageEventsDropped: () => number;
+}
+
+export interface HostMetrics {
+  readonly registry: Registry;
+  /** Unsubscribes from the events. */
+  close(): void;
+}
+
+const PREFIX = 'http_enclave_host_';
+
+export function createHostMetrics(instance: symbol, sources: HostMetricSources): HostMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: PREFIX });
+
+  const accepted = new Counter({ name: `${PREFIX}connections_accepted_total`, help: 'Client connections accepted', registers: [registry] });
+  const refused = new Counter({
+    name: `${PREFIX}connections_refused_total`,
+    help: 'Client connections refused or closed at once, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of ['MAX_CONNECTIONS', 'MAX_CONNECTIONS_PER_SOURCE', 'ENCLAVE_UNREACHABLE']) refused.inc({ reason }, 0);
+  new Gauge({
+    name: `${PREFIX}connections_open`,
+    help: 'Client connections open now',
+    registers: [registry],
+    collect() {
+      this.set(sources.openConnections());
+    },
+  });
+  const bytes = new Counter({
+    name: `${PREFIX}client_bytes_total`,
+    help: 'Bytes relayed between clients and the enclave (ciphertext), counted when a connection closes',
+    labelNames: ['direction'],
+    registers: [registry],
+  });
+  bytes.inc({ direction: 'from_client' }, 0);
+  bytes.inc({ direction: 'to_client' }, 0);
+  const duration = new Histogram({
+    name: `${PREFIX}connection_duration_seconds`,
+    help: 'Lifetime of client connections',
+    buckets: [0.01, 0.1, 1, 10, 60, 300, 1800],
+    registers: [registry],
+  });
+
+  const storageRequests = new Counter({
+    name: `${PREFIX}storage_requests_total`,
+    help: 'Storage requests from the enclave, by kind and outcome',
+    labelNames: ['kind', 'outcome'],
+    registers: [registry],
+  });
+  const storageDuration = new Histogram({
+    name: `${PREFIX}storage_request_duration_seconds`,
+    help: 'Time the storage service took per request, by kind',
+    labelNames: ['kind'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  new Gauge({
+    name: `${PREFIX}storage_events_dropped`,
+    help: 'Storage request events the worker dropped before they reached the metrics (the main thread was behind)',
+    registers: [registry],
+    collect() {
+      this.set(sources.storageEventsDropped());
+    },
+  });
+
+  if (sources.egressStats !== undefined) {
+    const stats = sources.egressStats;
+    new Gauge({
+      name: `${PREFIX}egress_connections_open`,
+      help: 'Enclave egress tunnels open now',
+      registers: [registry],
+      collect() {
+        this.set(stats().active);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}egress_connections_forwarded_total`,
+      help: 'Enclave egress tunnels opened to an allowed destination',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(stats().forwarded);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}egress_refused_total`,
+      help: 'Enclave egress requests refused, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const refusedNow = stats().refused;
+        for (const reason of EGRESS_REFUSAL_REASONS) this.inc({ reason }, refusedNow[reason]);
+      },
+    });
+  }
+
+  const unsubscribeIngress = subscribeHostChannel<IngressEvent>(INGRESS_CHANNEL, instance, (event) => {
+    switch (event.event) {
+      case 'accepted':
+        accepted.inc();
+        return;
+      case 'refused':
+        refused.inc({ reason: event.reason });
+        return;
+      case 'enclave-unreachable':
+        refused.inc({ reason: 'ENCLAVE_UNREACHABLE' });
+        return;
+      case 'closed':
+        bytes.inc({ direction: 'from_client' }, event.bytesFromClient);
+        bytes.inc({ direction: 'to_client' }, event.bytesToClient);
+        duration.observe(event.durationMs / 1000);
+        return;
+    }
+  });
+  const unsubscribeStorage = subscribeHostChannel<StorageEvent>(STORAGE_CHANNEL, instance, (event) => {
+    storageRequests.inc({ kind: event.kind, outcome: event.outcome });
+    storageDuration.observe({ kind: event.kind }, event.durationMs / 1000);
+  });
+
+  return {
+    registry,
+    close() {
+      unsubscribeIngress();
+      unsubscribeStorage();
+    },
+  };
+}
