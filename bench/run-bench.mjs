@@ -180,6 +180,7 @@ function hostEnv(bindPort, targetPort, storageName) {
     STORAGE_PATH: join(RUN_DIR, `${storageName}.db`),
     EGRESS_LISTEN: 'off', // the bench's enclaves use KEY_SOURCE=env; several hosts would share the default port
     ADMIN_LISTEN: 'off', // likewise
+    TELEMETRY_LISTEN: 'off',
     // All load comes from 127.0.0.1: the per-source and total caps would measure the limits, not the proxy.
     HOST_MAX_CONNECTIONS: '10000',
     HOST_MAX_CONNECTIONS_PER_SOURCE: '10000',

@@ -96,6 +96,7 @@ ENV ENCLAVE_MODE=production \
     ENCLAVE_LISTEN=vsock://any:5005 \
     STORAGE_ADDR=vsock://3:5006 \
     EGRESS_ADDR=vsock://3:5007 \
+    TELEMETRY_ADDR=vsock://3:5008 \
     ATTESTATION_PROVIDER=nsm \
     NODE_ENV=production
 # The base image's docker-entrypoint.sh is not needed: run node directly.

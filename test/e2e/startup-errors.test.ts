@@ -107,6 +107,7 @@ describe('host start-up errors', () => {
         STORAGE_LISTEN: `unix://${join(dir, 's.sock')}`,
         EGRESS_LISTEN: `unix://${join(dir, 'e.sock')}`,
         ADMIN_LISTEN: 'off',
+        TELEMETRY_LISTEN: 'off',
         STORAGE_PATH: join(dir, 'db.sqlite'),
         ENCLAVE_ADDR: `unix://${join(dir, 'e.sock')}`,
       });

@@ -52,6 +52,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     EGRESS_LISTEN: `unix://${join(dir, 'egress.sock')}`,
     // The admin listener on a free port of its own (its address is in the "host listening" line).
     ADMIN_LISTEN: 'tcp://127.0.0.1:0',
+    TELEMETRY_LISTEN: `unix://${join(dir, 'telemetry.sock')}`,
     LOG_LEVEL: 'debug',
     ...options.hostEnv,
   };
@@ -60,6 +61,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...(options.enclaveEnv?.['KEY_SOURCE'] === 'kms' ? {} : { ENCLAVE_KEY_BASE64: masterKeyBase64 }),
     ENCLAVE_LISTEN: `unix://${enclaveSocket}`,
     STORAGE_ADDR: `unix://${storageSocket}`,
+    TELEMETRY_ADDR: `unix://${join(dir, 'telemetry.sock')}`,
     TLS_CERT_PATH: join(dir, 'absent-cert.pem'),
     TLS_KEY_PATH: join(dir, 'absent-key.pem'),
     LOG_LEVEL: 'debug',

@@ -36,6 +36,8 @@ export interface EnclaveConfig {
   readonly allowTlsKeyFiles: boolean;
   readonly listen: TransportAddress;
   readonly storageAddress: TransportAddress;
+  /** Where the enclave's log lines and metrics go (TELEMETRY_ADDR); undefined when off. */
+  readonly telemetryAddress: TransportAddress | undefined;
   readonly enclaveMode: EnclaveMode;
   readonly keySource: KeySourceSetting;
   /** ENCLAVE_KEY_BASE64, with KEY_SOURCE=env only. */
@@ -106,6 +108,7 @@ export const ENCLAVE_ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'ALLOW_TLS_KEY_FILES', default: 'false', description: 'In production mode with ATTESTATION_PROVIDER=nsm a TLS key from files is refused: the files are in the image, so the operator can relay clients with the enclave\'s own key (clients that check the TLS session still catch it; browsers do not). `true` allows it, and the start-up log says so.' },
   { name: 'ENCLAVE_PORT', default: '5005', description: 'Port of the default ENCLAVE_LISTEN.' },
   { name: 'ENCLAVE_LISTEN', default: 'tcp://127.0.0.1:${ENCLAVE_PORT}', description: 'Address the HTTPS server listens on: tcp://HOST:PORT, unix:///PATH or vsock://any:PORT (Nitro image: vsock://any:5005).' },
+  { name: 'TELEMETRY_ADDR', default: 'tcp://127.0.0.1:5008', description: "The host's telemetry listener: the enclave's log lines and metrics, lossy and bounded (it never blocks on the host); off sends nothing (Nitro image: vsock://3:5008)." },
   { name: 'STORAGE_ADDR', default: 'tcp://127.0.0.1:5006', description: "Address of the host's storage service (Nitro image: vsock://3:5006, the parent's CID)." },
   { name: 'AUTH_MODE', default: 'token', description: '`token`: each `Authorization: Bearer` token owns a private namespace. `none`: one shared anonymous namespace (logged as a warning).' },
   { name: 'MAX_BODY_BYTES', default: '1048576', description: `Largest request body; larger is refused with 413 before it is read. At most ${MAX_BODY_BYTES_LIMIT}.` },
@@ -258,6 +261,7 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
   const port = readInteger(env, 'ENCLAVE_PORT', 5005, 0, 65535, problems);
   const listen = readAddress(env, 'ENCLAVE_LISTEN', `tcp://127.0.0.1:${port}`, problems);
   const storageAddress = readAddress(env, 'STORAGE_ADDR', 'tcp://127.0.0.1:5006', problems);
+  const telemetryAddress = (env['TELEMETRY_ADDR'] ?? '').trim() === 'off' ? undefined : readAddress(env, 'TELEMETRY_ADDR', 'tcp://127.0.0.1:5008', problems);
   const enclaveMode = readChoice<EnclaveMode>(env, 'ENCLAVE_MODE', 'development', ['production', 'development'], problems);
   const keySource = readChoice<KeySourceSetting>(env, 'KEY_SOURCE', 'env', ['env', 'kms'], problems);
   let masterKey: Buffer | undefined;
@@ -290,6 +294,7 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
     allowTlsKeyFiles: readChoice(env, 'ALLOW_TLS_KEY_FILES', 'false', ['true', 'false'], problems) === 'true',
     listen,
     storageAddress,
+    telemetryAddress,
     masterKey,
     authMode: readChoice(env, 'AUTH_MODE', 'token', ['token', 'none'], problems),
     maxBodyBytes: readInteger(env, 'MAX_BODY_BYTES', 1024 * 1024, 1, MAX_BODY_BYTES_LIMIT, problems),

@@ -14,11 +14,32 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
 }
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stdout.write(line)): Logger {
+/** Another destination of every line written (the telemetry channel): the same fields, before JSON. */
+export type LogSink = (time: string, level: LogLevel, msg: string, fields: LogFields | undefined) => void;
+
+let stdoutBroken = false;
+/**
+ * stdout, unless it broke: a Nitro enclave has no console, and a closed pipe
+ * (EPIPE) must cost a log line, never the process. Lines are then dropped
+ * here; the telemetry sink still gets them.
+ */
+function writeStdout(line: string): void {
+  if (stdoutBroken) return;
+  if (process.stdout.listenerCount('error') === 0) {
+    process.stdout.on('error', () => {
+      stdoutBroken = true;
+    });
+  }
+  process.stdout.write(line);
+}
+
+export function createLogger(level: LogLevel, write: (line: string) => void = writeStdout, sink?: LogSink): Logger {
   const threshold = LEVEL_RANK[level];
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields): void => {
     if (LEVEL_RANK[lvl] < threshold) return;
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, program: 'enclave', msg, ...fields })}\n`);
+    const time = new Date().toISOString();
+    write(`${JSON.stringify({ time, level: lvl, program: 'enclave', msg, ...fields })}\n`);
+    sink?.(time, lvl, msg, fields);
   };
   return {
     debug: (msg, fields) => emit('debug', msg, fields),

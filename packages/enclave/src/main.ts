@@ -6,6 +6,7 @@ import { formatTransportAddress } from '@http-enclave/protocol';
 import { EnclaveConfigError, loadEnclaveConfig, PRODUCTION_REFUSAL_SUFFIX } from './config.js';
 import { earlySignalWindow, findDebuggerExposure } from './debugger-guard.js';
 import { createLogger } from './log.js';
+import { startEnclaveTelemetry } from './telemetry/enclave-telemetry.js';
 import { runEnclave, type EnclaveHandle } from './run.js';
 
 const EXIT_CONFIG = 78;
@@ -49,7 +50,9 @@ try {
 // The key now lives in the keyring only; keep it out of any child's environment.
 delete process.env['ENCLAVE_KEY_BASE64'];
 
-const logger = createLogger(config.logLevel);
+// Logs and metrics to the host (TELEMETRY_ADDR): a Nitro enclave has no console.
+const telemetry = config.telemetryAddress === undefined ? undefined : startEnclaveTelemetry(config.telemetryAddress);
+const logger = createLogger(config.logLevel, undefined, telemetry?.logSink);
 for (const problem of debuggerExposure) logger.warn(`development mode: ${problem}`);
 const signalWindow = earlySignalWindow();
 if (productionMode && signalWindow !== undefined) logger.warn(`production mode: ${signalWindow}`);
@@ -62,6 +65,7 @@ let stopping = false;
 const closeAndExit = (running: EnclaveHandle): void => {
   void running.close().then(() => {
     logger.info('stopped');
+    telemetry?.close();
     process.exit(0);
   });
 };

@@ -19,6 +19,7 @@ import { StorageClient } from './storage/storage-client.js';
 import { loadTlsIdentity } from './tls/tls-identity.js';
 import { TlsConfigError } from './tls/tls-errors.js';
 import { buildTlsServerOptions } from './tls/tls-server-options.js';
+import { subscribeRequests } from './telemetry/enclave-events.js';
 
 export interface EnclaveHandle {
   /** Where the server listens (the real port if port 0 was asked). */
@@ -126,6 +127,10 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
   }
   const address = listeningAddress(server, config.listen);
   const stopRefreshing = keys.startRefreshing();
+  // The request log line: a subscriber of the request events (telemetry/enclave-events.ts).
+  const stopRequestLog = subscribeRequests((event) =>
+    logger[event.status >= 500 ? 'warn' : 'debug']('request', { method: event.method, route: event.route, status: event.status, ms: Math.round(event.durationMs * 10) / 10 }),
+  );
   logger.info('enclave listening', { address: formatTransportAddress(address), tls: config.useTls, storage: formatTransportAddress(config.storageAddress) });
   return {
     address,
@@ -133,7 +138,10 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
     close: (drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) => {
       stopRefreshing();
       drain.start();
-      return closeServer(server, drainTimeoutMs).finally(() => storage.close());
+      return closeServer(server, drainTimeoutMs).finally(() => {
+        stopRequestLog();
+        storage.close();
+      });
     },
   };
 }

@@ -32,7 +32,8 @@ test('defaults match the seed and the documented table', () => {
   assert.equal(byName.get('ENCLAVE_CID'), '16');
   assert.equal(byName.get('ENCLAVE_PORT'), '5005');
   assert.equal(byName.get('ENCLAVE_ADDR'), null);
-  assert.equal(HOST_ENV_VARIABLES.length, 24); // 11 of the seed, HOST_MAX_CONNECTIONS_PER_SOURCE, 5 AWS credential variables, AWS_REGION, 5 EGRESS_* and ADMIN_LISTEN
+  assert.equal(HOST_ENV_VARIABLES.length, 25); // 11 of the seed, HOST_MAX_CONNECTIONS_PER_SOURCE, 5 AWS credential variables, AWS_REGION, 5 EGRESS_*, ADMIN_LISTEN and TELEMETRY_LISTEN
+  assert.deepEqual(config.telemetryListenAddress, { scheme: 'tcp', host: '127.0.0.1', port: 5008 });
   assert.deepEqual(config.adminListenAddress, { scheme: 'tcp', host: '127.0.0.1', port: 8404 });
   assert.equal(loadHostConfig({ ADMIN_LISTEN: 'off' }).adminListenAddress, undefined);
 });

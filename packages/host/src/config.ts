@@ -30,6 +30,8 @@ export interface HostConfig {
   readonly logLevel: LogLevel;
   /** AWS region of the KMS endpoints (AWS_REGION); decides the default EGRESS_ALLOW. */
   readonly awsRegion: string;
+  /** Where the enclave's telemetry (log lines, metrics) arrives (TELEMETRY_LISTEN); undefined when off. */
+  readonly telemetryListenAddress: TransportAddress | undefined;
   /** Where the admin listener serves /healthz, /readyz and /metrics (ADMIN_LISTEN); undefined when ADMIN_LISTEN=off. */
   readonly adminListenAddress: TransportAddress | undefined;
   /** Where the egress forwarder listens for the enclave (EGRESS_LISTEN); undefined when EGRESS_LISTEN=off. */
@@ -66,6 +68,11 @@ export const HOST_ENV_VARIABLES: readonly HostEnvVariable[] = Object.freeze([
   { name: 'HOST_IDLE_TIMEOUT_MS', default: '300000', description: 'A connection with no bytes in either direction for this long is closed' },
   { name: 'HOST_DRAIN_TIMEOUT_MS', default: '30000', description: 'On SIGTERM/SIGINT, time open connections get to finish before they are closed' },
   { name: 'LOG_LEVEL', default: 'info', description: 'debug, info, warn or error' },
+  {
+    name: 'TELEMETRY_LISTEN',
+    default: 'tcp://127.0.0.1:5008',
+    description: "Listener for the enclave's telemetry (its log lines and metrics; tcp://, unix://, or vsock://any:PORT on a Nitro parent); off disables it",
+  },
   {
     name: 'ADMIN_LISTEN',
     default: 'tcp://127.0.0.1:8404',
@@ -245,6 +252,8 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
 
   const awsRegionText = raw('AWS_REGION') ?? defaultOf('AWS_REGION');
   const awsRegion = AWS_REGION_PATTERN.test(awsRegionText) ? awsRegionText : fail('AWS_REGION', 'must look like us-east-1 (lower-case letters, dashes, a number)');
+  const telemetryListenText = raw('TELEMETRY_LISTEN') ?? defaultOf('TELEMETRY_LISTEN');
+  const telemetryListenAddress = telemetryListenText === 'off' ? undefined : address('TELEMETRY_LISTEN', telemetryListenText, false);
   const adminListenText = raw('ADMIN_LISTEN') ?? defaultOf('ADMIN_LISTEN');
   const adminListenAddress = adminListenText === 'off' ? undefined : address('ADMIN_LISTEN', adminListenText, false);
   const egressListenText = raw('EGRESS_LISTEN') ?? defaultOf('EGRESS_LISTEN');
@@ -278,6 +287,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
     awsRegion === undefined ||
     (egressListenAddress === undefined && egressListenText !== 'off') ||
     (adminListenAddress === undefined && adminListenText !== 'off') ||
+    (telemetryListenAddress === undefined && telemetryListenText !== 'off') ||
     egressAllowList === undefined ||
     egressMaxConnections === undefined ||
     egressConnectTimeoutMs === undefined ||
@@ -300,6 +310,7 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
     awsCredentialsSource,
     awsImdsEndpoint,
     awsRegion,
+    telemetryListenAddress: telemetryListenAddress === undefined ? undefined : Object.freeze({ ...telemetryListenAddress }),
     adminListenAddress: adminListenAddress === undefined ? undefined : Object.freeze({ ...adminListenAddress }),
     egressListenAddress: egressListenAddress === undefined ? undefined : Object.freeze({ ...egressListenAddress }),
     egressAllowList,

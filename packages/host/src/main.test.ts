@@ -12,6 +12,7 @@ const baseEnv = (): NodeJS.ProcessEnv => ({
   STORAGE_LISTEN: 'tcp://127.0.0.1:0',
   EGRESS_LISTEN: 'tcp://127.0.0.1:0',
   ADMIN_LISTEN: 'tcp://127.0.0.1:0',
+  TELEMETRY_LISTEN: 'tcp://127.0.0.1:0',
   STORAGE_PATH: join(makeTempDir(), 'db', 'host.db'),
 });
 

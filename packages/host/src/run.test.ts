@@ -12,7 +12,7 @@ import { HostListenError, describeStartupError, runHost } from './run.js';
 import { collectingLogger, connectTcp, makeTempDir } from './test-support.js';
 
 function configFor(dir: string, extra: NodeJS.ProcessEnv = {}): ReturnType<typeof loadHostConfig> {
-  return loadHostConfig({ BIND_ADDR: '127.0.0.1:0', STORAGE_LISTEN: 'tcp://127.0.0.1:0', EGRESS_LISTEN: 'tcp://127.0.0.1:0', ADMIN_LISTEN: 'tcp://127.0.0.1:0', STORAGE_PATH: join(dir, 'host.db'), ...extra });
+  return loadHostConfig({ BIND_ADDR: '127.0.0.1:0', STORAGE_LISTEN: 'tcp://127.0.0.1:0', EGRESS_LISTEN: 'tcp://127.0.0.1:0', ADMIN_LISTEN: 'tcp://127.0.0.1:0', TELEMETRY_LISTEN: 'tcp://127.0.0.1:0', STORAGE_PATH: join(dir, 'host.db'), ...extra });
 }
 
 test('runHost: real ports when port 0 was asked; the storage worker serves PUT/GET; close() stops both', async () => {

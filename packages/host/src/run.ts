@@ -14,7 +14,8 @@ import { startAdminServer, READINESS_PROBE_TIMEOUT_MS, type AdminServer } from '
 import { probeEnclaveHealth } from './admin/enclave-health-probe.js';
 import { createHostEvents } from './observability/host-events.js';
 import { subscribeHostEventLog } from './observability/host-event-log.js';
-import { createHostMetrics } from './observability/host-metrics.js';
+import { createHostMetrics, type HostMetrics } from './observability/host-metrics.js';
+import { startTelemetryReceiver, type TelemetryReceiver } from './telemetry/telemetry-receiver.js';
 import { startStorageWorker, type StorageWorkerHandle } from './storage/storage-worker-handle.js';
 
 export interface HostHandle {
@@ -39,7 +40,7 @@ export interface HostDeps {
 }
 
 /** The settings that name a listener. */
-export type ListenVariable = 'BIND_ADDR' | 'STORAGE_LISTEN' | 'EGRESS_LISTEN' | 'ADMIN_LISTEN';
+export type ListenVariable = 'BIND_ADDR' | 'STORAGE_LISTEN' | 'EGRESS_LISTEN' | 'ADMIN_LISTEN' | 'TELEMETRY_LISTEN';
 
 /** A listener could not be opened. `variable` says which setting to change. */
 export class HostListenError extends Error {
@@ -107,6 +108,19 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     throw error;
   }
 
+  // Early, so that the enclave's start-up lines arrive; its counters wait for the metrics below.
+  let metrics: HostMetrics | undefined;
+  let telemetry: TelemetryReceiver | undefined;
+  if (config.telemetryListenAddress !== undefined) {
+    try {
+      telemetry = await startTelemetryReceiver({ listenAddress: config.telemetryListenAddress, logger, onCounters: (counters) => metrics?.recordEnclaveCounters(counters) });
+    } catch (error) {
+      await storage.close(STORAGE_CLOSE_DEADLINE_MS);
+      unsubscribeLog();
+      throw new HostListenError('TELEMETRY_LISTEN', formatTransportAddress(config.telemetryListenAddress), errorCode(error));
+    }
+  }
+
   // Before ingress: the enclave may need KMS (through egress) before it serves clients.
   let egress: EgressForwarder | undefined;
   if (config.egressListenAddress !== undefined) {
@@ -120,6 +134,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
         logger,
       });
     } catch (error) {
+      await telemetry?.close();
       await storage.close(STORAGE_CLOSE_DEADLINE_MS);
       throw new HostListenError('EGRESS_LISTEN', formatTransportAddress(config.egressListenAddress), errorCode(error));
     }
@@ -139,22 +154,26 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     });
   } catch (error) {
     await egress?.close(0);
+    await telemetry?.close();
     await storage.close(STORAGE_CLOSE_DEADLINE_MS);
     throw new HostListenError('BIND_ADDR', formatBindAddress(config.bindAddress), errorCode(error));
   }
 
-  const metrics = createHostMetrics(events.instance, {
+  const receiver = telemetry;
+  const hostMetrics = createHostMetrics(events.instance, {
     openConnections: () => ingress.connectionCount,
     ...(egress === undefined ? {} : { egressStats: () => egress.stats() }),
     storageEventsDropped: () => storage.droppedEvents,
+    ...(receiver === undefined ? {} : { telemetry: () => ({ enclaveDroppedLines: receiver.enclaveDroppedLines, framesRefused: receiver.framesRefused }) }),
   });
+  metrics = hostMetrics;
   let draining = false;
   let admin: AdminServer | undefined;
   if (config.adminListenAddress !== undefined) {
     try {
       admin = await startAdminServer({
         listenAddress: config.adminListenAddress,
-        registry: metrics.registry,
+        registry: hostMetrics.registry,
         readiness: {
           draining: () => draining,
           enclave: () => probeEnclaveHealth(config.enclaveAddress, READINESS_PROBE_TIMEOUT_MS),
@@ -165,8 +184,9 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     } catch (error) {
       await ingress.close(0);
       await egress?.close(0);
+      await telemetry?.close();
       await storage.close(STORAGE_CLOSE_DEADLINE_MS);
-      metrics.close();
+      hostMetrics.close();
       unsubscribeLog();
       throw new HostListenError('ADMIN_LISTEN', formatTransportAddress(config.adminListenAddress), errorCode(error));
     }
@@ -178,6 +198,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     enclaveAddress: formatTransportAddress(config.enclaveAddress),
     egressAddress: egress === undefined ? 'off' : formatTransportAddress(egress.address),
     adminAddress: admin === undefined ? 'off' : formatTransportAddress(admin.address),
+    telemetryAddress: telemetry === undefined ? 'off' : formatTransportAddress(telemetry.address),
     egressAllow: formatEgressAllowList(config.egressAllowList),
   });
 
@@ -196,8 +217,9 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
         const drainTimeoutMs = options.drainTimeoutMs ?? config.drainTimeoutMs;
         await Promise.all([ingress.close(drainTimeoutMs), egress?.close(drainTimeoutMs)]);
         await storage.close(STORAGE_CLOSE_DEADLINE_MS);
+        await telemetry?.close();
         await admin?.close();
-        metrics.close();
+        hostMetrics.close();
         unsubscribeLog();
         logger.info('host stopped');
       })();
@@ -234,6 +256,7 @@ export function describeStartupError(error: unknown): string {
 function suggestAddress(variable: ListenVariable): string {
   if (variable === 'EGRESS_LISTEN') return 'tcp://127.0.0.1:5017';
   if (variable === 'ADMIN_LISTEN') return 'tcp://127.0.0.1:8405';
+  if (variable === 'TELEMETRY_LISTEN') return 'tcp://127.0.0.1:5018';
   return variable === 'BIND_ADDR' ? '0.0.0.0:8443' : 'tcp://127.0.0.1:5016';
 }
 

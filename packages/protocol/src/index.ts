@@ -1,2 +1,3 @@
 export * from './transport-address.js';
 export * from './storage-frame.js';
+export * from './telemetry-frame.js';

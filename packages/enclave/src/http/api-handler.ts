@@ -36,6 +36,7 @@ import { serveAttestation } from './attestation-endpoint.js';
 import { AttestationRateLimit } from './attestation-rate-limit.js';
 import { tokenFromHeaders } from './authenticate.js';
 import { readJsonBody, RequestAbortedError } from './read-json-body.js';
+import { publishRequest } from '../telemetry/enclave-events.js';
 
 const DEFAULT_DOCUMENT_NAME = '';
 /** Bytes of the seal's GCM tag in an ETag: 64 bits, so two sealings of one version collide with probability 2^-64. */
@@ -230,9 +231,8 @@ function createSingleRequestHandler(deps: ApiHandlerDeps): (request: IncomingMes
         sendError(response, apiError);
       })
       .finally(() => {
-        const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        const status = response.statusCode;
-        deps.logger[status >= 500 ? 'warn' : 'debug']('request', { method: request.method, route: template, status, ms: Math.round(ms * 10) / 10 });
+        // The log line and the metrics subscribe (telemetry/enclave-events.ts).
+        publishRequest({ route: template, method: request.method ?? 'OTHER', status: response.statusCode, durationMs: Number(process.hrtime.bigint() - started) / 1e6 });
       });
   };
 }

@@ -5,6 +5,7 @@
 // address, a pseudonym or anything a client chose.
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { TelemetryCounter } from '@http-enclave/protocol';
 import { EGRESS_REFUSAL_REASONS, type EgressForwarderStats } from '../egress/egress-forwarder.js';
 import { INGRESS_CHANNEL, STORAGE_CHANNEL, subscribeHostChannel, type IngressEvent, type StorageEvent } from './host-events.js';
 
@@ -15,10 +16,18 @@ export interface HostMetricSources {
   readonly egressStats?: () => EgressForwarderStats;
   /** Storage events the worker dropped because the main thread was behind (counted there). */
   readonly storageEventsDropped: () => number;
+  /** The telemetry receiver's counts; undefined when TELEMETRY_LISTEN=off. */
+  readonly telemetry?: () => { readonly enclaveDroppedLines: number; readonly framesRefused: number };
 }
+
+/** Bounds on what the enclave's frames can make the host hold (names and label sets). */
+export const MAX_ENCLAVE_METRIC_NAMES = 64;
+export const MAX_ENCLAVE_SERIES = 2_000;
 
 export interface HostMetrics {
   readonly registry: Registry;
+  /** Takes a metrics frame of the enclave (totals since it started) into http_enclave_enclave_* counters. */
+  recordEnclaveCounters(counters: readonly TelemetryCounter[]): void;
   /** Unsubscribes from the events. */
   close(): void;
 }
@@ -114,6 +123,64 @@ export function createHostMetrics(instance: symbol, sources: HostMetricSources):
     });
   }
 
+  if (sources.telemetry !== undefined) {
+    const telemetry = sources.telemetry;
+    new Gauge({
+      name: `${PREFIX}telemetry_enclave_lines_dropped`,
+      help: 'Log lines the enclave dropped because the host did not read its telemetry (its last report)',
+      registers: [registry],
+      collect() {
+        this.set(telemetry().enclaveDroppedLines);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}telemetry_frames_refused`,
+      help: 'Telemetry frames refused as malformed (the connection was closed)',
+      registers: [registry],
+      collect() {
+        this.set(telemetry().framesRefused);
+      },
+    });
+  }
+  const ignoredSamples = new Counter({
+    name: `${PREFIX}telemetry_samples_ignored_total`,
+    help: 'Enclave counter samples not exported: past the bounds on names and series, or with other label names than the first sample of that name',
+    registers: [registry],
+  });
+  const enclaveCounters = new Map<string, { counter: Counter<string>; labelNames: readonly string[] }>();
+  const lastValues = new Map<string, number>();
+  const recordEnclaveCounters = (counters: readonly TelemetryCounter[]): void => {
+    for (const sample of counters) {
+      const labelNames = Object.keys(sample.labels).sort();
+      let family = enclaveCounters.get(sample.name);
+      if (family === undefined) {
+        if (enclaveCounters.size >= MAX_ENCLAVE_METRIC_NAMES) {
+          ignoredSamples.inc();
+          continue;
+        }
+        family = {
+          counter: new Counter({ name: `http_enclave_enclave_${sample.name}`, help: `The enclave's ${sample.name}, through telemetry`, labelNames, registers: [registry] }),
+          labelNames,
+        };
+        enclaveCounters.set(sample.name, family);
+      }
+      if (labelNames.join(',') !== family.labelNames.join(',')) {
+        ignoredSamples.inc();
+        continue;
+      }
+      const key = `${sample.name}${JSON.stringify(labelNames.map((name) => sample.labels[name]))}`;
+      const last = lastValues.get(key);
+      if (last === undefined && lastValues.size >= MAX_ENCLAVE_SERIES) {
+        ignoredSamples.inc();
+        continue;
+      }
+      // Totals since the enclave started: add what is new; a smaller total means it restarted, so all of it is new.
+      const delta = last === undefined || sample.value < last ? sample.value : sample.value - last;
+      lastValues.set(key, sample.value);
+      family.counter.inc(sample.labels, delta);
+    }
+  };
+
   const unsubscribeIngress = subscribeHostChannel<IngressEvent>(INGRESS_CHANNEL, instance, (event) => {
     switch (event.event) {
       case 'accepted':
@@ -139,6 +206,7 @@ export function createHostMetrics(instance: symbol, sources: HostMetricSources):
 
   return {
     registry,
+    recordEnclaveCounters,
     close() {
       unsubscribeIngress();
       unsubscribeStorage();

@@ -1,0 +1,50 @@
+// The enclave's metrics, as they leave it in telemetry frames: counters
+// since start, keyed by fixed label vocabularies (route templates, methods,
+// status codes). Bounded: at most MAX_SERIES label sets (the vocabularies
+// keep it far below; past it a sample is counted under route="other").
+//
+//   requests_total{route,method,status}            answered requests
+//   request_duration_seconds_sum{route}            their time, summed
+//   telemetry_lines_dropped_total                  log lines the sender dropped
+
+import type { TelemetryCounter } from '@http-enclave/protocol';
+import { subscribeRequests } from './enclave-events.js';
+
+const MAX_SERIES = 1_000;
+
+export class EnclaveMetrics {
+  readonly #counters = new Map<string, { name: string; labels: Record<string, string>; value: number }>();
+  readonly #unsubscribe: () => void;
+
+  constructor(private readonly droppedLines: () => number) {
+    this.#unsubscribe = subscribeRequests((event) => {
+      this.#add('requests_total', { route: event.route, method: event.method, status: String(event.status) }, 1);
+      this.#add('request_duration_seconds_sum', { route: event.route }, event.durationMs / 1000);
+    });
+  }
+
+  #add(name: string, labels: Record<string, string>, value: number): void {
+    const key = `${name}${JSON.stringify(labels)}`;
+    let entry = this.#counters.get(key);
+    if (entry === undefined) {
+      if (this.#counters.size >= MAX_SERIES) {
+        if (labels['route'] !== 'other') this.#add(name, { ...labels, route: 'other' }, value);
+        return;
+      }
+      entry = { name, labels, value: 0 };
+      this.#counters.set(key, entry);
+    }
+    entry.value += value;
+  }
+
+  snapshot(): TelemetryCounter[] {
+    return [
+      ...[...this.#counters.values()].map(({ name, labels, value }) => ({ name, labels: { ...labels }, value })),
+      { name: 'telemetry_lines_dropped_total', labels: {}, value: this.droppedLines() },
+    ];
+  }
+
+  close(): void {
+    this.#unsubscribe();
+  }
+}
