@@ -11,6 +11,13 @@ export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..
 export const HOST_MAIN = join(REPO_ROOT, 'packages', 'host', 'dist', 'main.js');
 export const ENCLAVE_MAIN = join(REPO_ROOT, 'packages', 'enclave', 'dist', 'main.js');
 
+/**
+ * Node flags the programs run with, as in the image: on a Node that has it
+ * (22.14+, 24), --disable-sigusr1, without which production mode refuses to
+ * start (enclave/src/debugger-guard.ts). Node 20 has no such flag.
+ */
+export const PROGRAM_NODE_FLAGS: readonly string[] = process.allowedNodeEnvironmentFlags.has('--disable-sigusr1') ? ['--disable-sigusr1'] : [];
+
 /** How long a program may take to print its listening line. */
 const START_TIMEOUT_MS = 15_000;
 
@@ -24,7 +31,7 @@ export interface RunningProgram {
 }
 
 export function startProgram(main: string, env: Record<string, string>, cwd: string = REPO_ROOT): RunningProgram {
-  const child = spawn(process.execPath, [main], {
+  const child = spawn(process.execPath, [...PROGRAM_NODE_FLAGS, main], {
     cwd,
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -87,7 +94,7 @@ export function startProgram(main: string, env: Record<string, string>, cwd: str
 
 /** Runs a program that is expected to stop by itself (start-up errors); resolves with its exit code and output. */
 export async function runToExit(main: string, env: Record<string, string>, timeoutMs = 15_000): Promise<{ code: number | null; output: string; stderr: string }> {
-  const child = spawn(process.execPath, [main], { cwd: REPO_ROOT, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...PROGRAM_NODE_FLAGS, main], { cwd: REPO_ROOT, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
