@@ -11,12 +11,12 @@
 # PCR0, so:
 #
 # - The base image is pinned by digest, never by tag (a tag moves every week).
-#   The digest below is the multi-platform index of node:20-bookworm-slim
-#   (Node 20.18.1) as recorded by docker-library/repo-info
-#   (repos/node/remote/20-bookworm-slim.md, January 2025). It was not pulled
-#   here. Check it, or move to a newer one (this changes every PCR; do it on
-#   purpose, for security updates), with:
-#     docker buildx imagetools inspect node:20-bookworm-slim
+#   Node 24 LTS (Node 20 reached end of life on 2026-04-30). The digest
+#   below is node:24-bookworm-slim as pinned, with Node 24.18.0, in public
+#   build files found while writing this (it was not pulled here: this
+#   machine has no registry access). Check it, or move to a newer one (this
+#   changes every PCR; do it on purpose, for security updates), with:
+#     docker buildx imagetools inspect node:24-bookworm-slim
 #   and use the "Digest:" line of its output in BOTH FROM lines.
 # - Dependencies come from package-lock.json through `npm ci` (exact versions
 #   and integrity hashes; `npm install` may resolve differently). The vsock
@@ -42,7 +42,7 @@
 # keeps node_modules, dist, .env and keys out of it.
 
 # ---- build: compile everything, stage the enclave's files -------------------
-FROM node:20-bookworm-slim@sha256:fb4ade9b03a5ae50a8e50dd69eec34b7cae14b40ff3b1e42541d7166bd464bdf AS build
+FROM node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d AS build
 ARG SOURCE_DATE_EPOCH
 ARG DEBIAN_SNAPSHOT=
 # Build tools for the native addons (node-gyp): this stage only.
@@ -73,7 +73,7 @@ RUN mkdir -p /out \
  && cat /out/enclave-files.sha256
 
 # ---- enclave: the base image and the staged files, nothing else -------------
-FROM node:20-bookworm-slim@sha256:fb4ade9b03a5ae50a8e50dd69eec34b7cae14b40ff3b1e42541d7166bd464bdf AS enclave
+FROM node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d AS enclave
 ARG SOURCE_DATE_EPOCH
 WORKDIR /app
 COPY --from=build /out/app/ /app/
@@ -101,9 +101,7 @@ ENV ENCLAVE_MODE=production \
     NODE_ENV=production
 # The base image's docker-entrypoint.sh is not needed: run node directly.
 ENTRYPOINT []
-# On Node 22.14+/24 the command must be
-#   CMD ["node", "--disable-sigusr1", "packages/enclave/dist/main.js"]
-# (production mode refuses to start without the flag there: a SIGUSR1 in the
-# first milliseconds would open the inspector). Node 20 has no such flag; the
-# enclave logs that the window is open (issue 11 moves the image to Node 24).
-CMD ["node", "packages/enclave/dist/main.js"]
+# --disable-sigusr1: Node ignores SIGUSR1 from its first instruction, so no
+# signal can open the inspector before the enclave's code runs (production
+# mode refuses to start without it; enclave/src/debugger-guard.ts).
+CMD ["node", "--disable-sigusr1", "packages/enclave/dist/main.js"]

@@ -115,13 +115,13 @@ test('the Dockerfile pins one base image by digest and copies paths that exist',
   assert.equal(froms.length, 2);
   const images = froms.map((line) => line.split(/\s+/)[1]);
   assert.equal(images[0], images[1], 'both stages use the same base image');
-  assert.match(images[0] ?? '', /^node:20-bookworm-slim@sha256:[0-9a-f]{64}$/);
+  assert.match(images[0] ?? '', /^node:24-bookworm-slim@sha256:[0-9a-f]{64}$/);
   for (const line of instructions(dockerfile).filter((l) => l.startsWith('COPY ') && !l.includes('--from='))) {
     const sources = line.split(/\s+/).slice(1, -1);
     for (const source of sources) assert.ok(existsSync(join(REPO_ROOT, source)), `COPY ${source}: not in the repository`);
   }
   const cmd = finalStage.find((line) => line.startsWith('CMD '));
-  assert.equal(cmd, 'CMD ["node", "packages/enclave/dist/main.js"]');
+  assert.equal(cmd, 'CMD ["node", "--disable-sigusr1", "packages/enclave/dist/main.js"]');
 });
 
 test('the staged enclave files are its runtime closure, without tests, and they load', (t) => {
