@@ -26,6 +26,21 @@ import { newToken, sendRequest, type TestResponse } from '../support/https-reque
 import { describeTally, startProbe, type ProbeTally } from '../support/probe-client.js';
 import { sampleMemory } from '../support/process-memory.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { request as httpRequest } from 'node:http';
+
+/** GET on the host's admin listener. */
+function adminGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port, path, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
 import { WriteLedger } from '../support/write-ledger.js';
 
 /** Size of the tmpfs the database lives on. */
@@ -142,6 +157,18 @@ test('the host disk fills up: writes get 507 STORAGE_FULL, reads and service go 
     const small = await write('small', JSON.stringify({ small: true }));
     assert.ok(small.status === 201 || (small.status === 507 && small.errorCode() === 'STORAGE_FULL'), `a small write on a full disk: ${describeAnswer(small)}`);
 
+    // Fill the last bytes with small writes until even those are refused; then the host's readiness says
+    // so too: its probe writes 64 KiB like a document (issue 11; a review found a one-row probe kept
+    // answering "ok" on a disk that refused a 16-byte record).
+    for (let index = 0; index < 400; index += 1) {
+      const tiny = await write(`tiny-${index}`, JSON.stringify({ tiny: index }));
+      if (tiny.status === 507) break;
+      assert.equal(tiny.status, 201, describeAnswer(tiny));
+    }
+    const readyWhileFull = await adminGet(running.adminPort, '/readyz');
+    assert.equal(readyWhileFull.status, 503, `/readyz on a full disk: ${readyWhileFull.body}`);
+    assert.match(readyWhileFull.body, /"storage":"SQLITE_FULL"/);
+
     // Reads keep working: every acknowledged write reads back.
     const checkedWhileFull = await ledger.verify(read);
     // Both programs kept serving.
@@ -164,6 +191,9 @@ test('the host disk fills up: writes get 507 STORAGE_FULL, reads and service go 
       assert.equal(answer.status, 201, describeAnswer(answer));
     }
     const checkedAfterFree = await ledger.verify(read);
+    await sleep(1_100); // past the readiness cache
+    const readyAfterFree = await adminGet(running.adminPort, '/readyz');
+    assert.equal(readyAfterFree.status, 200, `/readyz after space was freed: ${readyAfterFree.body}`);
     const afterFree = await probe.stop();
     assert.ok(allAnswered(afterFree), `/healthz after space was freed: ${describeTally(afterFree)}`);
     const hostGrowth = hostMemory.stop();

@@ -114,8 +114,11 @@ test('with its stdout closed, the enclave\'s log lines and metrics reach the hos
   assert.equal((await sendRequest(hostPort, { method: 'PUT', path: '/private-data/t', token, body: JSON.stringify({ canary }) })).status, 201);
   assert.equal((await sendRequest(hostPort, { path: '/private-data/t', token })).status, 200);
   await waitFor('the request line from the enclave', () => /"msg":"request".*"route":"\/private-data\/\{name\}".*"from":"enclave"/.test(host.output()));
+  // The host must not learn a client's status (200 or 404) from telemetry: no status field in the lines, no status label.
+  const enclaveLines = host.output().split('\n').filter((l) => l.includes('"from":"enclave"') && l.includes('"msg":"request"'));
+  assert.ok(enclaveLines.length >= 1 && enclaveLines.every((l) => !l.includes('"status"')), `request lines carry no status: ${enclaveLines.find((l) => l.includes('"status"')) ?? enclaveLines.length}`);
   await waitFor('the enclave counters in /metrics', async () =>
-    sample(await metrics(), /^http_enclave_enclave_requests_total\{(?=.*method="PUT")(?=.*status="201").*\} (\d+)$/m) >= 1,
+    sample(await metrics(), /^http_enclave_enclave_requests_total\{(?=.*method="PUT")(?=.*outcome="ok").*\} (\d+)$/m) >= 1,
   ).catch(async (error: unknown) => {
     throw new Error(`${String(error)}\n${(await metrics()).split('\n').filter((line) => /enclave_enclave|telemetry/.test(line)).join('\n')}\n${host.output().split('\n').filter((line) => /telemetry/.test(line)).join('\n')}`);
   });

@@ -30,8 +30,20 @@ export interface CreateLoggerOptions {
   readonly base?: LogFields;
 }
 
+let stdoutBroken = false;
+/** stdout, unless it broke: a closed pipe (EPIPE) must cost log lines, never the host (a review killed it that way). */
+function writeStdout(line: string): void {
+  if (stdoutBroken) return;
+  if (process.stdout.listenerCount('error') === 0) {
+    process.stdout.on('error', () => {
+      stdoutBroken = true;
+    });
+  }
+  process.stdout.write(line);
+}
+
 export function createLogger(options: CreateLoggerOptions): Logger {
-  const write = options.write ?? ((line: string): void => void process.stdout.write(line));
+  const write = options.write ?? writeStdout;
   const now = options.now ?? Date.now;
   const threshold = LEVEL_RANK[options.level];
   const emit = (level: LogLevel, msg: string, fields: LogFields | undefined): void => {

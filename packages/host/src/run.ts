@@ -164,7 +164,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     openConnections: () => ingress.connectionCount,
     ...(egress === undefined ? {} : { egressStats: () => egress.stats() }),
     storageEventsDropped: () => storage.droppedEvents,
-    ...(receiver === undefined ? {} : { telemetry: () => ({ enclaveDroppedLines: receiver.enclaveDroppedLines, framesRefused: receiver.framesRefused }) }),
+    ...(receiver === undefined ? {} : { telemetry: () => ({ enclaveDroppedLines: receiver.enclaveDroppedLines, framesRefused: receiver.framesRefused, linesRateLimited: receiver.linesRateLimited }) }),
   });
   metrics = hostMetrics;
   let draining = false;

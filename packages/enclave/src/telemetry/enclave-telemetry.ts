@@ -21,9 +21,13 @@ import { TelemetrySender } from './telemetry-sender.js';
 
 export const METRICS_INTERVAL_MS = 5_000;
 
-/** The log fields that may leave the enclave. Reviewed: none holds client data. */
+/**
+ * The log fields that may leave the enclave. Reviewed: none holds client
+ * data. Not `status`: the host must not learn whether a client's answer was
+ * 200 or 404 (a request line at debug level carries it; a 5xx is a warn line).
+ */
 export const TELEMETRY_LOG_FIELDS: ReadonlySet<string> = new Set([
-  'code', 'error', 'reason', 'signal', 'method', 'route', 'status', 'ms', 'queued', 'timeouts',
+  'code', 'error', 'reason', 'signal', 'method', 'route', 'ms', 'queued', 'timeouts',
   'address', 'tls', 'storage', 'attestationProvider', 'devRootSource', 'devRootSha256', 'moduleId', 'pcr0',
   'watermarkRunId', 'rollbackCacheEntries', 'activeKeyId', 'keyId', 'keys', 'examined', 'resealed', 'more',
 ]);

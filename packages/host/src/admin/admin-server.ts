@@ -20,7 +20,7 @@ import { listenOn, listeningAddress } from '@http-enclave/transport';
 import type { Registry } from 'prom-client';
 import { errorCode, type Logger } from '../log.js';
 
-export const ADMIN_MAX_CONNECTIONS = 16;
+export const ADMIN_MAX_CONNECTIONS = 64;
 export const READINESS_CACHE_MS = 1_000;
 /** Each readiness probe (enclave, storage) must answer within this. */
 export const READINESS_PROBE_TIMEOUT_MS = 2_000;
@@ -54,12 +54,22 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   let cached: { at: number; value: Readiness } | undefined;
   let inFlight: Promise<Readiness> | undefined;
 
+  /** A probe's answer, or READINESS_TIMEOUT past the probe deadline and a margin: readiness never waits on a probe for ever. */
+  const bounded = <T>(probe: Promise<T>): Promise<T | { ok: false; reason: string }> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<{ ok: false; reason: string }>((resolve) => {
+      timer = setTimeout(() => resolve({ ok: false, reason: 'READINESS_TIMEOUT' }), READINESS_PROBE_TIMEOUT_MS + 500);
+    });
+    return Promise.race([probe, timeout]).finally(() => clearTimeout(timer));
+  };
   const computeReadiness = async (): Promise<Readiness> => {
     const [enclave, storage] = await Promise.all([
-      options.readiness.enclave().catch((error: unknown) => ({ ok: false as const, reason: errorCode(error) })),
-      options.readiness.storage().then(
-        () => ({ ok: true as const }),
-        (error: unknown) => ({ ok: false as const, reason: errorCode(error) }),
+      bounded(options.readiness.enclave().catch((error: unknown) => ({ ok: false as const, reason: errorCode(error) }))),
+      bounded(
+        options.readiness.storage().then(
+          () => ({ ok: true as const }),
+          (error: unknown) => ({ ok: false as const, reason: errorCode(error) }),
+        ),
       ),
     ]);
     const body: Record<string, string> = {
@@ -102,7 +112,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     send(response, 200, options.registry.contentType, await options.registry.metrics());
   };
 
-  const server: Server = createServer({ requestTimeout: 5_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, (request, response) => {
+  // Timeouts checked every second (Node's default is every 30 s, which let 16
+  // silent sockets hold every slot for 30 s); a socket idle 10 s is closed.
+  const server: Server = createServer({ requestTimeout: 5_000, headersTimeout: 5_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 }, (request, response) => {
     request.resume(); // no endpoint takes a body
     handle(request, response).catch((error: unknown) => {
       options.logger.error('admin request failed', { code: errorCode(error) });
@@ -111,6 +123,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     });
   });
   server.maxConnections = ADMIN_MAX_CONNECTIONS;
+  server.timeout = 10_000;
   await listenOn(server, options.listenAddress);
   server.on('error', (error) => options.logger.error('admin listener error', { code: errorCode(error) }));
   const address = listeningAddress(server, options.listenAddress);

@@ -6,7 +6,10 @@
 // plain HTTP: a TLS handshake that fails with a protocol error is tried once
 // more in plain text.
 //
-// Bounded: one response of at most MAX_RESPONSE_BYTES within timeoutMs.
+// Bounded: one response of at most MAX_RESPONSE_BYTES, and one deadline
+// (timeoutMs) over connecting, the TLS handshake and the answer together; at
+// the deadline every socket of the probe is destroyed (a frozen enclave used
+// to hold the handshake, and readiness with it, for ever).
 
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -43,11 +46,15 @@ function askHealth(stream: Duplex, timeoutMs: number): Promise<{ status: number;
   });
 }
 
-function overTls(address: TransportAddress, timeoutMs: number): Promise<Duplex> {
+/** The sockets a probe opened, so its deadline can end them. */
+type Tracked = <T extends Duplex>(stream: T) => T;
+
+function overTls(address: TransportAddress, timeoutMs: number, track: Tracked): Promise<Duplex> {
   return connectTo(address, { timeoutMs }).then(
     (socket) =>
       new Promise<Duplex>((resolve, reject) => {
-        const tls: TLSSocket = tlsConnect({ socket, servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+        track(socket);
+        const tls: TLSSocket = track(tlsConnect({ socket, servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }));
         tls.once('secureConnect', () => resolve(tls));
         tls.once('error', (error: NodeJS.ErrnoException) => {
           tls.destroy();
@@ -57,15 +64,34 @@ function overTls(address: TransportAddress, timeoutMs: number): Promise<Duplex> 
   );
 }
 
-export async function probeEnclaveHealth(address: TransportAddress, timeoutMs: number): Promise<EnclaveHealth> {
+export function probeEnclaveHealth(address: TransportAddress, timeoutMs: number): Promise<EnclaveHealth> {
+  const opened = new Set<Duplex>();
+  const track: Tracked = (stream) => {
+    opened.add(stream);
+    return stream;
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<EnclaveHealth>((resolve) => {
+    timer = setTimeout(() => {
+      for (const stream of opened) stream.destroy();
+      resolve({ ok: false, reason: 'ENCLAVE_HEALTH_TIMEOUT' });
+    }, timeoutMs);
+  });
+  return Promise.race([probe(address, timeoutMs, track), deadline]).finally(() => {
+    clearTimeout(timer);
+    for (const stream of opened) stream.destroy();
+  });
+}
+
+async function probe(address: TransportAddress, timeoutMs: number, track: Tracked): Promise<EnclaveHealth> {
   let stream: Duplex;
   try {
-    stream = await overTls(address, timeoutMs);
+    stream = await overTls(address, timeoutMs, track);
   } catch (error) {
     const protocolMismatch = error instanceof Error && (error as Error & { tlsProtocol?: boolean }).tlsProtocol === true;
     if (!protocolMismatch) return { ok: false, reason: error instanceof Error ? ((error as NodeJS.ErrnoException).code ?? error.message) : 'CONNECT_FAILED' };
     try {
-      stream = await connectTo(address, { timeoutMs });
+      stream = track(await connectTo(address, { timeoutMs }));
     } catch (plainError) {
       return { ok: false, reason: (plainError as NodeJS.ErrnoException).code ?? 'CONNECT_FAILED' };
     }

@@ -17,12 +17,25 @@ export interface HostMetricSources {
   /** Storage events the worker dropped because the main thread was behind (counted there). */
   readonly storageEventsDropped: () => number;
   /** The telemetry receiver's counts; undefined when TELEMETRY_LISTEN=off. */
-  readonly telemetry?: () => { readonly enclaveDroppedLines: number; readonly framesRefused: number };
+  readonly telemetry?: () => { readonly enclaveDroppedLines: number; readonly framesRefused: number; readonly linesRateLimited: number };
 }
 
-/** Bounds on what the enclave's frames can make the host hold (names and label sets). */
-export const MAX_ENCLAVE_METRIC_NAMES = 64;
-export const MAX_ENCLAVE_SERIES = 2_000;
+/**
+ * The enclave counters the host exports, with their label names: the
+ * enclave's whole vocabulary (enclave/src/telemetry/enclave-metrics.ts). The
+ * telemetry listener is not authenticated (anyone on the parent may connect),
+ * so anything else is ignored and counted: no name, label or label set a
+ * peer makes up can grow the host or break the /metrics output.
+ */
+export const ENCLAVE_COUNTERS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  requests_total: ['method', 'outcome', 'route'],
+  request_duration_seconds_sum: ['route'],
+  telemetry_lines_dropped_total: [],
+});
+/** Label sets kept across all enclave counters. */
+export const MAX_ENCLAVE_SERIES = 500;
+/** A total above this is not an enclave's (it would need centuries): ignored. */
+const MAX_ENCLAVE_COUNTER_VALUE = Number.MAX_SAFE_INTEGER;
 
 export interface HostMetrics {
   readonly registry: Registry;
@@ -134,6 +147,14 @@ export function createHostMetrics(instance: symbol, sources: HostMetricSources):
       },
     });
     new Gauge({
+      name: `${PREFIX}telemetry_lines_rate_limited`,
+      help: 'Enclave log lines not written to the host log (past the rate limit)',
+      registers: [registry],
+      collect() {
+        this.set(telemetry().linesRateLimited);
+      },
+    });
+    new Gauge({
       name: `${PREFIX}telemetry_frames_refused`,
       help: 'Telemetry frames refused as malformed (the connection was closed)',
       registers: [registry],
@@ -144,27 +165,21 @@ export function createHostMetrics(instance: symbol, sources: HostMetricSources):
   }
   const ignoredSamples = new Counter({
     name: `${PREFIX}telemetry_samples_ignored_total`,
-    help: 'Enclave counter samples not exported: past the bounds on names and series, or with other label names than the first sample of that name',
+    help: 'Enclave counter samples not exported: a name or label set outside the enclave vocabulary, past the series bound, or an impossible total',
     registers: [registry],
   });
-  const enclaveCounters = new Map<string, { counter: Counter<string>; labelNames: readonly string[] }>();
+  const enclaveCounters = new Map(
+    Object.entries(ENCLAVE_COUNTERS).map(([name, labelNames]) => [
+      name,
+      new Counter({ name: `http_enclave_enclave_${name}`, help: `The enclave's ${name}, through telemetry`, labelNames: [...labelNames], registers: [registry] }),
+    ]),
+  );
   const lastValues = new Map<string, number>();
   const recordEnclaveCounters = (counters: readonly TelemetryCounter[]): void => {
     for (const sample of counters) {
+      const counter = enclaveCounters.get(sample.name);
       const labelNames = Object.keys(sample.labels).sort();
-      let family = enclaveCounters.get(sample.name);
-      if (family === undefined) {
-        if (enclaveCounters.size >= MAX_ENCLAVE_METRIC_NAMES) {
-          ignoredSamples.inc();
-          continue;
-        }
-        family = {
-          counter: new Counter({ name: `http_enclave_enclave_${sample.name}`, help: `The enclave's ${sample.name}, through telemetry`, labelNames, registers: [registry] }),
-          labelNames,
-        };
-        enclaveCounters.set(sample.name, family);
-      }
-      if (labelNames.join(',') !== family.labelNames.join(',')) {
+      if (counter === undefined || labelNames.join(',') !== (ENCLAVE_COUNTERS[sample.name] ?? []).join(',') || sample.value > MAX_ENCLAVE_COUNTER_VALUE) {
         ignoredSamples.inc();
         continue;
       }
@@ -177,7 +192,7 @@ export function createHostMetrics(instance: symbol, sources: HostMetricSources):
       // Totals since the enclave started: add what is new; a smaller total means it restarted, so all of it is new.
       const delta = last === undefined || sample.value < last ? sample.value : sample.value - last;
       lastValues.set(key, sample.value);
-      family.counter.inc(sample.labels, delta);
+      counter.inc(sample.labels, delta);
     }
   };
 

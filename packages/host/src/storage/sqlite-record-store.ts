@@ -31,6 +31,13 @@ import {
  * records table; 2 = and the one-row probe table /readyz writes to.
  */
 export const SQLITE_SCHEMA_VERSION = 2;
+
+/**
+ * Bytes the readiness probe writes each time: a typical sealed document
+ * (records go up to 8 MiB, most are far smaller). Rewriting one small row in
+ * place kept succeeding on a full disk where a record PUT failed (review).
+ */
+export const PROBE_PAD_BYTES = 64 * 1024;
 /** How long a writer waits for another connection's lock before SQLITE_BUSY (ms). */
 export const SQLITE_BUSY_TIMEOUT_MS = 5_000;
 /** Owner and record pseudonyms are HMAC-SHA-256 outputs (see protocol storage-frame.ts). */
@@ -87,7 +94,9 @@ export class SqliteRecordStore implements RecordStore {
     // IMMEDIATE takes the write lock before the read, so no other connection
     // (another process on the same file) can commit between compare and set.
     this.#write = (owner, record, expectedVersion, blob) => compareAndSet.immediate(owner, record, expectedVersion, blob);
-    const writeProbe = db.prepare<[number]>('INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at');
+    const writeProbe = db.prepare<[number]>(
+      `INSERT INTO probe (id, at, pad) VALUES (1, ?, randomblob(${PROBE_PAD_BYTES})) ON CONFLICT (id) DO UPDATE SET at = excluded.at, pad = excluded.pad`,
+    );
     this.#probe = db.transaction((at: number) => void writeProbe.run(at));
   }
 
@@ -177,8 +186,9 @@ function migrate(db: Database.Database): void {
         PRIMARY KEY (owner, record)
       ) WITHOUT ROWID`);
     }
-    // Schema 2: the host's readiness probe writes one row here (never a record, so LIST never shows it).
-    db.exec('CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL)');
+    // Schema 2: the host's readiness probe writes one row here (never a record, so LIST never shows it),
+    // with PROBE_PAD_BYTES of fresh bytes each time, so that a full disk fails the probe as it fails a write.
+    db.exec('CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL, pad BLOB NOT NULL)');
     db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
   }).immediate();
 }
