@@ -102,9 +102,11 @@ test('/metrics is Prometheus text whose counters move with traffic; a stored can
   assert.equal((await sendRequest(stack.port, { path: '/private-data/metrics', token })).status, 200);
   const afterTraffic = await waitFor('storage events and closed connections in the metrics', async () => {
     const samples = parsePrometheus((await admin('/metrics')).body);
+    // Storage events come in batches (every 250 ms), connections count when they close: wait for all of them.
     const written = valueOf(samples, 'http_enclave_host_storage_requests_total', { kind: 'PUT', outcome: 'WRITTEN' });
+    const found = valueOf(samples, 'http_enclave_host_storage_requests_total', { kind: 'GET', outcome: 'FOUND' });
     const closedBytes = valueOf(samples, 'http_enclave_host_client_bytes_total', { direction: 'from_client' });
-    return written >= 1 && closedBytes > valueOf(before, 'http_enclave_host_client_bytes_total', { direction: 'from_client' }) ? samples : undefined;
+    return written >= 1 && found >= 1 && closedBytes > valueOf(before, 'http_enclave_host_client_bytes_total', { direction: 'from_client' }) ? samples : undefined;
   });
   assert.ok(valueOf(afterTraffic, 'http_enclave_host_connections_accepted_total') >= valueOf(before, 'http_enclave_host_connections_accepted_total') + 2);
   assert.ok(valueOf(afterTraffic, 'http_enclave_host_storage_requests_total', { kind: 'GET', outcome: 'FOUND' }) >= 1);
