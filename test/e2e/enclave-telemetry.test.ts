@@ -175,3 +175,10 @@ test('a host that stops reading costs the enclave no memory and no service; the 
   assert.ok(dropped > 5_000, `${dropped} lines reported dropped`);
   await waitFor("the enclave's own count in its metrics", async () => sample(await metrics(), /^http_enclave_enclave_telemetry_lines_dropped_total (\d+)/m) >= dropped);
 });
+
+test('on SIGTERM the enclave\'s last lines ("draining", "stopped") still reach the host before it exits', async () => {
+  const code = await enclave.stop();
+  assert.equal(code, 0);
+  await waitFor('the last line', () => /"msg":"stopped".*"from":"enclave"/.test(host.output()), 3_000);
+  assert.match(host.output(), /"msg":"draining".*"from":"enclave"/);
+});

@@ -63,9 +63,9 @@ if (productionMode && signalWindow !== undefined) logger.warn(`production mode: 
 let handle: EnclaveHandle | undefined;
 let stopping = false;
 const closeAndExit = (running: EnclaveHandle): void => {
-  void running.close().then(() => {
+  void running.close().then(async () => {
     logger.info('stopped');
-    telemetry?.close();
+    await telemetry?.close(); // the last lines reach the host (at most 500 ms)
     process.exit(0);
   });
 };

@@ -57,8 +57,12 @@ export interface EnclaveTelemetry {
   /** The logger's sink: every line it writes. */
   readonly logSink: (time: string, level: LogLevel, msg: string, fields: LogFields | undefined) => void;
   readonly sender: TelemetrySender;
-  close(): void;
+  /** Sends the last metrics and what is queued (within CLOSE_FLUSH_MS), then ends the channel. */
+  close(): Promise<void>;
 }
+
+/** How long the last lines may take to leave at shutdown. */
+export const CLOSE_FLUSH_MS = 500;
 
 export function startEnclaveTelemetry(address: TransportAddress, options: { readonly metricsIntervalMs?: number } = {}): EnclaveTelemetry {
   const sender = new TelemetrySender({ address });
@@ -73,7 +77,7 @@ export function startEnclaveTelemetry(address: TransportAddress, options: { read
       clearInterval(timer);
       sender.send({ kind: 'metrics', counters: metrics.snapshot() });
       metrics.close();
-      sender.close();
+      return sender.close(CLOSE_FLUSH_MS);
     },
   };
 }

@@ -64,7 +64,7 @@ test('a reader that stops reading costs dropped lines, never memory; when it rea
     const dropped = received.filter((frame) => frame.kind === 'dropped').at(-1);
     assert.ok(dropped?.kind === 'dropped' && dropped.lines === sender.droppedLines, 'the count reaches the reader');
   } finally {
-    sender.close();
+    await sender.close();
     server.close();
   }
 });
@@ -88,7 +88,7 @@ test('no listener yet: frames wait (bounded) and go out once the host listens', 
       fields: { address: 'vsock://any:5005', fieldsLeftOut: 1 },
     });
   } finally {
-    sender.close();
+    await sender.close();
     server.close();
   }
 });

@@ -80,15 +80,37 @@ export class TelemetrySender {
     this.#enqueue(bytes);
   }
 
-  /** Writes what the socket takes now, ends it, and drops the rest. */
-  close(): void {
-    if (this.#closed) return;
-    this.#flush();
+  /**
+   * Sends what is queued, within `deadlineMs`, ends the connection and drops
+   * the rest; resolves once the socket has flushed or the deadline passed
+   * (the enclave's last lines, "draining" and "stopped", should reach the
+   * host before the process exits).
+   */
+  close(deadlineMs = 0): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
-    this.#socket?.end();
-    this.#queue.length = 0;
-    this.#queuedBytes = 0;
+    const socket = this.#socket;
+    return new Promise<void>((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.#queue.length = 0;
+        this.#queuedBytes = 0;
+        socket?.destroy();
+        resolve();
+      };
+      const timer = setTimeout(finish, deadlineMs);
+      if (socket === undefined || socket.destroyed) {
+        finish();
+        return;
+      }
+      const writeRest = (): void => {
+        this.#flushOn(socket);
+        if (this.#queue.length === 0) socket.end(finish);
+      };
+      socket.on('drain', writeRest);
+      writeRest();
+    });
   }
 
   #fits(size: number): boolean {
@@ -103,7 +125,12 @@ export class TelemetrySender {
 
   #flush(): void {
     const socket = this.#socket;
-    if (socket === undefined || socket.destroyed) return;
+    if (socket === undefined || socket.destroyed || this.#closed) return;
+    this.#flushOn(socket);
+  }
+
+  #flushOn(socket: Socket): void {
+    if (socket.destroyed) return;
     while (this.#queue.length > 0 && !socket.writableNeedDrain) {
       const bytes = this.#queue.shift() as Buffer;
       this.#queuedBytes -= bytes.length;
