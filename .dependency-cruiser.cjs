@@ -25,6 +25,13 @@ module.exports = {
       to: { path: ['^packages/(?!protocol/)', '@http-enclave/(?!protocol)'] },
     },
     {
+      name: 'program-imports-nothing-of-ours',
+      comment: 'What both programs share to run (coded errors, config, runProgram) is inside the enclave image: it depends on no other package of ours and on nothing from npm.',
+      severity: 'error',
+      from: { path: '^packages/program/' },
+      to: { path: ['^packages/(?!program/)', '@http-enclave/(?!program)'] },
+    },
+    {
       name: 'attestation-imports-nothing-of-ours',
       comment: 'The attestation verifier is used by any client: it depends on no other package of ours (and on no runtime npm package).',
       severity: 'error',
