@@ -116,7 +116,7 @@ test('production mode with ATTESTATION_PROVIDER=nsm refuses a TLS key from files
     };
     const refused = await runToExit(ENCLAVE_MAIN, base);
     assert.equal(refused.code, 78, refused.stderr);
-    assert.match(refused.stderr, /^enclave: configuration error: TLS_CERT_PATH\/TLS_KEY_PATH: a TLS key from files is refused in production mode with ATTESTATION_PROVIDER=nsm/m);
+    assert.match(refused.stderr, /^enclave: configuration error: TLS_KEY_PATH: a TLS key from files is refused in production mode with ATTESTATION_PROVIDER=nsm/m);
     // Allowed: start-up goes on past TLS (and stops here at the NSM device, which this machine has not), with the warning logged.
     const allowed = await runToExit(ENCLAVE_MAIN, { ...base, ALLOW_TLS_KEY_FILES: 'true' });
     assert.doesNotMatch(allowed.stderr, /a TLS key from files is refused/);

@@ -1,7 +1,15 @@
 export { loadEnclaveConfig, ENCLAVE_ENV_VARIABLES, EnclaveConfigError, type EnclaveConfig } from './config.js';
 export { runEnclave, type EnclaveHandle } from './run.js';
-export { API_ERROR_CLASSES } from './http/api-errors.js';
 export { createLogger, silentLogger } from './log.js';
 export { measureRunningEnclave } from './attest/code-measurement.js';
-export { KMS_FAILURE_REASONS, KEYRING_DOCUMENT_REASONS } from './keys/kms/kms-errors.js';
-export { CMS_ENVELOPE_REASONS } from './keys/kms/cms-errors.js';
+export {
+  API_ERROR_CLASSES,
+  CMS_ENVELOPE_REASONS,
+  ConfigInvalidError,
+  EnclaveError,
+  INTERNAL_ERROR_CLASSES,
+  KEY_RELEASE_ERROR_CLASSES,
+  KEYRING_DOCUMENT_REASONS,
+  KMS_FAILURE_REASONS,
+  STORAGE_INTEGRITY_REASONS,
+} from './enclave-errors.js';

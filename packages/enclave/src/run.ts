@@ -17,9 +17,9 @@ import type { Logger } from './log.js';
 import { PrivateDocuments } from './records/private-documents.js';
 import { StorageClient } from './storage/storage-client.js';
 import { loadTlsIdentity } from './tls/tls-identity.js';
-import { TlsConfigError } from './tls/tls-errors.js';
 import { buildTlsServerOptions } from './tls/tls-server-options.js';
 import { subscribeRequests } from './telemetry/enclave-events.js';
+import { ConfigInvalidError } from './enclave-errors.js';
 
 export interface EnclaveHandle {
   /** Where the server listens (the real port if port 0 was asked). */
@@ -51,10 +51,11 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
     // Issue 10, item 2: key files are in the image, so the operator can hold the enclave's TLS key.
     if (identity.source === 'files' && config.enclaveMode === 'production' && config.attestationProvider === 'nsm') {
       if (!config.allowTlsKeyFiles) {
-        throw new TlsConfigError(
-          ['TLS_CERT_PATH', 'TLS_KEY_PATH'],
-          "TLS_CERT_PATH/TLS_KEY_PATH: a TLS key from files is refused in production mode with ATTESTATION_PROVIDER=nsm (the operator can read them and relay clients with the enclave's key); remove the files (a key is generated in memory) or set ALLOW_TLS_KEY_FILES=true",
-        );
+        throw new ConfigInvalidError([{
+          variable: 'TLS_KEY_PATH',
+          related: ['TLS_CERT_PATH'],
+          problem: "a TLS key from files is refused in production mode with ATTESTATION_PROVIDER=nsm (the operator can read them and relay clients with the enclave's key); remove the files (a key is generated in memory) or set ALLOW_TLS_KEY_FILES=true",
+        }]);
       }
       logger.warn("ALLOW_TLS_KEY_FILES=true: the TLS key comes from files the operator can read; clients that check the TLS session (the http-enclave client) still refuse a relay, browsers do not");
     }

@@ -8,17 +8,19 @@ import { CodedError } from './coded-error.js';
 export interface ConfigProblem {
   readonly variable: string;
   readonly problem: string;
+  /** Other variables the problem is about (a key that does not match its certificate names both). */
+  readonly related?: readonly string[];
 }
 
 export class ConfigInvalidError extends CodedError {
   readonly problems: readonly ConfigProblem[];
-  constructor(problems: readonly ConfigProblem[], options?: ErrorOptions) {
+  constructor(problems: readonly ConfigProblem[] = [], options?: ErrorOptions) {
     super('CONFIG_INVALID', 500, 'config', problems.map((p) => `${p.variable}: ${p.problem}`).join('; '), options);
-    this.problems = Object.freeze(problems.map((p) => Object.freeze({ variable: p.variable, problem: p.problem })));
+    this.problems = Object.freeze(problems.map((p) => Object.freeze({ ...p })));
   }
 
-  /** The variables named, in order, each once. */
+  /** The variables named (with their related ones), in order, each once. */
   get variables(): readonly string[] {
-    return [...new Set(this.problems.map((p) => p.variable))];
+    return [...new Set(this.problems.flatMap((p) => [p.variable, ...(p.related ?? [])]))];
   }
 }

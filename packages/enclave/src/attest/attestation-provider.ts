@@ -1,3 +1,4 @@
+import { AttestationRequestError } from '../enclave-errors.js';
 // Where attestation documents come from. Two providers with one interface,
 // chosen by ATTESTATION_PROVIDER (default `none`: no provider, and
 // GET /attestation answers 404 ATTESTATION_UNAVAILABLE):
@@ -16,7 +17,6 @@
 // `dev` is never the default: an enclave that silently produced documents
 // signed by a key the operator can see would defeat attestation.
 
-import { AttestationRequestError } from './attestation-errors.js';
 
 export type AttestationProviderKind = 'nsm' | 'dev';
 /** Values of ATTESTATION_PROVIDER. */

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { CborEncodeError } from './attestation-errors.js';
 import { cborMap, encodeCbor, type CborValue } from './cbor-encoder.js';
 import { decodeCborForTest } from './cbor-test-decoder.js';
 import { encodeNsmRequest } from './nsm-messages.js';
+import { CborEncodeError } from '../enclave-errors.js';
 
 const RFC_8949_APPENDIX_A: readonly (readonly [string, CborValue, string])[] = [
   ['0', 0, '00'],

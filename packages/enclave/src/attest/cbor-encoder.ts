@@ -1,3 +1,4 @@
+import { CborEncodeError } from '../enclave-errors.js';
 // A minimal deterministic CBOR encoder (RFC 8949), for what the enclave
 // writes: the attestation payload, the COSE_Sign1 envelope and its
 // Sig_structure, and (later) the NSM device's request messages.
@@ -23,7 +24,6 @@
 // order is the wire order, which is what Nitro's documents (and serde_cbor's
 // struct encoding, which the NSM parses) use.
 
-import { CborEncodeError } from './attestation-errors.js';
 
 export interface CborMap {
   readonly mapEntries: readonly (readonly [CborValue, CborValue])[];

@@ -11,6 +11,7 @@
 // against its parent); this file only gives the enclave its own error class.
 
 import { AttestationError, readCertificateProfile } from '@http-enclave/attestation';
+import { CertificateDerError } from '../enclave-errors.js';
 
 export interface CertificateDerFields {
   /** Issuer Name (SEQUENCE) including tag and length. */
@@ -19,14 +20,6 @@ export interface CertificateDerFields {
   readonly subjectName: Buffer;
   /** SubjectPublicKeyInfo (SEQUENCE) including tag and length. */
   readonly subjectPublicKeyInfo: Buffer;
-}
-
-export class CertificateDerError extends Error {
-  readonly code = 'CERTIFICATE_DER_INVALID';
-  constructor(message: string) {
-    super(message);
-    this.name = 'CertificateDerError';
-  }
 }
 
 export function readCertificateDerFields(der: Buffer): CertificateDerFields {

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { CodeMeasurementError, measureCodeDirectory, measurePackages, measureRunningEnclave, packageClosure } from './code-measurement.js';
+import { measureCodeDirectory, measurePackages, measureRunningEnclave, packageClosure } from './code-measurement.js';
+import { CodeMeasurementError } from '../enclave-errors.js';
 
 let directory: string;
 before(() => {

@@ -40,20 +40,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CodeMeasurementError } from '../enclave-errors.js';
 
 const MEASUREMENT_DOMAIN = 'http-enclave/code-measurement/v2\0';
 const CLOSURE_DOMAIN = 'http-enclave/package-closure/v1\0';
 const PCR1_DOMAIN = 'http-enclave/dev-pcr1/v1:';
 const MEASURED_FILE = /\.(?:js|mjs|cjs|json|node)$/;
-
-/** A measured package holds a symbolic link or a special file, or a dependency cannot be found. */
-export class CodeMeasurementError extends Error {
-  readonly code = 'CODE_MEASUREMENT_FAILED';
-  constructor(message: string) {
-    super(message);
-    this.name = 'CodeMeasurementError';
-  }
-}
 
 function listFiles(root: string, relative: string, accept: (path: string) => boolean, out: string[]): void {
   const directory = relative === '' ? root : join(root, relative);

@@ -15,8 +15,8 @@
 
 import { sign, type KeyObject } from 'node:crypto';
 
-import { AttestationSigningError } from './attestation-errors.js';
 import { cborMap, encodeCbor } from './cbor-encoder.js';
+import { AttestationSigningError } from '../enclave-errors.js';
 
 /** COSE algorithm ES384 (RFC 9053 §2.1). */
 export const COSE_ALGORITHM_ES384 = -35;

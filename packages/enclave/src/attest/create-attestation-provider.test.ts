@@ -8,9 +8,8 @@ import { test } from 'node:test';
 import { isVsockAvailable, vsockAbsenceReason } from '@http-enclave/vsock';
 
 import { createLogger } from '../log.js';
-import { AttestationProviderUnavailableError } from './attestation-errors.js';
 import { createAttestationProvider } from './create-attestation-provider.js';
-import { CodeMeasurementError } from './code-measurement.js';
+import { AttestationUnavailableError, CodeMeasurementError } from '../enclave-errors.js';
 
 const measure = () => ({ pcr0: Buffer.alloc(48, 1), pcr1: Buffer.alloc(48, 2), pcr2: Buffer.alloc(48, 3) });
 
@@ -26,7 +25,7 @@ test('nsm: ATTESTATION_UNAVAILABLE naming /dev/nsm and the native addon, and whi
   assert.throws(
     () => createAttestationProvider({ setting: 'nsm', devRootKeyPath: undefined, devRootCertPath: undefined }, { now: () => new Date(), logger, measure }),
     (error: unknown) =>
-      error instanceof AttestationProviderUnavailableError &&
+      error instanceof AttestationUnavailableError &&
       error.code === 'ATTESTATION_UNAVAILABLE' &&
       error.message ===
         (isVsockAvailable()
@@ -56,6 +55,6 @@ test('dev: code that cannot be measured (a symbolic link in a package) stops sta
   };
   assert.throws(
     () => createAttestationProvider({ setting: 'dev', devRootKeyPath: undefined, devRootCertPath: undefined }, { now: () => new Date(), logger, measure: refuse }),
-    (error: unknown) => error instanceof AttestationProviderUnavailableError && error.code === 'ATTESTATION_UNAVAILABLE' && /symbolic link/.test(error.message),
+    (error: unknown) => error instanceof AttestationUnavailableError && error.code === 'ATTESTATION_UNAVAILABLE' && /symbolic link/.test(error.message),
   );
 });

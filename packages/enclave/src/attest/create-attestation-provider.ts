@@ -5,11 +5,11 @@
 
 import type { Logger } from '../log.js';
 import type { AttestationProvider, AttestationProviderSetting } from './attestation-provider.js';
-import { AttestationProviderUnavailableError } from './attestation-errors.js';
-import { CodeMeasurementError, measureRunningEnclave, type DevMeasurements } from './code-measurement.js';
+import { measureRunningEnclave, type DevMeasurements } from './code-measurement.js';
 import { createDevAttestationProvider } from './dev-attestation-provider.js';
 import { generateDevAttestationRoot, loadDevAttestationRoot } from './dev-attestation-root.js';
 import { createNsmAttestationProvider } from './nsm-attestation-provider.js';
+import { AttestationUnavailableError, CodeMeasurementError } from '../enclave-errors.js';
 
 export interface AttestationProviderOptions {
   readonly setting: AttestationProviderSetting;
@@ -41,7 +41,7 @@ export function createAttestationProvider(options: AttestationProviderOptions, d
         measurements = (deps.measure ?? measureRunningEnclave)();
       } catch (error) {
         // A link or a missing dependency in the code to measure: no document is better than one that misstates the code.
-        if (error instanceof CodeMeasurementError) throw new AttestationProviderUnavailableError(`ATTESTATION_PROVIDER=dev: ${error.message}`);
+        if (error instanceof CodeMeasurementError) throw new AttestationUnavailableError(`ATTESTATION_PROVIDER=dev: ${error.message}`);
         throw error;
       }
       const provider = createDevAttestationProvider({ root, measurements, now: deps.now });

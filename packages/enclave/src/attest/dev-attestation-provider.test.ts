@@ -13,7 +13,6 @@ import { test } from 'node:test';
 
 import { derToPem } from '../tls/certificate-builder.js';
 import { generateEphemeralTlsIdentity } from '../tls/self-signed-certificate.js';
-import { AttestationRequestError } from './attestation-errors.js';
 import { ATTESTATION_PAYLOAD_KEYS } from './attestation-payload.js';
 import { MAX_ATTESTATION_FIELD_BYTES } from './attestation-provider.js';
 import { decodeCborForTest, isDecodedMap, mapGet, type DecodedCbor } from './cbor-test-decoder.js';
@@ -21,6 +20,7 @@ import type { DevMeasurements } from './code-measurement.js';
 import { createDevAttestationProvider, DEV_LEAF_VALIDITY_MS, pcr4ForInstanceId } from './dev-attestation-provider.js';
 import { generateDevAttestationRoot } from './dev-attestation-root.js';
 import { tlsBindingUserData } from './tls-binding.js';
+import { AttestationRequestError } from '../enclave-errors.js';
 
 const START = new Date('2026-03-01T12:00:00.123Z');
 const MEASUREMENTS: DevMeasurements = {

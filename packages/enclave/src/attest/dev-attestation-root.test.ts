@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { createSelfSignedCertificate, derToPem } from '../tls/certificate-builder.js';
-import { AttestationConfigError } from './attestation-errors.js';
 import { createDevAttestationProvider } from './dev-attestation-provider.js';
 import { generateDevAttestationRoot, loadDevAttestationRoot } from './dev-attestation-root.js';
+import { ConfigInvalidError } from '../enclave-errors.js';
 
 const OPENSSL = '/usr/bin/openssl';
 const now = new Date();
@@ -44,7 +44,7 @@ function writePair(name: string, options: { curve?: string; ca?: boolean; common
 
 function rejectsWith(variables: readonly string[], run: () => unknown): void {
   assert.throws(run, (error: unknown) => {
-    assert.ok(error instanceof AttestationConfigError, String(error));
+    assert.ok(error instanceof ConfigInvalidError, String(error));
     assert.equal(error.code, 'CONFIG_INVALID');
     assert.deepEqual([...error.variables].sort(), [...variables].sort());
     assert.match(error.message, new RegExp(`^${variables[0]}: `));

@@ -15,8 +15,8 @@ import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import { createCertificate, createSelfSignedCertificate } from '../tls/certificate-builder.js';
-import { AttestationConfigError } from './attestation-errors.js';
 import { readCertificateDerFields } from './certificate-der.js';
+import { ConfigInvalidError } from '../enclave-errors.js';
 
 export type DevAttestationRootSource = 'generated' | 'files';
 
@@ -87,47 +87,47 @@ export function loadDevAttestationRoot(options: LoadDevAttestationRootOptions): 
   try {
     certBytes = readFile(options.certPath);
   } catch (error) {
-    throw new AttestationConfigError([CERT], `${CERT}: file could not be read (${errorCode(error)})`);
+    throw new ConfigInvalidError([{ variable: CERT, problem: `file could not be read (${errorCode(error)})` }]);
   }
   try {
     keyBytes = readFile(options.keyPath);
   } catch (error) {
-    throw new AttestationConfigError([KEY], `${KEY}: file could not be read (${errorCode(error)})`);
+    throw new ConfigInvalidError([{ variable: KEY, problem: `file could not be read (${errorCode(error)})` }]);
   }
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(certBytes);
   } catch (error) {
-    throw new AttestationConfigError([CERT], `${CERT}: not a parseable X.509 certificate (${errorCode(error)})`);
+    throw new ConfigInvalidError([{ variable: CERT, problem: `not a parseable X.509 certificate (${errorCode(error)})` }]);
   }
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(keyBytes);
   } catch (error) {
-    throw new AttestationConfigError([KEY], `${KEY}: not a parseable unencrypted private key (${errorCode(error)})`);
+    throw new ConfigInvalidError([{ variable: KEY, problem: `not a parseable unencrypted private key (${errorCode(error)})` }]);
   } finally {
     keyBytes.fill(0);
   }
   if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'secp384r1') {
-    throw new AttestationConfigError([KEY], `${KEY}: must be an EC P-384 (secp384r1) key, like the AWS Nitro root`);
+    throw new ConfigInvalidError([{ variable: KEY, problem: `must be an EC P-384 (secp384r1) key, like the AWS Nitro root` }]);
   }
   if (!certificate.checkPrivateKey(privateKey)) {
-    throw new AttestationConfigError([KEY, CERT], `${KEY}: private key does not match the certificate in ${CERT}`);
+    throw new ConfigInvalidError([{ variable: KEY, problem: `private key does not match the certificate in ${CERT}`, related: [CERT] }]);
   }
   if (!certificate.ca || !certificate.checkIssued(certificate) || !certificate.verify(createPublicKey(privateKey))) {
-    throw new AttestationConfigError([CERT], `${CERT}: must be a self-signed CA certificate (basicConstraints CA:TRUE)`);
+    throw new ConfigInvalidError([{ variable: CERT, problem: `must be a self-signed CA certificate (basicConstraints CA:TRUE)` }]);
   }
   const notBefore = Date.parse(certificate.validFrom);
   const notAfter = Date.parse(certificate.validTo);
   const now = options.now.getTime();
   if (!(notBefore <= now && now < notAfter)) {
-    throw new AttestationConfigError([CERT], `${CERT}: certificate is not valid now (valid ${certificate.validFrom} to ${certificate.validTo})`);
+    throw new ConfigInvalidError([{ variable: CERT, problem: `certificate is not valid now (valid ${certificate.validFrom} to ${certificate.validTo})` }]);
   }
   const subjectLines = certificate.subject.split('\n');
   const commonName = subjectLines.length === 1 && subjectLines[0]?.startsWith('CN=') === true ? subjectLines[0].slice(3) : '';
   const certificateDer = Buffer.from(certificate.raw);
   if (commonName === '' || !issuerNameMatches(commonName, privateKey, certificateDer, now)) {
-    throw new AttestationConfigError([CERT], `${CERT}: the subject must be a single UTF8String CN (e.g. openssl req -x509 -subj '/CN=…')`);
+    throw new ConfigInvalidError([{ variable: CERT, problem: `the subject must be a single UTF8String CN (e.g. openssl req -x509 -subj '/CN=…')` }]);
   }
   return { source: 'files', commonName, privateKey, certificateDer, notAfter: new Date(notAfter), fingerprintSha256: fingerprint(certificateDer) };
 }

@@ -17,10 +17,10 @@
 
 import { isVsockAvailable, NsmDevice as NativeNsmDevice, NSM_DEVICE_PATH, vsockAbsenceReason } from '@http-enclave/vsock';
 import { existsSync } from 'node:fs';
-import { AttestationProviderUnavailableError } from './attestation-errors.js';
 import type { AttestationProvider, AttestationRequest } from './attestation-provider.js';
 import { checkAttestationRequest } from './attestation-provider.js';
 import { NsmClient, type NsmDevice } from './nsm-client.js';
+import { AttestationUnavailableError } from '../enclave-errors.js';
 
 /** Why the nsm provider cannot run here, or undefined when it can. */
 export function nsmUnavailableReason(): string | undefined {
@@ -38,7 +38,7 @@ export function nsmUnavailableReason(): string | undefined {
 export function createNsmAttestationProvider(device?: NsmDevice): AttestationProvider {
   if (device === undefined) {
     const reason = nsmUnavailableReason();
-    if (reason !== undefined) throw new AttestationProviderUnavailableError(`the nsm provider needs /dev/nsm and the native addon: ${reason}`);
+    if (reason !== undefined) throw new AttestationUnavailableError(`the nsm provider needs /dev/nsm and the native addon: ${reason}`);
   }
   const nsm = new NsmClient(device ?? openNsmDevice());
   return {
@@ -52,7 +52,7 @@ export function createNsmAttestationProvider(device?: NsmDevice): AttestationPro
       try {
         nsmInfo = await nsm.describeNsm();
       } catch (error) {
-        throw new AttestationProviderUnavailableError(`the NSM did not answer DescribeNSM (${codeOrName(error)})`);
+        throw new AttestationUnavailableError(`the NSM did not answer DescribeNSM (${codeOrName(error)})`);
       }
       return {
         moduleId: nsmInfo.moduleId,
@@ -69,7 +69,7 @@ function openNsmDevice(): NsmDevice {
   try {
     return NativeNsmDevice.open();
   } catch (error) {
-    throw new AttestationProviderUnavailableError(`cannot open ${NSM_DEVICE_PATH} (${codeOrName(error)})`);
+    throw new AttestationUnavailableError(`cannot open ${NSM_DEVICE_PATH} (${codeOrName(error)})`);
   }
 }
 

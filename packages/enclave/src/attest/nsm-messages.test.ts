@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import { encodeCbor, cborMap } from './cbor-encoder.js';
 import { createNsmAttestationProvider } from './nsm-attestation-provider.js';
 import { NsmClient, type NsmDevice } from './nsm-client.js';
-import { NsmMalformedResponseError, NsmResponseError, decodeNsmResponse, encodeNsmRequest } from './nsm-messages.js';
+import { decodeNsmResponse, encodeNsmRequest } from './nsm-messages.js';
+import { NsmMalformedResponseError, NsmResponseError } from '../enclave-errors.js';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 

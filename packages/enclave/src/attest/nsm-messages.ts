@@ -7,6 +7,7 @@
 
 import { decodeCbor, getMapValueByText, type CborValue as Decoded } from '@http-enclave/attestation';
 import { cborMap, encodeCbor } from './cbor-encoder.js';
+import { NsmMalformedResponseError, NsmResponseError } from '../enclave-errors.js';
 
 export type NsmRequest =
   | { readonly kind: 'Attestation'; readonly userData: Buffer | null; readonly nonce: Buffer | null; readonly publicKey: Buffer | null }
@@ -27,26 +28,6 @@ export interface NsmResponses {
     readonly digest: string;
   };
   GetRandom: { readonly random: Buffer };
-}
-
-/** The NSM answered {"Error": code} (InvalidIndex, InputTooLarge, ...). */
-export class NsmResponseError extends Error {
-  readonly code = 'NSM_ERROR';
-  readonly nsmCode: string;
-  constructor(nsmCode: string) {
-    super(`the NSM answered Error: ${nsmCode}`);
-    this.name = 'NsmResponseError';
-    this.nsmCode = nsmCode;
-  }
-}
-
-/** The NSM's answer is not the documented shape: never trusted, never passed on. */
-export class NsmMalformedResponseError extends Error {
-  readonly code = 'NSM_MALFORMED_RESPONSE';
-  constructor(message: string) {
-    super(`malformed NSM response: ${message}`);
-    this.name = 'NsmMalformedResponseError';
-  }
 }
 
 export function encodeNsmRequest(request: NsmRequest): Buffer {

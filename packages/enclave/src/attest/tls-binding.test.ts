@@ -6,8 +6,9 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
 
 import { generateEphemeralTlsIdentity } from '../tls/self-signed-certificate.js';
-import { CertificateDerError, readCertificateDerFields } from './certificate-der.js';
+import { readCertificateDerFields } from './certificate-der.js';
 import { TLS_BINDING_BYTES, tlsBindingUserData } from './tls-binding.js';
+import { CertificateDerError } from '../enclave-errors.js';
 
 test('the binding is the label and the SHA-256 of the certificate\'s SubjectPublicKeyInfo: 64 bytes', () => {
   const certificate = new X509Certificate(generateEphemeralTlsIdentity({ now: new Date() }).certPem);

@@ -16,24 +16,9 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { KeyAdministration, KeyAdminBusy, KeyRetireRefused, KeySourceNotKms, KeyUnknown, MAX_RESEAL_BATCH, type ResealCursor } from '../keys/key-administration.js';
-import { KmsRequestError, KeyringDocumentError } from '../keys/kms/kms-errors.js';
-import { KeyringChangedError } from '../keys/kms/kms-keyring.js';
-import { CmsEnvelopeError } from '../keys/kms/cms-errors.js';
-import {
-  AdminBusyError,
-  AdminForbiddenError,
-  BodyTooLargeError,
-  InvalidAdminRequestError,
-  KeyRetireRefusedError,
-  KeySourceNotKmsError,
-  KeyUnknownError,
-  KmsUnavailableError,
-  MethodNotAllowedError,
-  RouteNotFoundError,
-  WriteConflictError,
-} from './api-errors.js';
+import { KeyAdministration, MAX_RESEAL_BATCH, type ResealCursor } from '../keys/key-administration.js';
 import { readJsonBody } from './read-json-body.js';
+import { AdminForbiddenError, BodyTooLargeError, CmsEnvelopeError, InvalidAdminRequestError, KeyringChangedError, KeyringDocumentError, KmsRequestError, KmsUnavailableError, MethodNotAllowedError, RouteNotFoundError, WriteConflictError } from '../enclave-errors.js';
 
 /** Admin bodies are a few fields: 4 KiB. */
 const MAX_ADMIN_BODY_BYTES = 4096;
@@ -119,14 +104,11 @@ function parseLimit(value: unknown): number {
   return value;
 }
 
+/** Key-release failures of an admin operation as the client sees them; every other error passes through (toApiError decides). */
 function asAdminApiError(error: unknown): unknown {
-  if (error instanceof KeyUnknown) return new KeyUnknownError();
-  if (error instanceof KeyAdminBusy) return new AdminBusyError();
-  if (error instanceof KeyRetireRefused) return new KeyRetireRefusedError(error.message);
-  if (error instanceof KeySourceNotKms) return new KeySourceNotKmsError();
-  if (error instanceof KeyringChangedError) return new WriteConflictError('the keyring changed concurrently; retry');
+  if (error instanceof KeyringChangedError) return new WriteConflictError('the keyring changed concurrently; retry', { cause: error });
   if (error instanceof KmsRequestError || error instanceof CmsEnvelopeError || error instanceof KeyringDocumentError) {
-    return new KmsUnavailableError(`KMS step failed (${error instanceof KmsRequestError ? error.reason : error.code}); the keyring is unchanged`);
+    return new KmsUnavailableError(`KMS step failed (${error.reason}); the keyring is unchanged`, { cause: error });
   }
   return error;
 }

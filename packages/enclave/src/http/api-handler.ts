@@ -19,24 +19,14 @@ import type { AuthMode } from '../config.js';
 import type { Logger } from '../log.js';
 import type { PrivateDocuments } from '../records/private-documents.js';
 import type { StorageClient } from '../storage/storage-client.js';
-import {
-  ApiError,
-  InternalError,
-  InvalidNameError,
-  InvalidRequestError,
-  OverloadedError,
-  MethodNotAllowedError,
-  RouteNotFoundError,
-  AttestationRateLimitedError,
-  RecordCreateRateLimitedError,
-} from './api-errors.js';
 import { isAdminPath, serveAdmin, type AdminDeps } from './admin-endpoint.js';
 import type { BodyMemoryBudget } from './body-memory-budget.js';
 import { serveAttestation } from './attestation-endpoint.js';
 import { AttestationRateLimit } from './attestation-rate-limit.js';
 import { tokenFromHeaders } from './authenticate.js';
-import { readJsonBody, RequestAbortedError } from './read-json-body.js';
+import { readJsonBody } from './read-json-body.js';
 import { publishRequest } from '../telemetry/enclave-events.js';
+import { AttestationRateLimitedError, EnclaveError, InternalError, InvalidNameError, InvalidRequestError, MethodNotAllowedError, OverloadedError, RecordCreateRateLimitedError, RequestAbortedError, RouteNotFoundError, toApiError } from '../enclave-errors.js';
 
 const DEFAULT_DOCUMENT_NAME = '';
 /** Bytes of the seal's GCM tag in an ETag: 64 bits, so two sealings of one version collide with probability 2^-64. */
@@ -222,8 +212,8 @@ function createSingleRequestHandler(deps: ApiHandlerDeps): (request: IncomingMes
     handle(request, response, deps, (t) => (template = t), attestationRateLimit)
       .catch((error: unknown) => {
         if (error instanceof RequestAbortedError) return;
-        const apiError = error instanceof ApiError ? error : new InternalError();
-        if (!(error instanceof ApiError)) {
+        const apiError = toApiError(error);
+        if (apiError instanceof InternalError) {
           // Log the class and code only: an unknown error's message may hold data.
           deps.logger.error('unexpected error', { error: error instanceof Error ? error.name : typeof error, code: codeOf(error) });
         }
@@ -385,7 +375,7 @@ function sendContinueIfAsked(request: IncomingMessage, response: ServerResponse)
   if (request.headers['expect']?.toLowerCase() === '100-continue' && !response.headersSent) response.writeContinue();
 }
 
-function sendError(response: ServerResponse, error: ApiError): void {
+function sendError(response: ServerResponse, error: EnclaveError): void {
   if (response.headersSent) {
     response.destroy();
     return;

@@ -23,7 +23,7 @@ import { TLSSocket } from 'node:tls';
 import type { AttestationProvider } from '../attest/attestation-provider.js';
 import { MAX_ATTESTATION_FIELD_BYTES } from '../attest/attestation-provider.js';
 import { attestationExporter, tlsBindingUserData } from '../attest/tls-binding.js';
-import { AttestationUnavailableError, InvalidNonceError } from './api-errors.js';
+import { AttestationUnavailableError, InvalidNonceError } from '../enclave-errors.js';
 
 const NONCE_PATTERN = new RegExp(`^(?:[0-9A-Fa-f]{2}){1,${MAX_ATTESTATION_FIELD_BYTES}}$`);
 

@@ -5,7 +5,7 @@
 
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuthMode } from '../config.js';
-import { AuthRequiredError, AuthTokenMalformedError } from './api-errors.js';
+import { AuthRequiredError, AuthTokenMalformedError } from '../enclave-errors.js';
 
 /**
  * 22 base64url characters carry 132 bits, the least that holds 16 random

@@ -9,9 +9,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { EnclaveConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import { ApiError, errorBody, ExpectationFailedError, HeadersTooLargeError, InvalidRequestError, RequestTimeoutError } from './api-errors.js';
 import { settleParseError } from './api-handler.js';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import { EnclaveError, ExpectationFailedError, HeadersTooLargeError, InvalidRequestError, RequestTimeoutError, errorBody } from '../enclave-errors.js';
 
 /** How often Node checks header/request timeouts; the timeouts fire up to this late. */
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
@@ -96,7 +96,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, logger:
   // Connection: close or HTTP/1.0, or a malformed next request): answer that
   // request, then close. A 400 written now would take its place (review D1).
   if (settleParseError(socket) === 'handled') return;
-  let apiError: ApiError;
+  let apiError: EnclaveError;
   if (error.code === 'HPE_HEADER_OVERFLOW') apiError = new HeadersTooLargeError();
   else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') apiError = new RequestTimeoutError();
   else apiError = new InvalidRequestError();

@@ -5,7 +5,7 @@
 // leave this file: the caller gets a fixed INVALID_JSON.
 
 import type { IncomingMessage } from 'node:http';
-import { BodyTooLargeError, InvalidJsonError, UnsupportedMediaTypeError } from './api-errors.js';
+import { BodyTooLargeError, InvalidJsonError, RequestAbortedError, UnsupportedMediaTypeError } from '../enclave-errors.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -80,11 +80,3 @@ function collectBody(request: IncomingMessage, maxBytes: number): Promise<Buffer
   });
 }
 
-/** The client went away mid-body; nobody is left to answer. */
-export class RequestAbortedError extends Error {
-  readonly code = 'REQUEST_ABORTED';
-  constructor() {
-    super('the client closed the connection before the body was complete');
-    this.name = 'RequestAbortedError';
-  }
-}

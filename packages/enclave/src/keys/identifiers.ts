@@ -1,8 +1,8 @@
+import { KeyringUsageError } from '../enclave-errors.js';
 // Branded identifier types of the keyring: KeyId (8 bytes), OwnerId and
 // RecordId (32 bytes each), with validators that check the length at the
 // boundary so the core can trust the type.
 
-import { KeyringUsageError } from './key-errors.js';
 
 declare const keyIdBrand: unique symbol;
 declare const ownerIdBrand: unique symbol;

@@ -30,6 +30,7 @@ import type { ObtainedKeyring } from './obtain-keyring.js';
 import type { PrivateDocuments } from '../records/private-documents.js';
 import type { StorageClient } from '../storage/storage-client.js';
 import { errorCodeOf, type Logger } from '../log.js';
+import { AdminBusyError, KeyRetireRefusedError, KeySourceNotKmsError, KeyUnknownError } from '../enclave-errors.js';
 
 /** Records per re-seal batch at most: one LIST page. */
 export const MAX_RESEAL_BATCH = 256;
@@ -59,41 +60,8 @@ export interface KeyringStatus {
   readonly keyIds: readonly string[];
 }
 
-export class KeyRetireRefused extends Error {
-  readonly code = 'KEY_RETIRE_REFUSED';
-  constructor(message: string) {
-    super(message);
-    this.name = 'KeyRetireRefused';
-  }
-}
-
-/** An admin operation runs and another waits: a third is refused rather than queued without bound. */
-export class KeyAdminBusy extends Error {
-  readonly code = 'ADMIN_BUSY';
-  constructor() {
-    super('another admin operation is running and one is waiting');
-    this.name = 'KeyAdminBusy';
-  }
-}
-
 /** Admin operations held at once: one running, one waiting. */
 export const MAX_ADMIN_OPERATIONS = 2;
-
-export class KeyUnknown extends Error {
-  readonly code = 'KEY_UNKNOWN';
-  constructor() {
-    super('the keyring holds no key with this id');
-    this.name = 'KeyUnknown';
-  }
-}
-
-export class KeySourceNotKms extends Error {
-  readonly code = 'KEY_SOURCE_NOT_KMS';
-  constructor() {
-    super('key rotation needs KEY_SOURCE=kms');
-    this.name = 'KeySourceNotKms';
-  }
-}
 
 export interface KeyAdministrationOptions {
   /** How often the stored keyring's version is checked (KEYRING_REFRESH_MS). */
@@ -170,15 +138,15 @@ export class KeyAdministration {
       const kms = this.#requireKms();
       const keyId = parseKeyIdHex(keyIdHex);
       const keyring = kms.state.keyring;
-      if (keyId === undefined || !keyring.hasKeyId(keyId)) throw new KeyUnknown();
-      if (keyId.equals(keyring.identityKeyId)) throw new KeyRetireRefused('the identity key cannot be retired: owner and record pseudonyms come from it');
-      if (keyId.equals(keyring.activeKeyId)) throw new KeyRetireRefused('the active key cannot be retired; rotate first');
+      if (keyId === undefined || !keyring.hasKeyId(keyId)) throw new KeyUnknownError();
+      if (keyId.equals(keyring.identityKeyId)) throw new KeyRetireRefusedError('the identity key cannot be retired: owner and record pseudonyms come from it');
+      if (keyId.equals(keyring.activeKeyId)) throw new KeyRetireRefusedError('the active key cannot be retired; rotate first');
       const settled = this.#activeSince + 2 * this.#refreshIntervalMs - this.#now();
       if (settled > 0) {
-        throw new KeyRetireRefused(`the active key changed less than two keyring refresh periods ago; retry in ${Math.ceil(settled / 1000)} s, when every enclave seals under it`);
+        throw new KeyRetireRefusedError(`the active key changed less than two keyring refresh periods ago; retry in ${Math.ceil(settled / 1000)} s, when every enclave seals under it`);
       }
       const inUse = await this.#countRecordsUnder(keyId, signal);
-      if (inUse > 0) throw new KeyRetireRefused(`${inUse} records are still sealed under this key; run reseal first`);
+      if (inUse > 0) throw new KeyRetireRefusedError(`${inUse} records are still sealed under this key; run reseal first`);
       this.#adopt(kms, await retireKmsKey(kms.state, keyId, kms.deps));
       this.#logger.info('key retired', { keyId: keyIdHex });
       return this.status();
@@ -255,8 +223,8 @@ export class KeyAdministration {
     let count = 0;
     let after: ResealCursor | undefined;
     for (;;) {
-      if (signal?.aborted === true) throw new KeyRetireRefused('the request was closed; nothing was retired');
-      if (this.#now() > deadline) throw new KeyRetireRefused(`the scan did not finish within ${RETIRE_SCAN_MAX_MS / 60_000} minutes; nothing was retired`);
+      if (signal?.aborted === true) throw new KeyRetireRefusedError('the request was closed; nothing was retired');
+      if (this.#now() > deadline) throw new KeyRetireRefusedError(`the scan did not finish within ${RETIRE_SCAN_MAX_MS / 60_000} minutes; nothing was retired`);
       const page = await this.#storage.listRecords(after, MAX_RESEAL_BATCH);
       for (const entry of page.entries) {
         if (isReservedRecord(entry.owner, entry.record)) continue;
@@ -270,12 +238,12 @@ export class KeyAdministration {
   }
 
   #requireKms(): { state: KmsKeyringState; readonly deps: KmsKeyringDeps } {
-    if (this.#kms === undefined) throw new KeySourceNotKms();
+    if (this.#kms === undefined) throw new KeySourceNotKmsError();
     return this.#kms;
   }
 
   #exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    if (this.#held >= MAX_ADMIN_OPERATIONS) return Promise.reject(new KeyAdminBusy());
+    if (this.#held >= MAX_ADMIN_OPERATIONS) return Promise.reject(new AdminBusyError());
     this.#held += 1;
     const run = this.#busy.then(operation, operation).finally(() => {
       this.#held -= 1;

@@ -8,8 +8,8 @@ import { test } from 'node:test';
 
 import { BoundedLruCache } from './bounded-lru-cache.js';
 import { asKeyId, asOwnerId, asRecordId, keyIdToHex } from './identifiers.js';
-import { KeyringUsageError } from './key-errors.js';
 import { createKeyring, createKeyringFromEnvKey } from './keyring.js';
+import { KeyringUsageError } from '../enclave-errors.js';
 
 interface Vectors {
   masterKeyHex: string;

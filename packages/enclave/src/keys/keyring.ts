@@ -20,21 +20,13 @@
 import { createHmac, createSecretKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
-import {
-  computeOwnerId,
-  computeRecordId,
-  deriveKeyId,
-  deriveKeyringMacKey,
-  deriveOwnerPseudonymKey,
-  deriveRecordPseudonymKey,
-  deriveSealingKey,
-} from './key-derivation.js';
+import { computeOwnerId, computeRecordId, deriveKeyId, deriveKeyringMacKey, deriveOwnerPseudonymKey, deriveRecordPseudonymKey, deriveSealingKey } from './key-derivation.js';
 import type { MasterKey } from './key-derivation.js';
 import { BoundedLruCache } from './bounded-lru-cache.js';
-import { KeyringUsageError } from './key-errors.js';
 import { MASTER_KEY_BYTES } from './master-key.js';
 import { keyIdToHex } from './identifiers.js';
 import type { KeyId, OwnerId, RecordId } from './identifiers.js';
+import { KeyringUsageError } from '../enclave-errors.js';
 
 /** Where the master keys came from. 'env' is insecure and for development only. */
 export type KeySource = 'env' | 'kms';

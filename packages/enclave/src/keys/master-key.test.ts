@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ConfigKeyError } from './key-errors.js';
 import { parseMasterKeyBase64 } from './master-key.js';
+import { ConfigInvalidError } from '../enclave-errors.js';
 
 const KEY = Buffer.from(Array.from({ length: 32 }, (_, index) => index * 7 + 3));
 const KEY_BASE64 = KEY.toString('base64'); // 44 characters, one '=' of padding
@@ -13,9 +13,9 @@ function assertConfigInvalid(value: string | undefined, lengthHint?: RegExp): vo
   assert.throws(
     () => parseMasterKeyBase64(value),
     (error: unknown) => {
-      assert.ok(error instanceof ConfigKeyError);
+      assert.ok(error instanceof ConfigInvalidError);
       assert.equal(error.code, 'CONFIG_INVALID');
-      assert.equal(error.variable, 'ENCLAVE_KEY_BASE64');
+      assert.deepEqual(error.variables, ['ENCLAVE_KEY_BASE64']);
       assert.match(error.message, /ENCLAVE_KEY_BASE64/);
       if (lengthHint !== undefined) assert.match(error.message, lengthHint);
       if (value !== undefined && value.trim().length > 4) assert.ok(!error.message.includes(value.trim()), 'message must not echo the value');

@@ -1,8 +1,8 @@
+import { ConfigInvalidError } from '../enclave-errors.js';
 // Parsing of the development master key from ENCLAVE_KEY_BASE64: strict
 // standard base64 (RFC 4648 section 4, with padding, as printed by
 // `openssl rand -base64 32`) that must decode to exactly 32 bytes.
 
-import { ConfigKeyError } from './key-errors.js';
 
 /** MASTER_KEY_BYTES = 32: AES-256 / HKDF-SHA256 input keying material size. */
 export const MASTER_KEY_BYTES = 32;
@@ -21,30 +21,24 @@ const STANDARD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+
  */
 export function parseMasterKeyBase64(value: string | undefined): Buffer<ArrayBuffer> {
   if (value === undefined) {
-    throw new ConfigKeyError(MASTER_KEY_VARIABLE, `${MASTER_KEY_VARIABLE} is not set (expected base64 of ${MASTER_KEY_BYTES} bytes)`);
+    throw new ConfigInvalidError([{ variable: MASTER_KEY_VARIABLE, problem: `is not set (expected base64 of ${MASTER_KEY_BYTES} bytes)` }]);
   }
   const trimmed = value.trim();
   if (trimmed.length === 0) {
-    throw new ConfigKeyError(MASTER_KEY_VARIABLE, `${MASTER_KEY_VARIABLE} is empty (expected base64 of ${MASTER_KEY_BYTES} bytes)`);
+    throw new ConfigInvalidError([{ variable: MASTER_KEY_VARIABLE, problem: `is empty (expected base64 of ${MASTER_KEY_BYTES} bytes)` }]);
   }
   if (!STANDARD_BASE64.test(trimmed)) {
-    throw new ConfigKeyError(
-      MASTER_KEY_VARIABLE,
-      `${MASTER_KEY_VARIABLE} is not standard padded base64 (length ${trimmed.length} characters)`,
-    );
+    throw new ConfigInvalidError([{ variable: MASTER_KEY_VARIABLE, problem: `is not standard padded base64 (length ${trimmed.length} characters)` }]);
   }
   const decoded = Buffer.from(trimmed, 'base64');
   try {
     // Round trip: rejects non-canonical encodings (non-zero bits in the last
     // character before the padding), which Buffer would silently accept.
     if (decoded.toString('base64') !== trimmed) {
-      throw new ConfigKeyError(MASTER_KEY_VARIABLE, `${MASTER_KEY_VARIABLE} is not canonical base64 (decoded length ${decoded.length} bytes)`);
+      throw new ConfigInvalidError([{ variable: MASTER_KEY_VARIABLE, problem: `is not canonical base64 (decoded length ${decoded.length} bytes)` }]);
     }
     if (decoded.length !== MASTER_KEY_BYTES) {
-      throw new ConfigKeyError(
-        MASTER_KEY_VARIABLE,
-        `${MASTER_KEY_VARIABLE} must decode to exactly ${MASTER_KEY_BYTES} bytes, got ${decoded.length} bytes`,
-      );
+      throw new ConfigInvalidError([{ variable: MASTER_KEY_VARIABLE, problem: `must decode to exactly ${MASTER_KEY_BYTES} bytes, got ${decoded.length} bytes` }]);
     }
     const key = Buffer.alloc(MASTER_KEY_BYTES);
     decoded.copy(key);

@@ -7,12 +7,12 @@ import { readFileSync } from 'node:fs';
 import type { AttestationProvider } from '../attest/attestation-provider.js';
 import type { EnclaveConfig, KmsSettings } from '../config.js';
 import type { Logger } from '../log.js';
-import { StorageUnavailable, type StorageClient } from '../storage/storage-client.js';
-import { ConfigKeyError } from './key-errors.js';
+import { type StorageClient } from '../storage/storage-client.js';
 import { createKeyringFromEnvKey, type Keyring } from './keyring.js';
 import { createCredentialsCache } from './kms/credentials-cache.js';
 import { KmsClient } from './kms/kms-client.js';
 import { loadKmsKeyring, type KmsKeyringDeps, type KmsKeyringState } from './kms/kms-keyring.js';
+import { ConfigInvalidError, StorageUnavailableError } from '../enclave-errors.js';
 
 /** How long key release waits for the host's storage service to answer at start-up. */
 export const STORAGE_WAIT_AT_START_MS = 30_000;
@@ -30,12 +30,12 @@ export interface ObtainKeyringDeps {
 
 export async function obtainKeyring(config: EnclaveConfig, deps: ObtainKeyringDeps): Promise<ObtainedKeyring> {
   if (config.keySource === 'env') {
-    if (config.masterKey === undefined) throw new ConfigKeyError('ENCLAVE_KEY_BASE64', 'ENCLAVE_KEY_BASE64 is not set');
+    if (config.masterKey === undefined) throw new ConfigInvalidError([{ variable: 'ENCLAVE_KEY_BASE64', problem: 'is not set' }]);
     deps.logger.warn('master key source is ENCLAVE_KEY_BASE64 (env): development only; the host can read this process environment');
     return { source: 'env', keyring: createKeyringFromEnvKey(config.masterKey) };
   }
   const settings = config.kms;
-  if (settings === undefined || deps.attestation === undefined) throw new ConfigKeyError('KEY_SOURCE', 'KEY_SOURCE=kms needs KMS settings and an attestation provider');
+  if (settings === undefined || deps.attestation === undefined) throw new ConfigInvalidError([{ variable: 'KEY_SOURCE', problem: 'kms needs KMS settings and an attestation provider' }]);
   const kmsDeps: KmsKeyringDeps = {
     kms: createKmsClient(settings, deps.storage),
     kmsKeyId: settings.keyId,
@@ -60,7 +60,7 @@ function createKmsClient(settings: KmsSettings, storage: StorageClient): KmsClie
       ca = readFileSync(settings.caPath, 'utf8');
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      throw new ConfigKeyError('KMS_CA_PATH', `KMS_CA_PATH: cannot read the CA bundle (${typeof code === 'string' ? code : 'error'})`);
+      throw new ConfigInvalidError([{ variable: 'KMS_CA_PATH', problem: `cannot read the CA bundle (${typeof code === 'string' ? code : 'error'})` }]);
     }
   }
   return new KmsClient({
@@ -82,7 +82,7 @@ async function waitForStorage(storage: StorageClient): Promise<void> {
       await storage.ping(1_000);
       return;
     } catch (error) {
-      if (!(error instanceof StorageUnavailable) || Date.now() >= deadline) throw error;
+      if (!(error instanceof StorageUnavailableError) || Date.now() >= deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, STORAGE_RETRY_MS));
     }
   }

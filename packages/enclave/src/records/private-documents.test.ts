@@ -3,7 +3,7 @@
 // rows in a Map with compare-and-set, remembers every blob it was ever sent
 // (documents and sealed tombstones alike: it cannot tell them apart), and can
 // be told to lie: replay an old blob, claim NOT_FOUND, move a blob to another
-// record, fake or undo a deletion. Negative tests assert the ApiError code.
+// record, fake or undo a deletion. Negative tests assert the EnclaveError code.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 
 import { encodeStorageFrame, FrameType, StorageErrorCode, StorageFrameReader, type StorageReply, type StorageRequest } from '@http-enclave/protocol';
-import { ApiError } from '../http/api-errors.js';
 import type { OwnerId } from '../keys/identifiers.js';
 import { createKeyringFromEnvKey } from '../keys/keyring.js';
 import { silentLogger } from '../log.js';
@@ -22,6 +21,7 @@ import { openRecord, sealRecord } from '../seal/seal-record.js';
 import { StorageClient } from '../storage/storage-client.js';
 import { MAX_LAZY_RESEALS_IN_FLIGHT, PrivateDocuments, type PrivateDocumentsOptions } from './private-documents.js';
 import { isWatermarkOwner, pageOfRecord, pageRecordId, WATERMARK_OWNER } from './watermark-page.js';
+import { EnclaveError } from '../enclave-errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'private-documents-test-'));
 const keyring = createKeyringFromEnvKey(randomBytes(32));
@@ -142,7 +142,7 @@ function enclave(host: MapStorageHost, options: PrivateDocumentsOptions = {}, st
 
 async function rejectsWithApiCode(promise: Promise<unknown>, code: string, context = code): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof ApiError, `${context}: expected ApiError, got ${String(error)}`);
+    assert.ok(error instanceof EnclaveError, `${context}: expected EnclaveError, got ${String(error)}`);
     assert.equal(error.code, code, context);
     return true;
   });
@@ -412,7 +412,7 @@ test('20 concurrent writers on one record: each succeeds or reports WRITE_CONFLI
   settled.forEach((s, writer) => {
     if (s.status === 'fulfilled') acknowledged.push({ writer, version: s.value.version });
     else {
-      assert.ok(s.reason instanceof ApiError, String(s.reason));
+      assert.ok(s.reason instanceof EnclaveError, String(s.reason));
       assert.equal(s.reason.code, 'WRITE_CONFLICT');
     }
   });
@@ -623,7 +623,7 @@ test('an honest host under 48 concurrent readers and writers: never a false STOR
       try {
         await operation;
       } catch (error) {
-        code = error instanceof ApiError ? error.code : String(error);
+        code = error instanceof EnclaveError ? error.code : String(error);
       }
       counts.set(code, (counts.get(code) ?? 0) + 1);
       operations += 1;
@@ -781,7 +781,7 @@ test('two different blobs at one version, shown to two concurrent reads: at most
   const outcomes = await Promise.allSettled([reader.read(owner, 'doc'), reader.read(owner, 'doc')]);
   const bodies = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value.body.toString()] : []));
   assert.ok(new Set(bodies).size <= 1, `one version, two documents: ${bodies.join(' / ')}`);
-  assert.ok(outcomes.some((outcome) => outcome.status === 'rejected' && outcome.reason instanceof ApiError && outcome.reason.code === 'STORAGE_ROLLBACK'));
+  assert.ok(outcomes.some((outcome) => outcome.status === 'rejected' && outcome.reason instanceof EnclaveError && outcome.reason.code === 'STORAGE_ROLLBACK'));
 });
 
 test('one owner creates new records at most at RECORD_CREATES_PER_SECOND (bursts of ten seconds); rewrites, re-creation after a delete and other owners are not held back', async () => {
@@ -792,8 +792,8 @@ test('one owner creates new records at most at RECORD_CREATES_PER_SECOND (bursts
   for (let index = 0; index < 20; index += 1) await docs.write(owner, `burst-${index}`, Buffer.from('{}'));
   const rowsBefore = host.rows.size;
   await assert.rejects(docs.write(owner, 'one-too-many', Buffer.from('{}')), (error: unknown) => {
-    assert.ok(error instanceof ApiError && error.code === 'RECORD_CREATE_RATE_LIMITED' && error.status === 429, String(error));
-    assert.equal((error as ApiError & { retryAfterSeconds: number }).retryAfterSeconds, 1);
+    assert.ok(error instanceof EnclaveError && error.code === 'RECORD_CREATE_RATE_LIMITED' && error.status === 429, String(error));
+    assert.equal((error as EnclaveError & { retryAfterSeconds: number }).retryAfterSeconds, 1);
     return true;
   });
   assert.equal(host.rows.size, rowsBefore, 'the refused create wrote nothing');

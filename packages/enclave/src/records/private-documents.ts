@@ -24,24 +24,13 @@
 import type { Keyring } from '../keys/keyring.js';
 import { asKeyId, KEY_ID_BYTES, type KeyId, type OwnerId, type RecordId } from '../keys/identifiers.js';
 import { openRecord, sealRecord } from '../seal/seal-record.js';
-import { StorageIntegrityError } from '../seal/seal-errors.js';
 import { KEY_ID_OFFSET, TAG_BYTES } from '../seal/sealed-envelope.js';
-import {
-  InvalidJsonError,
-  NotFoundError,
-  RecordCreateRateLimitedError,
-  StorageBadReplyError,
-  StorageIntegrityApiError,
-  StorageRollbackError,
-  StorageFullError,
-  StorageUnavailableError,
-  WriteConflictError,
-} from '../http/api-errors.js';
-import { StorageBadReply, StorageFull, StorageUnavailable, type StorageClient } from '../storage/storage-client.js';
+import { type StorageClient } from '../storage/storage-client.js';
 import type { Logger } from '../log.js';
 import { OwnerCreationRateLimit } from './creation-rate-limit.js';
 import { RollbackGuard } from './rollback-guard.js';
 import { versionAllowed } from './version-watermark.js';
+import { InvalidJsonError, NotFoundError, RecordCreateRateLimitedError, StorageIntegrityError, StorageRollbackError, WriteConflictError } from '../enclave-errors.js';
 
 /**
  * Lazy re-seals (after a rotation, on read) running at once at most: each
@@ -232,7 +221,7 @@ export class PrivateDocuments {
       const plaintext = decide(current);
       if (plaintext === null) return null;
       const sealed = sealRecord({ keyring: this.#keyring, owner, record, version: current.version + 1, plaintext });
-      const result = await guardStorage(() => this.#storage.put(owner, record, current.version, sealed));
+      const result = await this.#storage.put(owner, record, current.version, sealed);
       if (result.written) {
         this.#guard.raise(record, result.version, blobTag(sealed));
         return { version: result.version, created: current.body === undefined };
@@ -247,19 +236,14 @@ export class PrivateDocuments {
    * was sent (rollback-guard.ts): memory, or the record's watermark page.
    */
   async #readCurrent(owner: OwnerId, record: RecordId): Promise<Current> {
-    await guardStorage(() => this.#guard.whenRoomFor(record));
-    const known = await guardStorage(() => this.#guard.known(record));
-    const reply = await guardStorage(() => this.#storage.get(owner, record));
+    await this.#guard.whenRoomFor(record);
+    const known = await this.#guard.known(record);
+    const reply = await this.#storage.get(owner, record);
     // NOT_FOUND is version 0: a rollback once this enclave has seen the record.
     if (!versionAllowed(known, reply.version)) throw new StorageRollbackError();
     if (!reply.found) return { version: 0, body: undefined, keyId: undefined, sealTag: undefined };
-    let plaintext: Buffer;
-    try {
-      plaintext = await this.#open(owner, record, reply.version, reply.blob);
-    } catch (error) {
-      if (error instanceof StorageIntegrityError) throw new StorageIntegrityApiError();
-      throw error;
-    }
+    // A blob that does not open throws StorageIntegrityError with its reason.
+    const plaintext = await this.#open(owner, record, reply.version, reply.blob);
     // Authenticated now: a different blob at a version already seen is a fork.
     const tag = blobTag(reply.blob);
     if (!versionAllowed(known, reply.version, tag)) throw new StorageRollbackError();
@@ -281,17 +265,6 @@ export class PrivateDocuments {
   }
 }
 
-/** Maps the storage client's failures to the API's errors. */
-async function guardStorage<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof StorageFull) throw new StorageFullError();
-    if (error instanceof StorageUnavailable) throw new StorageUnavailableError();
-    if (error instanceof StorageBadReply) throw new StorageBadReplyError();
-    throw error;
-  }
-}
 
 /** The GCM tag closing a sealed envelope: identifies one sealed blob (see version-watermark.ts). */
 function blobTag(sealed: Buffer): Buffer {

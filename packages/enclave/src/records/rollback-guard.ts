@@ -54,21 +54,11 @@ import type { Keyring } from '../keys/keyring.js';
 import type { RecordId } from '../keys/identifiers.js';
 import type { Logger } from '../log.js';
 import { openRecord, sealRecord } from '../seal/seal-record.js';
-import { StorageIntegrityError } from '../seal/seal-errors.js';
 import { TAG_BYTES } from '../seal/sealed-envelope.js';
-import { StorageIntegrityApiError, StorageRollbackError } from '../http/api-errors.js';
-import { StorageUnavailable, type GetResult, type WriteResult } from '../storage/storage-client.js';
+import { type GetResult, type WriteResult } from '../storage/storage-client.js';
 import { higherSeen, VersionWatermark, VERSION_WATERMARK_ENTRIES, type Seen } from './version-watermark.js';
-import {
-  pageOfRecord,
-  pageRecordId,
-  RUN_ID_BYTES,
-  WATERMARK_OWNER,
-  WATERMARK_PAGE_COUNT,
-  WatermarkPage,
-  WatermarkPageError,
-  type PageEntry,
-} from './watermark-page.js';
+import { pageOfRecord, pageRecordId, RUN_ID_BYTES, WATERMARK_OWNER, WATERMARK_PAGE_COUNT, WatermarkPage, type PageEntry } from './watermark-page.js';
+import { StorageRollbackError, StorageUnavailableError } from '../enclave-errors.js';
 
 /** Entries evicted from memory and not yet in a stored page (about 8 MiB); past it requests that could evict more wait. */
 export const PENDING_SPILL_MAX = 50_000;
@@ -171,7 +161,7 @@ export class RollbackGuard {
   /**
    * Resolves at once when `record` is in memory (touching it evicts nothing)
    * or the pending spill has room; otherwise waits for room, at most the
-   * wait timeout, then rejects with StorageUnavailable (503).
+   * wait timeout, then rejects with StorageUnavailableError (503).
    */
   whenRoomFor(record: RecordId): Promise<void> {
     if (this.#pendingCount < this.#pendingSpillMax || this.#memory.get(record.toString('hex')) !== undefined) return Promise.resolve();
@@ -184,7 +174,7 @@ export class RollbackGuard {
         timer: setTimeout(() => {
           const index = this.#spillWaiters.indexOf(waiter);
           if (index >= 0) this.#spillWaiters.splice(index, 1);
-          reject(new StorageUnavailable('watermark pages are not being written fast enough'));
+          reject(new StorageUnavailableError('watermark pages are not being written fast enough'));
         }, this.#waitTimeoutMs),
       };
       this.#spillWaiters.push(waiter);
@@ -195,7 +185,7 @@ export class RollbackGuard {
    * What this run has seen of `record`: memory, the pending spill, or its
    * page (read from the host unless cached; only pages this run wrote).
    * Call it BEFORE sending the GET the answer will judge. Throws
-   * StorageRollbackError / StorageIntegrityApiError when the page itself is
+   * StorageRollbackError / StorageIntegrityError when the page itself is
    * rolled back or forged, and the storage client's errors when the page
    * cannot be read.
    */
@@ -405,13 +395,8 @@ export class RollbackGuard {
     const isDoubt = doubt !== undefined && reply.version === doubt.view.version && doubt.view.tag.equals(tag);
     // Not the blob this run last wrote: older, newer, forked, or another run's.
     if (!isAnchored && !isDoubt) throw new StorageRollbackError();
-    let opened: WatermarkPage;
-    try {
-      opened = WatermarkPage.decode(page, openRecord({ keyring: this.#keyring(), owner: WATERMARK_OWNER, record: recordId, version: reply.version, sealed: reply.blob }));
-    } catch (error) {
-      if (error instanceof StorageIntegrityError || error instanceof WatermarkPageError) throw new StorageIntegrityApiError();
-      throw error;
-    }
+    // A page that does not open or decode throws StorageIntegrityError with its reason.
+    const opened = WatermarkPage.decode(page, openRecord({ keyring: this.#keyring(), owner: WATERMARK_OWNER, record: recordId, version: reply.version, sealed: reply.blob }));
     if (isDoubt) {
       this.#settle(page, doubt);
       return doubt.view;

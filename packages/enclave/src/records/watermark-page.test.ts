@@ -85,7 +85,7 @@ test('the decoder refuses every malformed page', () => {
     ['version 0', (() => { const b = Buffer.from(good); b.fill(0, entry(0) + 32, entry(0) + 40); return b; })()],
     ['version above 2^53 - 1', (() => { const b = Buffer.from(good); b.writeUInt32BE(0x00200000, entry(1) + 32); return b; })()],
   ];
-  for (const [name, bytes] of cases) assert.throws(() => WatermarkPage.decode(0x0102, bytes), { code: 'WATERMARK_PAGE_INVALID' }, name);
+  for (const [name, bytes] of cases) assert.throws(() => WatermarkPage.decode(0x0102, bytes), { code: 'STORAGE_INTEGRITY', reason: 'WATERMARK_PAGE_INVALID' }, name);
   assert.doesNotThrow(() => WatermarkPage.decode(0x0102, good));
 });
 

@@ -32,7 +32,7 @@
 //                   record id [32] || version u64be [8] || GCM tag of that version's blob [16]
 //
 // An entry says: this run saw this record at this version, sealed as the
-// blob with this tag. Decoding refuses (WatermarkPageError, reported as
+// blob with this tag. Decoding refuses (StorageIntegrityError WATERMARK_PAGE_INVALID, reported as
 // STORAGE_INTEGRITY) a wrong format byte, a length that is not 5 + 56 x count,
 // entries out of order or repeated, an entry of another page, and a version
 // of 0 or above 2^53 - 1.
@@ -41,6 +41,7 @@ import { asRecordId, RECORD_ID_BYTES, asOwnerId, type OwnerId, type RecordId } f
 import { MAX_PLAINTEXT_BYTES } from '../seal/plaintext-padding.js';
 import { TAG_BYTES } from '../seal/sealed-envelope.js';
 import type { Seen } from './version-watermark.js';
+import { StorageIntegrityError } from '../enclave-errors.js';
 
 export const WATERMARK_PAGE_FORMAT = 1;
 /** Pages per run: record ids are spread over them by their first 12 bits. */
@@ -52,14 +53,6 @@ const HEADER_BYTES = 5;
 export const PAGE_ENTRY_BYTES = RECORD_ID_BYTES + 8 + TAG_BYTES; // 56
 /** Entries one page can hold (a page is at most one sealed document): about 150 000, so 600 million records per run. */
 export const MAX_PAGE_ENTRIES = Math.floor((MAX_PLAINTEXT_BYTES - HEADER_BYTES) / PAGE_ENTRY_BYTES);
-
-export class WatermarkPageError extends Error {
-  readonly code = 'WATERMARK_PAGE_INVALID';
-  constructor(detail: string) {
-    super(`watermark page: ${detail}`);
-    this.name = 'WatermarkPageError';
-  }
-}
 
 /** The page that holds `record` (its first 12 bits). */
 export function pageOfRecord(record: Buffer): number {
@@ -138,7 +131,7 @@ export class WatermarkPage {
       if (existing === undefined || update.version > existing.version) merged.set(key, update);
     }
     const keys = [...merged.keys()].sort();
-    if (keys.length > MAX_PAGE_ENTRIES) throw new WatermarkPageError(`page ${this.page} would hold ${keys.length} entries, more than ${MAX_PAGE_ENTRIES}`);
+    if (keys.length > MAX_PAGE_ENTRIES) throw new StorageIntegrityError('WATERMARK_PAGE_INVALID', `page ${this.page} would hold ${keys.length} entries, more than ${MAX_PAGE_ENTRIES}`);
     const entries = Buffer.alloc(keys.length * PAGE_ENTRY_BYTES);
     keys.forEach((key, index) => {
       const entry = merged.get(key) as PageEntry;
@@ -160,24 +153,24 @@ export class WatermarkPage {
     return out;
   }
 
-  /** Parses an opened page; throws WatermarkPageError. */
+  /** Parses an opened page; throws StorageIntegrityError (WATERMARK_PAGE_INVALID). */
   static decode(page: number, plaintext: Buffer): WatermarkPage {
-    if (plaintext.length < HEADER_BYTES) throw new WatermarkPageError(`${plaintext.length} bytes is shorter than the header`);
-    if (plaintext.readUInt8(0) !== WATERMARK_PAGE_FORMAT) throw new WatermarkPageError(`unknown format ${plaintext.readUInt8(0)}`);
+    if (plaintext.length < HEADER_BYTES) throw new StorageIntegrityError('WATERMARK_PAGE_INVALID', `${plaintext.length} bytes is shorter than the header`);
+    if (plaintext.readUInt8(0) !== WATERMARK_PAGE_FORMAT) throw new StorageIntegrityError('WATERMARK_PAGE_INVALID', `unknown format ${plaintext.readUInt8(0)}`);
     const count = plaintext.readUInt32BE(1);
     if (count > MAX_PAGE_ENTRIES || plaintext.length !== HEADER_BYTES + count * PAGE_ENTRY_BYTES) {
-      throw new WatermarkPageError(`${plaintext.length} bytes do not hold ${count} entries`);
+      throw new StorageIntegrityError('WATERMARK_PAGE_INVALID', `${plaintext.length} bytes do not hold ${count} entries`);
     }
     const entries = Buffer.from(plaintext.subarray(HEADER_BYTES));
     for (let offset = 0; offset < entries.length; offset += PAGE_ENTRY_BYTES) {
       const record = entries.subarray(offset, offset + RECORD_ID_BYTES);
-      if (pageOfRecord(record) !== page) throw new WatermarkPageError(`entry ${offset / PAGE_ENTRY_BYTES} belongs to page ${pageOfRecord(record)}, not ${page}`);
+      if (pageOfRecord(record) !== page) throw new StorageIntegrityError('WATERMARK_PAGE_INVALID', `entry ${offset / PAGE_ENTRY_BYTES} belongs to page ${pageOfRecord(record)}, not ${page}`);
       if (offset > 0 && entries.compare(entries, offset - PAGE_ENTRY_BYTES, offset - PAGE_ENTRY_BYTES + RECORD_ID_BYTES, offset, offset + RECORD_ID_BYTES) <= 0) {
-        throw new WatermarkPageError(`entry ${offset / PAGE_ENTRY_BYTES} is not after the one before it`);
+        throw new StorageIntegrityError('WATERMARK_PAGE_INVALID', `entry ${offset / PAGE_ENTRY_BYTES} is not after the one before it`);
       }
       const high = entries.readUInt32BE(offset + RECORD_ID_BYTES);
       const version = high * 2 ** 32 + entries.readUInt32BE(offset + RECORD_ID_BYTES + 4);
-      if (version < 1 || high >= 2 ** 21) throw new WatermarkPageError(`entry ${offset / PAGE_ENTRY_BYTES} has version ${version} outside 1 .. 2^53 - 1`);
+      if (version < 1 || high >= 2 ** 21) throw new StorageIntegrityError('WATERMARK_PAGE_INVALID', `entry ${offset / PAGE_ENTRY_BYTES} has version ${version} outside 1 .. 2^53 - 1`);
     }
     return new WatermarkPage(page, entries);
   }

@@ -1,3 +1,4 @@
+import { SealInputError, StorageIntegrityError } from '../enclave-errors.js';
 // Size-bucket padding of record plaintext before sealing, so the host learns
 // only a bucket, not the exact length.
 //
@@ -14,7 +15,6 @@
 // On unpad: P must be a valid bucket, L <= P - 4, and every padding byte must
 // be zero; otherwise the record is rejected (BAD_PADDING).
 
-import { SealInputError, StorageIntegrityError } from './seal-errors.js';
 
 export const LENGTH_PREFIX_BYTES = 4;
 /** MIN_BUCKET_BYTES = 256: smallest bucket; hides the size of short documents. */

@@ -12,10 +12,9 @@ import type { OwnerId, RecordId } from '../keys/identifiers.js';
 import { createKeyring, createKeyringFromEnvKey } from '../keys/keyring.js';
 import type { Keyring } from '../keys/keyring.js';
 import { MAX_PLAINTEXT_BYTES, isValidPaddedSize, paddedSizeFor } from './plaintext-padding.js';
-import { SealInputError, StorageIntegrityError } from './seal-errors.js';
-import type { StorageIntegrityReason } from './seal-errors.js';
 import { openRecord, sealRecord } from './seal-record.js';
 import { HEADER_BYTES, MAX_ENVELOPE_BYTES, MIN_ENVELOPE_BYTES, TAG_BYTES } from './sealed-envelope.js';
+import { SealInputError, StorageIntegrityError, type StorageIntegrityReason } from '../enclave-errors.js';
 
 interface Vectors {
   masterKeyHex: string;

@@ -7,15 +7,8 @@ import { createCipheriv, createDecipheriv, randomBytes as cryptoRandomBytes } fr
 import type { Keyring } from '../keys/keyring.js';
 import type { KeyId, OwnerId, RecordId } from '../keys/identifiers.js';
 import { padPlaintext, unpadPlaintext } from './plaintext-padding.js';
-import { SealInputError, StorageIntegrityError } from './seal-errors.js';
-import {
-  NONCE_BYTES,
-  TAG_BYTES,
-  buildAdditionalData,
-  decodeSealedEnvelope,
-  encodeSealedEnvelope,
-  toRecordVersion,
-} from './sealed-envelope.js';
+import { NONCE_BYTES, TAG_BYTES, buildAdditionalData, decodeSealedEnvelope, encodeSealedEnvelope, toRecordVersion } from './sealed-envelope.js';
+import { SealInputError, StorageIntegrityError } from '../enclave-errors.js';
 
 const CIPHER = 'aes-256-gcm';
 

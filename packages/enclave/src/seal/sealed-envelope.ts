@@ -35,7 +35,7 @@
 import { KEY_ID_BYTES, OWNER_ID_BYTES, RECORD_ID_BYTES, asKeyId } from '../keys/identifiers.js';
 import type { KeyId, OwnerId, RecordId } from '../keys/identifiers.js';
 import { MAX_PADDED_BYTES, MIN_BUCKET_BYTES, isValidPaddedSize } from './plaintext-padding.js';
-import { SealInputError, StorageIntegrityError } from './seal-errors.js';
+import { SealInputError, StorageIntegrityError } from '../enclave-errors.js';
 
 export const ENVELOPE_MAGIC = Buffer.from([0x48, 0x45]); // "HE"
 export const ENVELOPE_FORMAT_VERSION = 1;

@@ -6,7 +6,7 @@
 // One connection carries many concurrent requests, matched by request id.
 // Limits: a per-request timeout, a cap on requests in flight and on bytes
 // queued for writing; past them a request fails at once with
-// StorageUnavailable, so a slow or dead host never makes the enclave queue
+// StorageUnavailableError, so a slow or dead host never makes the enclave queue
 // without bound. A broken connection fails what was in flight and the next
 // request reconnects.
 //
@@ -20,7 +20,7 @@
 //
 // getAwsCredentials parses the CREDENTIALS_OK document strictly (exact keys,
 // types, lengths and characters); errors name the field and give its type or
-// length, never its value. ERROR NoCredentials becomes AwsCredentialsUnavailable.
+// length, never its value. ERROR NoCredentials becomes AwsCredentialsUnavailableError.
 
 import type { Socket } from 'node:net';
 import {
@@ -36,43 +36,10 @@ import {
 } from '@http-enclave/protocol';
 import { connectTo } from '@http-enclave/transport';
 import type { Logger } from '../log.js';
+import { AwsCredentialsUnavailableError, StorageBadReplyError, StorageFullError, StorageUnavailableError } from '../enclave-errors.js';
 
 /** Bytes we let wait in the socket's write buffer before refusing new requests (8 sealed 8 MiB documents). */
 const MAX_QUEUED_WRITE_BYTES = 64 * 1024 * 1024;
-
-export class StorageUnavailable extends Error {
-  readonly code: 'STORAGE_UNAVAILABLE' | 'STORAGE_FULL' = 'STORAGE_UNAVAILABLE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'StorageUnavailable';
-  }
-}
-
-/** The host answered ERROR Full: its disk is full (a kind of unavailable; retrying does not help until space is freed). */
-export class StorageFull extends StorageUnavailable {
-  override readonly code = 'STORAGE_FULL';
-  constructor(message: string) {
-    super(message);
-    this.name = 'StorageFull';
-  }
-}
-
-export class StorageBadReply extends Error {
-  readonly code = 'STORAGE_BAD_REPLY';
-  constructor(message: string) {
-    super(message);
-    this.name = 'StorageBadReply';
-  }
-}
-
-/** The host answered CREDENTIALS with ERROR NoCredentials: no source configured, or it could not get any. */
-export class AwsCredentialsUnavailable extends Error {
-  readonly code = 'AWS_CREDENTIALS_UNAVAILABLE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'AwsCredentialsUnavailable';
-  }
-}
 
 /** Temporary AWS credentials from the host (CREDENTIALS_OK). Not secret from the operator; never logged. */
 export interface AwsCredentials {
@@ -170,23 +137,23 @@ export class StorageClient {
   async listRecords(after: { readonly owner: Buffer; readonly record: Buffer } | undefined, limit: number): Promise<ListPage> {
     const reply = await this.#send({ type: FrameType.List, after, limit });
     if (reply.type !== FrameType.Listed) throw unexpected(reply);
-    if (reply.entries.length > limit) throw new StorageBadReply(`LISTED reply with ${reply.entries.length} entries for a limit of ${limit}`);
-    if (reply.more && reply.entries.length === 0) throw new StorageBadReply('LISTED reply with more = 1 and no entries');
+    if (reply.entries.length > limit) throw new StorageBadReplyError(`LISTED reply with ${reply.entries.length} entries for a limit of ${limit}`);
+    if (reply.more && reply.entries.length === 0) throw new StorageBadReplyError('LISTED reply with more = 1 and no entries');
     let previous = after === undefined ? undefined : Buffer.concat([after.owner, after.record]);
     for (const [index, entry] of reply.entries.entries()) {
       const key = Buffer.concat([entry.owner, entry.record]);
       if (previous !== undefined && Buffer.compare(key, previous) <= 0) {
-        throw new StorageBadReply(
+        throw new StorageBadReplyError(
           index === 0 ? 'LISTED entry 0 is not after the cursor' : `LISTED entry ${index} is not after entry ${index - 1} (repeated or out of order)`,
         );
       }
-      if (entry.version < 1) throw new StorageBadReply(`LISTED entry ${index} has version 0 (never written)`);
+      if (entry.version < 1) throw new StorageBadReplyError(`LISTED entry ${index} has version 0 (never written)`);
       previous = key;
     }
     return { entries: reply.entries.map((e) => ({ owner: e.owner, record: e.record, version: e.version })), more: reply.more };
   }
 
-  /** The host's temporary AWS credentials; AwsCredentialsUnavailable when it has none. */
+  /** The host's temporary AWS credentials; AwsCredentialsUnavailableError when it has none. */
   async getAwsCredentials(): Promise<AwsCredentials> {
     const reply = await this.#send({ type: FrameType.Credentials });
     if (reply.type !== FrameType.CredentialsOk) throw unexpected(reply);
@@ -200,28 +167,28 @@ export class StorageClient {
 
   close(): void {
     this.#closed = true;
-    this.#failAll(undefined, new StorageUnavailable('storage client closed'));
+    this.#failAll(undefined, new StorageUnavailableError('storage client closed'));
     this.#socket?.destroy();
     this.#socket = undefined;
   }
 
   #write(reply: StorageReply, expectedVersion: number): WriteResult {
     if (reply.type === FrameType.Written) {
-      if (reply.version !== expectedVersion + 1) throw new StorageBadReply('WRITTEN reply with a version that is not expected + 1');
+      if (reply.version !== expectedVersion + 1) throw new StorageBadReplyError('WRITTEN reply with a version that is not expected + 1');
       return { written: true, version: reply.version };
     }
     if (reply.type === FrameType.Conflict) {
-      if (reply.version === expectedVersion) throw new StorageBadReply('CONFLICT reply with the expected version');
+      if (reply.version === expectedVersion) throw new StorageBadReplyError('CONFLICT reply with the expected version');
       return { written: false, currentVersion: reply.version };
     }
     throw unexpected(reply);
   }
 
   async #send(request: DistributiveOmit<StorageRequest, 'requestId'>, timeoutMs = this.#options.timeoutMs): Promise<StorageReply> {
-    if (this.#closed) throw new StorageUnavailable('storage client closed');
+    if (this.#closed) throw new StorageUnavailableError('storage client closed');
     // Requests still waiting for the connection count too: they are not in #pending yet.
     if (this.#pending.size + this.#awaitingConnection >= this.#options.maxInFlight) {
-      throw new StorageUnavailable(`more than ${this.#options.maxInFlight} storage requests in flight`);
+      throw new StorageUnavailableError(`more than ${this.#options.maxInFlight} storage requests in flight`);
     }
     const deadline = Date.now() + timeoutMs;
     this.#awaitingConnection += 1;
@@ -232,7 +199,7 @@ export class StorageClient {
       this.#awaitingConnection -= 1;
     }
     if (socket.writableLength > MAX_QUEUED_WRITE_BYTES) {
-      throw new StorageUnavailable('storage connection is not draining');
+      throw new StorageUnavailableError('storage connection is not draining');
     }
     const requestId = this.#allocateRequestId();
     const frame = encodeStorageFrame({ ...request, requestId } as StorageRequest);
@@ -240,7 +207,7 @@ export class StorageClient {
       const timer = setTimeout(() => {
         this.#pending.delete(requestId);
         this.#noteSilentTimeout(socket);
-        reject(new StorageUnavailable(`storage did not answer within ${timeoutMs} ms`));
+        reject(new StorageUnavailableError(`storage did not answer within ${timeoutMs} ms`));
       }, Math.max(1, deadline - Date.now()));
       this.#pending.set(requestId, { requestType: request.type, socket, resolve, reject, timer });
       socket.write(frame);
@@ -259,7 +226,7 @@ export class StorageClient {
     this.#silentTimeouts += 1;
     if (this.#silentTimeouts < SILENT_TIMEOUTS_BEFORE_RECONNECT) return;
     this.#options.logger.warn('storage connection silent; replacing it', { timeouts: this.#silentTimeouts });
-    this.#drop(socket, new StorageUnavailable('storage connection was silent and has been replaced'));
+    this.#drop(socket, new StorageUnavailableError('storage connection was silent and has been replaced'));
   }
 
   #allocateRequestId(): number {
@@ -283,7 +250,7 @@ export class StorageClient {
       .catch((error: unknown) => {
         const code = (error as { code?: unknown }).code;
         this.#options.logger.warn('storage connect failed', { address: formatTransportAddress(address), code: typeof code === 'string' ? code : 'UNKNOWN' });
-        throw new StorageUnavailable('cannot connect to storage');
+        throw new StorageUnavailableError('cannot connect to storage');
       })
       .finally(() => {
         this.#connecting = undefined;
@@ -295,7 +262,7 @@ export class StorageClient {
   #attach(socket: Socket): void {
     if (this.#closed) {
       socket.destroy();
-      throw new StorageUnavailable('storage client closed');
+      throw new StorageUnavailableError('storage client closed');
     }
     this.#socket = socket;
     this.#silentTimeouts = 0;
@@ -307,7 +274,7 @@ export class StorageClient {
         replies = reader.push(chunk);
       } catch (error) {
         this.#options.logger.warn('storage sent a malformed frame; dropping the connection', { code: (error as { code?: string }).code ?? 'UNKNOWN' });
-        this.#drop(socket, new StorageBadReply('storage sent a malformed frame'));
+        this.#drop(socket, new StorageBadReplyError('storage sent a malformed frame'));
         return;
       }
       for (const reply of replies) this.#deliver(socket, reply);
@@ -315,12 +282,12 @@ export class StorageClient {
     socket.on('error', (error: NodeJS.ErrnoException) => {
       this.#options.logger.warn('storage connection error', { code: error.code ?? 'UNKNOWN' });
     });
-    socket.on('close', () => this.#drop(socket, new StorageUnavailable('storage connection closed')));
+    socket.on('close', () => this.#drop(socket, new StorageUnavailableError('storage connection closed')));
   }
 
   #deliver(socket: Socket, reply: StorageReply | StorageRequest): void {
     if (isStorageRequest(reply)) {
-      this.#drop(socket, new StorageBadReply('storage sent a request frame'));
+      this.#drop(socket, new StorageBadReplyError('storage sent a request frame'));
       return;
     }
     const pending = this.#pending.get(reply.requestId);
@@ -332,14 +299,14 @@ export class StorageClient {
     clearTimeout(pending.timer);
     if (reply.type === FrameType.Error) {
       if (reply.errorCode === StorageErrorCode.NoCredentials && pending.requestType === FrameType.Credentials) {
-        pending.reject(new AwsCredentialsUnavailable('the host has no AWS credentials to give (ERROR NoCredentials)'));
+        pending.reject(new AwsCredentialsUnavailableError('the host has no AWS credentials to give (ERROR NoCredentials)'));
         return;
       }
       if (reply.errorCode === StorageErrorCode.Full) {
-        pending.reject(new StorageFull('storage answered ERROR Full (the host\'s disk is full)'));
+        pending.reject(new StorageFullError('storage answered ERROR Full (the host\'s disk is full)'));
         return;
       }
-      pending.reject(new StorageUnavailable(`storage answered error ${reply.errorCode}`));
+      pending.reject(new StorageUnavailableError(`storage answered error ${reply.errorCode}`));
       return;
     }
     pending.resolve(reply);
@@ -362,8 +329,8 @@ export class StorageClient {
   }
 }
 
-function unexpected(reply: StorageReply): StorageBadReply {
-  return new StorageBadReply(`unexpected reply type 0x${reply.type.toString(16)}`);
+function unexpected(reply: StorageReply): StorageBadReplyError {
+  return new StorageBadReplyError(`unexpected reply type 0x${reply.type.toString(16)}`);
 }
 
 /** Parses CREDENTIALS_OK strictly. Messages name the field and give its type or length, never its value. */
@@ -372,47 +339,47 @@ function parseCredentialsDocument(json: Buffer): AwsCredentials {
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(json);
   } catch {
-    throw new StorageBadReply(`credentials document is not UTF-8 (${json.length} bytes)`);
+    throw new StorageBadReplyError(`credentials document is not UTF-8 (${json.length} bytes)`);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new StorageBadReply(`credentials document is not JSON (${json.length} bytes)`);
+    throw new StorageBadReplyError(`credentials document is not JSON (${json.length} bytes)`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new StorageBadReply('credentials document is not a JSON object');
+    throw new StorageBadReplyError('credentials document is not a JSON object');
   }
   const fields = parsed as Record<string, unknown>;
   // Unknown names are counted, not named: a name is host-chosen text too.
   const unknown = Object.keys(fields).filter((name) => !CREDENTIALS_FIELDS.has(name)).length;
-  if (unknown > 0) throw new StorageBadReply(`credentials document has ${unknown} unknown field(s)`);
+  if (unknown > 0) throw new StorageBadReplyError(`credentials document has ${unknown} unknown field(s)`);
 
   const stringField = (name: string, optional: boolean): string | undefined => {
     const value = fields[name];
     if (value === undefined && optional) return undefined;
-    if (typeof value !== 'string') throw new StorageBadReply(`credentials ${name} must be a string, got ${value === null ? 'null' : typeof value}`);
+    if (typeof value !== 'string') throw new StorageBadReplyError(`credentials ${name} must be a string, got ${value === null ? 'null' : typeof value}`);
     return value;
   };
   const accessKeyId = stringField('accessKeyId', false) ?? '';
   if (!ACCESS_KEY_ID.test(accessKeyId)) {
-    throw new StorageBadReply(`credentials accessKeyId must be 16..128 characters of [A-Z0-9], got ${accessKeyId.length} characters`);
+    throw new StorageBadReplyError(`credentials accessKeyId must be 16..128 characters of [A-Z0-9], got ${accessKeyId.length} characters`);
   }
   const secretAccessKey = stringField('secretAccessKey', false) ?? '';
   if (secretAccessKey.length > MAX_SECRET_ACCESS_KEY_CHARS || !VISIBLE_ASCII.test(secretAccessKey)) {
-    throw new StorageBadReply(
+    throw new StorageBadReplyError(
       `credentials secretAccessKey must be 1..${MAX_SECRET_ACCESS_KEY_CHARS} printable ASCII characters, got ${secretAccessKey.length} characters`,
     );
   }
   const sessionToken = stringField('sessionToken', true);
   if (sessionToken !== undefined && (sessionToken.length > MAX_SESSION_TOKEN_CHARS || !VISIBLE_ASCII.test(sessionToken))) {
-    throw new StorageBadReply(`credentials sessionToken must be 1..${MAX_SESSION_TOKEN_CHARS} printable ASCII characters, got ${sessionToken.length} characters`);
+    throw new StorageBadReplyError(`credentials sessionToken must be 1..${MAX_SESSION_TOKEN_CHARS} printable ASCII characters, got ${sessionToken.length} characters`);
   }
   const expirationText = stringField('expiration', true);
   let expiration: Date | undefined;
   if (expirationText !== undefined) {
     const ms = ISO_DATE_TIME.test(expirationText) ? Date.parse(expirationText) : Number.NaN;
-    if (Number.isNaN(ms)) throw new StorageBadReply(`credentials expiration must be an ISO-8601 date-time, got ${expirationText.length} characters`);
+    if (Number.isNaN(ms)) throw new StorageBadReplyError(`credentials expiration must be an ISO-8601 date-time, got ${expirationText.length} characters`);
     expiration = new Date(ms);
   }
   return { accessKeyId, secretAccessKey, sessionToken, expiration };

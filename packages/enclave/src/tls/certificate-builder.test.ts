@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { createCertificate, createSelfSignedCertificate, derToPem, ipAddressBytes } from './certificate-builder.js';
-import { CertificateBuildError } from './tls-errors.js';
+import { CertificateBuildError } from '../enclave-errors.js';
 
 const OPENSSL = '/usr/bin/openssl';
 const now = new Date('2026-01-01T00:00:00Z');

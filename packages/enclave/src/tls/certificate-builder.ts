@@ -14,20 +14,8 @@ import { createHash, createPublicKey, sign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 
-import {
-  derBitString,
-  derBoolean,
-  derCertificateTime,
-  derContextExplicit,
-  derContextImplicitPrimitive,
-  derInteger,
-  derOctetString,
-  derOid,
-  derSequence,
-  derSet,
-  derUtf8String,
-} from './der-writer.js';
-import { CertificateBuildError } from './tls-errors.js';
+import { derBitString, derBoolean, derCertificateTime, derContextExplicit, derContextImplicitPrimitive, derInteger, derOctetString, derOid, derSequence, derSet, derUtf8String } from './der-writer.js';
+import { CertificateBuildError } from '../enclave-errors.js';
 
 export type CertificateSignatureHash = 'sha256' | 'sha384';
 

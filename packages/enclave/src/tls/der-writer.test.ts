@@ -3,11 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import {
-  derBitString, derBoolean, derCertificateTime, derContextExplicit, derContextImplicitPrimitive, derGeneralizedTime,
-  derIa5String, derInteger, derNull, derOctetString, derOid, derPrintableString, derSequence, derSet, derUtcTime, derUtf8String,
-} from './der-writer.js';
-import { CertificateBuildError } from './tls-errors.js';
+import { derBitString, derBoolean, derCertificateTime, derContextExplicit, derContextImplicitPrimitive, derGeneralizedTime, derIa5String, derInteger, derNull, derOctetString, derOid, derPrintableString, derSequence, derSet, derUtcTime, derUtf8String } from './der-writer.js';
+import { CertificateBuildError } from '../enclave-errors.js';
 
 const hex = (buffer: Buffer): string => buffer.toString('hex');
 const assertBuildError = (fn: () => unknown): void => {

@@ -1,3 +1,4 @@
+import { CertificateBuildError } from '../enclave-errors.js';
 // A minimal DER (ITU-T X.690) encoder: just the universal types an X.509
 // certificate needs, plus context-specific tags.
 //
@@ -12,7 +13,6 @@
 // Every function returns a complete TLV (tag, definite length, value) as a
 // Buffer; constructed types take already-encoded children.
 
-import { CertificateBuildError } from './tls-errors.js';
 
 /** DER tag bytes used here (X.690 section 8; class and constructed bits included). */
 export const DerTag = {

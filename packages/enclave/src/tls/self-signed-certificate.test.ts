@@ -6,9 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { test } from 'node:test';
 
-import {
-  EPHEMERAL_CERTIFICATE_BACKDATE_MS, EPHEMERAL_CERTIFICATE_VALIDITY_MS, generateEphemeralTlsIdentity,
-} from './self-signed-certificate.js';
+import { EPHEMERAL_CERTIFICATE_BACKDATE_MS, EPHEMERAL_CERTIFICATE_VALIDITY_MS, generateEphemeralTlsIdentity } from './self-signed-certificate.js';
 
 const OPENSSL = '/usr/bin/openssl';
 const now = new Date('2026-03-01T12:00:00Z');

@@ -7,7 +7,7 @@ import { X509Certificate, generateKeyPairSync, randomBytes as cryptoRandomBytes 
 import { isIP } from 'node:net';
 
 import { createSelfSignedCertificate, derToPem } from './certificate-builder.js';
-import { CertificateBuildError } from './tls-errors.js';
+import { CertificateBuildError } from '../enclave-errors.js';
 
 /** notBefore = now − 1 h: tolerates clients whose clocks run up to an hour behind the enclave. */
 export const EPHEMERAL_CERTIFICATE_BACKDATE_MS = 60 * 60 * 1000;

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { generateEphemeralTlsIdentity } from './self-signed-certificate.js';
-import { TlsConfigError } from './tls-errors.js';
 import { loadTlsIdentity } from './tls-identity.js';
+import { ConfigInvalidError } from '../enclave-errors.js';
 
 const now = new Date();
 let directory = '';
@@ -27,7 +27,7 @@ after(() => rmSync(directory, { recursive: true, force: true }));
 
 function assertConfigInvalid(fn: () => unknown, messagePattern: RegExp, mustNotContain?: string): void {
   assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof TlsConfigError);
+    assert.ok(error instanceof ConfigInvalidError);
     assert.equal(error.code, 'CONFIG_INVALID');
     assert.match(error.message, messagePattern);
     if (mustNotContain !== undefined) assert.ok(!error.message.includes(mustNotContain));

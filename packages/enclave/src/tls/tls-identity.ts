@@ -9,8 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 
 import { generateEphemeralTlsIdentity } from './self-signed-certificate.js';
 import type { TlsMaterial } from './self-signed-certificate.js';
-import { TlsConfigError } from './tls-errors.js';
-import type { TlsConfigVariable } from './tls-errors.js';
+import { ConfigInvalidError } from '../enclave-errors.js';
 
 export type TlsIdentitySource = 'files' | 'generated';
 
@@ -35,11 +34,11 @@ function errorCode(error: unknown): string {
   return error instanceof Error ? error.name : typeof error;
 }
 
-function readVariableFile(variable: TlsConfigVariable, path: string, readFile: (path: string) => Buffer): Buffer {
+function readVariableFile(variable: 'TLS_CERT_PATH' | 'TLS_KEY_PATH', path: string, readFile: (path: string) => Buffer): Buffer {
   try {
     return readFile(path);
   } catch (error) {
-    throw new TlsConfigError([variable], `${variable}: file could not be read (${errorCode(error)})`);
+    throw new ConfigInvalidError([{ variable: variable, problem: `file could not be read (${errorCode(error)})` }]);
   }
 }
 
@@ -60,11 +59,8 @@ export function loadTlsIdentity(options: LoadTlsIdentityOptions): TlsIdentity {
     };
   }
   if (!certExists || !keyExists) {
-    const [present, missing]: [TlsConfigVariable, TlsConfigVariable] = certExists ? ['TLS_CERT_PATH', 'TLS_KEY_PATH'] : ['TLS_KEY_PATH', 'TLS_CERT_PATH'];
-    throw new TlsConfigError(
-      ['TLS_CERT_PATH', 'TLS_KEY_PATH'],
-      `${missing}: file does not exist while ${present} does; set both to use files, or neither to generate an in-memory identity`,
-    );
+    const [present, missing]: ['TLS_CERT_PATH' | 'TLS_KEY_PATH', 'TLS_CERT_PATH' | 'TLS_KEY_PATH'] = certExists ? ['TLS_CERT_PATH', 'TLS_KEY_PATH'] : ['TLS_KEY_PATH', 'TLS_CERT_PATH'];
+    throw new ConfigInvalidError([{ variable: missing, problem: `file does not exist while ${present} does; set both to use files, or neither to generate an in-memory identity`, related: ['TLS_CERT_PATH', 'TLS_KEY_PATH'] }]);
   }
 
   const certBytes = readVariableFile('TLS_CERT_PATH', options.certPath, readFile);
@@ -73,18 +69,18 @@ export function loadTlsIdentity(options: LoadTlsIdentityOptions): TlsIdentity {
   try {
     certificate = new X509Certificate(certBytes);
   } catch (error) {
-    throw new TlsConfigError(['TLS_CERT_PATH'], `TLS_CERT_PATH: not a parseable X.509 certificate (${errorCode(error)})`);
+    throw new ConfigInvalidError([{ variable: 'TLS_CERT_PATH', problem: `not a parseable X.509 certificate (${errorCode(error)})` }]);
   }
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(keyBytes);
   } catch (error) {
-    throw new TlsConfigError(['TLS_KEY_PATH'], `TLS_KEY_PATH: not a parseable unencrypted private key (${errorCode(error)})`);
+    throw new ConfigInvalidError([{ variable: 'TLS_KEY_PATH', problem: `not a parseable unencrypted private key (${errorCode(error)})` }]);
   } finally {
     keyBytes.fill(0);
   }
   if (!certificate.checkPrivateKey(privateKey)) {
-    throw new TlsConfigError(['TLS_CERT_PATH', 'TLS_KEY_PATH'], 'TLS_KEY_PATH: private key does not match the certificate in TLS_CERT_PATH');
+    throw new ConfigInvalidError([{ variable: 'TLS_KEY_PATH', problem: 'private key does not match the certificate in TLS_CERT_PATH', related: ['TLS_CERT_PATH'] }]);
   }
   return {
     source: 'files',

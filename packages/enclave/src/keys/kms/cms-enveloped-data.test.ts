@@ -14,11 +14,8 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 
 import { MAX_CONTENT_CHUNKS, MAX_INPUT_BYTES, openCmsEnvelopedData, parseCmsEnvelopedData } from './cms-enveloped-data.js';
-import { CMS_ENVELOPE_REASONS, CmsEnvelopeError, type CmsEnvelopeReason } from './cms-errors.js';
-import {
-  aesCbcAlgorithm, buildEnvelope, chunkedContent, contentInfo, encryptedContentInfo, indefinite, integer, keyTransRecipient,
-  NULL, oaepAlgorithm, oid, OIDS, sealForRecipient, tlv, type EnvelopeMaterial,
-} from './cms-test-builder.js';
+import { aesCbcAlgorithm, buildEnvelope, chunkedContent, contentInfo, encryptedContentInfo, indefinite, integer, keyTransRecipient, NULL, oaepAlgorithm, oid, OIDS, sealForRecipient, tlv, type EnvelopeMaterial } from './cms-test-builder.js';
+import { CMS_ENVELOPE_REASONS, CmsEnvelopeError, type CmsEnvelopeReason } from '../../enclave-errors.js';
 
 // This file runs from <repo>/packages/enclave/dist/keys/kms/; the repo root is five directories up.
 const REPO = fileURLToPath(new URL('../../../../../', import.meta.url));

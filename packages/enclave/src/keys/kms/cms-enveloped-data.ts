@@ -46,9 +46,8 @@
 // session to KMS, so callers must still validate the plaintext's shape.
 
 import { createDecipheriv, privateDecrypt, constants as cryptoConstants, type KeyObject } from 'node:crypto';
+import { CmsEnvelopeError, type CmsEnvelopeReason, KeyringUsageError } from '../../enclave-errors.js';
 
-import { KeyringUsageError } from '../key-errors.js';
-import { CmsEnvelopeError, type CmsEnvelopeReason } from './cms-errors.js';
 
 /** 8 KiB: KMS caps CiphertextForRecipient at 6144 bytes (API reference), plus headroom. */
 export const MAX_INPUT_BYTES = 8192;

@@ -18,7 +18,7 @@ import type { Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { TransportAddress } from '@http-enclave/protocol';
 import { connectTo } from '@http-enclave/transport';
-import { EgressTunnelError, sanitizeOutsideText } from './kms-errors.js';
+import { EgressTunnelError, sanitizeOutsideText } from '../../enclave-errors.js';
 
 /** The forwarder's reply head is a status line and a few headers: 4 KiB is plenty. */
 export const MAX_CONNECT_REPLY_BYTES = 4096;

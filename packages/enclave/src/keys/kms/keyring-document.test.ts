@@ -6,15 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { createKeyring } from '../keyring.js';
 import { asKeyId } from '../identifiers.js';
-import {
-  KEYRING_MAGIC,
-  MAX_KEYRING_KEYS,
-  decodeKeyringDocument,
-  encodeKeyringDocument,
-  verifyKeyringMac,
-  type KeyringDocument,
-} from './keyring-document.js';
-import { KeyringDocumentError } from './kms-errors.js';
+import { KEYRING_MAGIC, MAX_KEYRING_KEYS, decodeKeyringDocument, encodeKeyringDocument, verifyKeyringMac, type KeyringDocument } from './keyring-document.js';
+import { KeyringDocumentError } from '../../enclave-errors.js';
 
 function sampleDocument(count = 2, activeIndex = count - 1): KeyringDocument {
   return {

@@ -30,7 +30,7 @@
 
 import { timingSafeEqual } from 'node:crypto';
 import { KEY_ID_BYTES, asKeyId, type KeyId } from '../identifiers.js';
-import { KeyringDocumentError } from './kms-errors.js';
+import { KeyringDocumentError } from '../../enclave-errors.js';
 
 export const KEYRING_MAGIC = Buffer.from('HEKR', 'ascii');
 export const KEYRING_FORMAT_VERSION = 1;

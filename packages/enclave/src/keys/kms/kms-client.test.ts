@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { KmsClient, type AwsCredentials } from './kms-client.js';
-import { KmsRequestError } from './kms-errors.js';
+import { KmsRequestError } from '../../enclave-errors.js';
 
 const credentials: AwsCredentials = { accessKeyId: 'ASIATESTTESTTEST0001', secretAccessKey: 'test-secret-made-at-test-time', sessionToken: 'token-made-at-test-time', expiration: undefined };
 const recipient = { attestationDocument: Buffer.from('not a real document: the client does not look inside') };

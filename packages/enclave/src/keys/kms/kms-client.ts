@@ -32,9 +32,9 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import type { TransportAddress } from '@http-enclave/protocol';
 import { NodeSha256 } from './aws-sha256.js';
 import { openTlsTunnel } from './egress-tunnel.js';
-import { EgressTunnelError, KmsRequestError, sanitizeOutsideText } from './kms-errors.js';
 
 import type { AwsCredentials } from '../../storage/storage-client.js';
+import { EgressTunnelError, KmsRequestError, sanitizeOutsideText } from '../../enclave-errors.js';
 
 export type { AwsCredentials };
 

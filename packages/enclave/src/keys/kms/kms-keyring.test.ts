@@ -13,8 +13,8 @@ import { silentLogger } from '../../log.js';
 import type { GetResult, WriteResult } from '../../storage/storage-client.js';
 import { buildEnvelope, sealForRecipient } from './cms-test-builder.js';
 import type { KmsClient } from './kms-client.js';
-import { KeyringDocumentError, KmsRequestError } from './kms-errors.js';
-import { KeyringChangedError, loadKmsKeyring, rotateKmsKeyring, type KmsKeyringDeps } from './kms-keyring.js';
+import { loadKmsKeyring, rotateKmsKeyring, type KmsKeyringDeps } from './kms-keyring.js';
+import { KeyringChangedError, KeyringDocumentError, KmsRequestError } from '../../enclave-errors.js';
 
 const KEY_ARN = 'arn:aws:kms:eu-west-3:111122223333:key/6f1f9c4e-0c44-4a8e-9a39-1f0b5d0c2a11';
 

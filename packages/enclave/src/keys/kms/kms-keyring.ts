@@ -26,19 +26,9 @@ import { MASTER_KEY_BYTES } from '../master-key.js';
 import { createSecretKey } from 'node:crypto';
 import { openCmsEnvelopedData } from './cms-enveloped-data.js';
 import type { KmsClient } from './kms-client.js';
-import { KeyringDocumentError, KmsRequestError } from './kms-errors.js';
 import { createKmsRecipient, type KmsRecipientKey } from './kms-recipient.js';
-import {
-  KEYRING_ENCRYPTION_CONTEXT,
-  KEYRING_OWNER,
-  KEYRING_RECORD,
-  MAX_KEYRING_KEYS,
-  decodeKeyringDocument,
-  encodeKeyringDocument,
-  verifyKeyringMac,
-  type KeyringDocument,
-  type WrappedKey,
-} from './keyring-document.js';
+import { KEYRING_ENCRYPTION_CONTEXT, KEYRING_OWNER, KEYRING_RECORD, MAX_KEYRING_KEYS, decodeKeyringDocument, encodeKeyringDocument, verifyKeyringMac, type KeyringDocument, type WrappedKey } from './keyring-document.js';
+import { KeyringChangedError, KeyringDocumentError, KmsRequestError } from '../../enclave-errors.js';
 
 /** What key release needs of the storage channel. */
 export interface KeyringStorage {
@@ -60,16 +50,6 @@ export interface KmsKeyringState {
   readonly document: KeyringDocument;
   /** Storage version of the keyring record (compare-and-set base for the next change). */
   readonly storedVersion: number;
-}
-
-/** Another enclave changed the keyring at the same moment: reload and retry. */
-export class KeyringChangedError extends Error {
-  readonly code = 'KEYRING_CONFLICT';
-  readonly source = 'storage';
-  constructor() {
-    super('the stored keyring changed during this operation (another enclave rotated or created it); reload and retry');
-    this.name = 'KeyringChangedError';
-  }
 }
 
 /** Reads the stored keyring and has KMS release it; creates one on first start. */
