@@ -18,7 +18,7 @@ import { PrivateDocuments } from './records/private-documents.js';
 import { StorageClient } from './storage/storage-client.js';
 import { loadTlsIdentity } from './tls/tls-identity.js';
 import { buildTlsServerOptions } from './tls/tls-server-options.js';
-import { subscribeRequests } from './telemetry/enclave-events.js';
+import { logEnclaveEvents } from './telemetry/enclave-event-log.js';
 import { ConfigInvalidError } from './enclave-errors.js';
 
 export interface EnclaveHandle {
@@ -106,7 +106,7 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
   logger.info('rollback detection started', { watermarkRunId: documents.rollbackGuard.runId, rollbackCacheEntries: config.rollbackCacheEntries });
   // Attestation for clients binds the TLS key; without TLS, the provider served only key release.
   if (!config.useTls) attestation = undefined;
-  const keys = new KeyAdministration(obtained, documents, storage, logger, { refreshIntervalMs: config.keyringRefreshMs });
+  const keys = new KeyAdministration(obtained, documents, storage, { refreshIntervalMs: config.keyringRefreshMs });
   documents.setUnknownKeyHandler(() => keys.reloadForUnknownKey());
   const handler = createApiHandler({
     documents,
@@ -118,7 +118,7 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
     attestation,
     admin: { adminTokenSha256: config.adminTokenSha256, keys },
   });
-  const server = createApiServer(config, tlsOptions, handler, logger);
+  const server = createApiServer(config, tlsOptions, handler);
   const drain = trackResponsesForDrain(server);
   try {
     await listenOn(server, config.listen);
@@ -128,10 +128,8 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
   }
   const address = listeningAddress(server, config.listen);
   const stopRefreshing = keys.startRefreshing();
-  // The request log line: a subscriber of the request events (telemetry/enclave-events.ts).
-  const stopRequestLog = subscribeRequests((event) =>
-    logger[event.status >= 500 ? 'warn' : 'debug']('request', { method: event.method, route: event.route, status: event.status, ms: Math.round(event.durationMs * 10) / 10 }),
-  );
+  // The log lines of the enclave's events: one subscriber (telemetry/enclave-event-log.ts).
+  const stopEventLog = logEnclaveEvents(logger);
   logger.info('enclave listening', { address: formatTransportAddress(address), tls: config.useTls, storage: formatTransportAddress(config.storageAddress) });
   return {
     address,
@@ -140,7 +138,7 @@ export async function runEnclave(config: EnclaveConfig, deps: EnclaveDeps): Prom
       stopRefreshing();
       drain.start();
       return closeServer(server, drainTimeoutMs).finally(() => {
-        stopRequestLog();
+        stopEventLog();
         storage.close();
       });
     },

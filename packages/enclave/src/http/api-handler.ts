@@ -25,8 +25,8 @@ import { serveAttestation } from './attestation-endpoint.js';
 import { AttestationRateLimit } from './attestation-rate-limit.js';
 import { tokenFromHeaders } from './authenticate.js';
 import { readJsonBody } from './read-json-body.js';
-import { publishRequest } from '../telemetry/enclave-events.js';
-import { AttestationRateLimitedError, EnclaveError, InternalError, InvalidNameError, InvalidRequestError, MethodNotAllowedError, OverloadedError, RecordCreateRateLimitedError, RequestAbortedError, RouteNotFoundError, toApiError } from '../enclave-errors.js';
+import { publishAttestation, publishRequest, publishSeal, type AttestationEvent } from '../telemetry/enclave-events.js';
+import { AttestationRateLimitedError, EnclaveError, InternalError, InvalidNameError, InvalidRequestError, MethodNotAllowedError, OverloadedError, RecordCreateRateLimitedError, RequestAbortedError, RouteNotFoundError, StorageIntegrityError, toApiError, AttestationUnavailableError, InvalidNonceError } from '../enclave-errors.js';
 
 const DEFAULT_DOCUMENT_NAME = '';
 /** Bytes of the seal's GCM tag in an ETag: 64 bits, so two sealings of one version collide with probability 2^-64. */
@@ -213,6 +213,8 @@ function createSingleRequestHandler(deps: ApiHandlerDeps): (request: IncomingMes
       .catch((error: unknown) => {
         if (error instanceof RequestAbortedError) return;
         const apiError = toApiError(error);
+        // Which check a blob from storage failed: a code for the log and the metrics (never sent).
+        if (apiError instanceof StorageIntegrityError) publishSeal({ reason: apiError.reason });
         if (apiError instanceof InternalError) {
           // Log the class and code only: an unknown error's message may hold data.
           deps.logger.error('unexpected error', { error: error instanceof Error ? error.name : typeof error, code: codeOf(error) });
@@ -289,11 +291,18 @@ async function handle(
   if (route.kind === 'attestation') {
     setTemplate(route.template);
     if (request.method !== 'GET') throw new MethodNotAllowedError();
-    if (deps.attestation !== undefined && !attestationRateLimit.tryTake(request.socket)) {
-      response.setHeader('retry-after', '1');
-      throw new AttestationRateLimitedError();
+    const started = performance.now();
+    try {
+      if (deps.attestation !== undefined && !attestationRateLimit.tryTake(request.socket)) {
+        response.setHeader('retry-after', '1');
+        throw new AttestationRateLimitedError();
+      }
+      await serveAttestation(request, response, deps.attestation);
+      publishAttestation({ outcome: 'served', durationMs: performance.now() - started });
+    } catch (error) {
+      publishAttestation({ outcome: attestationOutcome(error), durationMs: performance.now() - started });
+      throw error;
     }
-    await serveAttestation(request, response, deps.attestation);
     return;
   }
   if (route.kind === 'admin') {
@@ -436,6 +445,13 @@ function discardRestOfBody(request: IncomingMessage, giveUp: () => void, whenDon
   });
   request.once('close', () => clearTimeout(timer));
   request.resume();
+}
+
+function attestationOutcome(error: unknown): AttestationEvent['outcome'] {
+  if (error instanceof AttestationRateLimitedError) return 'rate_limited';
+  if (error instanceof AttestationUnavailableError) return 'unavailable';
+  if (error instanceof InvalidNonceError) return 'invalid_nonce';
+  return 'error';
 }
 
 function codeOf(error: unknown): string {

@@ -40,7 +40,7 @@ function handlerWith(attestation: AttestationProvider | undefined) {
   // The storage client connects lazily; /attestation never touches it.
   const storage = new StorageClient({ address: parseTransportAddress('unix:///nonexistent/he-storage.sock'), timeoutMs: 100, maxInFlight: 1, logger: silentLogger });
   const documents = new PrivateDocuments(createKeyringFromEnvKey(randomBytes(32)), storage);
-  const keys = new KeyAdministration({ source: 'env', keyring: documents.keyring }, documents, storage, silentLogger, { refreshIntervalMs: 30_000 });
+  const keys = new KeyAdministration({ source: 'env', keyring: documents.keyring }, documents, storage, { refreshIntervalMs: 30_000 });
   return createApiHandler({ documents, storage, authMode: 'token', maxBodyBytes: 1024, bodyBudget: new BodyMemoryBudget(1024), logger: silentLogger, attestation, admin: { adminTokenSha256: undefined, keys } });
 }
 

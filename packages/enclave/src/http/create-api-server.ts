@@ -8,9 +8,9 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { EnclaveConfig } from '../config.js';
-import type { Logger } from '../log.js';
 import { settleParseError } from './api-handler.js';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import { publishConnection } from '../telemetry/enclave-events.js';
 import { EnclaveError, ExpectationFailedError, HeadersTooLargeError, InvalidRequestError, RequestTimeoutError, errorBody } from '../enclave-errors.js';
 
 /** How often Node checks header/request timeouts; the timeouts fire up to this late. */
@@ -24,7 +24,6 @@ export function createApiServer(
   config: EnclaveConfig,
   tlsOptions: (SecureContextOptions & TlsOptions) | undefined,
   handler: RequestHandler,
-  logger: Logger,
 ): HttpServer {
   const httpOptions: ServerOptions = {
     maxHeaderSize: config.maxHeaderBytes,
@@ -63,7 +62,7 @@ export function createApiServer(
       socket.allowHalfOpen = true;
     });
   }
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, logger));
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket));
   // Expect: 100-continue: no automatic 100; the handler sends it once the
   // request is accepted, right before reading the body (api-handler.ts).
   server.on('checkContinue', handler);
@@ -75,14 +74,14 @@ export function createApiServer(
   });
   if (tlsOptions !== undefined) {
     server.on('tlsClientError', (error: NodeJS.ErrnoException) => {
-      logger.debug('tls handshake failed', { code: error.code ?? 'UNKNOWN' });
+      publishConnection({ stage: 'tls', code: error.code ?? 'UNKNOWN' });
     });
   }
   return server;
 }
 
-function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, logger: Logger): void {
-  logger.debug('http client error', { code: error.code ?? 'UNKNOWN' });
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  publishConnection({ stage: 'http', code: error.code ?? 'UNKNOWN' });
   // Only HTTP-level failures get an HTTP answer. Anything else (a TLS
   // handshake timeout or failure, a reset) means there is no HTTP
   // conversation to answer in: writing would queue bytes on a socket that

@@ -29,8 +29,9 @@ import { loadKmsKeyring, retireKmsKey, rotateKmsKeyring, type KmsKeyringDeps, ty
 import type { ObtainedKeyring } from './obtain-keyring.js';
 import type { PrivateDocuments } from '../records/private-documents.js';
 import type { StorageClient } from '../storage/storage-client.js';
-import { errorCodeOf, type Logger } from '../log.js';
+import { errorCodeOf } from '../log.js';
 import { AdminBusyError, KeyRetireRefusedError, KeySourceNotKmsError, KeyUnknownError } from '../enclave-errors.js';
+import { publishKey } from '../telemetry/enclave-events.js';
 
 /** Records per re-seal batch at most: one LIST page. */
 export const MAX_RESEAL_BATCH = 256;
@@ -73,7 +74,6 @@ export class KeyAdministration {
   #kms: { state: KmsKeyringState; readonly deps: KmsKeyringDeps } | undefined;
   readonly #documents: PrivateDocuments;
   readonly #storage: StorageClient;
-  readonly #logger: Logger;
   readonly #refreshIntervalMs: number;
   readonly #now: () => number;
   /** When this enclave started sealing under the current active key. */
@@ -83,11 +83,10 @@ export class KeyAdministration {
   #held = 0;
   #refreshing: Promise<boolean> | undefined;
 
-  constructor(obtained: ObtainedKeyring, documents: PrivateDocuments, storage: StorageClient, logger: Logger, options: KeyAdministrationOptions) {
+  constructor(obtained: ObtainedKeyring, documents: PrivateDocuments, storage: StorageClient, options: KeyAdministrationOptions) {
     this.#kms = obtained.source === 'kms' ? { state: obtained.state, deps: obtained.deps } : undefined;
     this.#documents = documents;
     this.#storage = storage;
-    this.#logger = logger;
     this.#refreshIntervalMs = options.refreshIntervalMs;
     this.#now = options.now ?? Date.now;
     this.#activeSince = this.#now();
@@ -107,7 +106,7 @@ export class KeyAdministration {
     return this.#exclusive(async () => {
       const kms = this.#requireKms();
       this.#adopt(kms, await rotateKmsKeyring(kms.state, kms.deps));
-      this.#logger.info('key rotated: new seals use the new active key', { activeKeyId: keyIdToHex(kms.state.keyring.activeKeyId) });
+      publishKey({ event: 'rotated', keyId: keyIdToHex(kms.state.keyring.activeKeyId) });
       return this.status();
     });
   }
@@ -127,7 +126,7 @@ export class KeyAdministration {
       }
       const last = page.entries[page.entries.length - 1];
       const cursor = page.more && last !== undefined ? { owner: last.owner, record: last.record } : undefined;
-      if (resealed > 0) this.#logger.info('re-sealed a batch under the active key', { examined, resealed, more: page.more });
+      if (resealed > 0) publishKey({ event: 'resealed', examined, resealed, more: page.more });
       return { examined, resealed, alreadyActive, cursor, more: page.more };
     });
   }
@@ -148,7 +147,7 @@ export class KeyAdministration {
       const inUse = await this.#countRecordsUnder(keyId, signal);
       if (inUse > 0) throw new KeyRetireRefusedError(`${inUse} records are still sealed under this key; run reseal first`);
       this.#adopt(kms, await retireKmsKey(kms.state, keyId, kms.deps));
-      this.#logger.info('key retired', { keyId: keyIdHex });
+      publishKey({ event: 'retired', keyId: keyIdHex });
       return this.status();
     });
   }
@@ -174,18 +173,18 @@ export class KeyAdministration {
     if (stored.version === kms.state.storedVersion) return false;
     const reloaded = await loadKmsKeyring(kms.deps);
     if (!reloaded.keyring.identityKeyId.equals(kms.state.keyring.identityKeyId)) {
-      this.#logger.error('the stored keyring has another identity key; keeping the one this enclave started with', { code: 'KEYRING_IDENTITY_CHANGED' });
+      publishKey({ event: 'identity_changed', code: 'KEYRING_IDENTITY_CHANGED' });
       return false;
     }
     // Another enclave only adds keys or retires inactive ones, and waits two
     // periods after a rotation before retiring: a keyring without this
     // enclave's active key is an older one replayed by the host. Keep ours.
     if (!reloaded.keyring.hasKeyId(kms.state.keyring.activeKeyId)) {
-      this.#logger.error('the stored keyring lacks this enclave\'s active key (an older keyring replayed?); keeping the one in memory', { code: 'KEYRING_REGRESSED' });
+      publishKey({ event: 'regressed', code: 'KEYRING_REGRESSED' });
       return false;
     }
     this.#adopt(kms, reloaded);
-    this.#logger.info('the stored keyring changed; reloaded it through KMS', { keys: reloaded.document.keys.length, activeKeyId: keyIdToHex(reloaded.keyring.activeKeyId) });
+    publishKey({ event: 'reloaded', keys: reloaded.document.keys.length, keyId: keyIdToHex(reloaded.keyring.activeKeyId) });
     return true;
   }
 
@@ -196,7 +195,7 @@ export class KeyAdministration {
     try {
       return await this.refresh();
     } catch (error) {
-      this.#logger.warn('keyring reload failed', { code: errorCodeOf(error) });
+      publishKey({ event: 'reload_failed', code: errorCodeOf(error) });
       return false;
     }
   }
@@ -205,7 +204,7 @@ export class KeyAdministration {
   startRefreshing(): () => void {
     if (this.#kms === undefined) return () => undefined;
     const timer = setInterval(() => {
-      this.refresh().catch((error: unknown) => this.#logger.warn('keyring refresh failed; retrying at the next period', { code: errorCodeOf(error) }));
+      this.refresh().catch((error: unknown) => publishKey({ event: 'refresh_failed', code: errorCodeOf(error) }));
     }, this.#refreshIntervalMs);
     timer.unref();
     return () => clearInterval(timer);

@@ -36,6 +36,7 @@ import {
 } from '@http-enclave/protocol';
 import { connectTo } from '@http-enclave/transport';
 import type { Logger } from '../log.js';
+import { publishStorage, type StorageKind, type StorageOutcome } from '../telemetry/enclave-events.js';
 import { AwsCredentialsUnavailableError, StorageBadReplyError, StorageFullError, StorageUnavailableError } from '../enclave-errors.js';
 
 /** Bytes we let wait in the socket's write buffer before refusing new requests (8 sealed 8 MiB documents). */
@@ -96,6 +97,32 @@ interface Pending {
 export const SILENT_TIMEOUTS_BEFORE_RECONNECT = 2;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+const STORAGE_KINDS: Readonly<Record<StorageRequest['type'], StorageKind>> = {
+  [FrameType.Get]: 'get',
+  [FrameType.Put]: 'put',
+  [FrameType.List]: 'list',
+  [FrameType.Credentials]: 'credentials',
+  [FrameType.Ping]: 'ping',
+};
+
+const REPLY_OUTCOMES: Partial<Readonly<Record<FrameType, StorageOutcome>>> = {
+  [FrameType.Found]: 'found',
+  [FrameType.NotFound]: 'not_found',
+  [FrameType.Written]: 'written',
+  [FrameType.Conflict]: 'conflict',
+  [FrameType.Listed]: 'ok',
+  [FrameType.CredentialsOk]: 'ok',
+  [FrameType.Pong]: 'ok',
+};
+
+function errorOutcome(error: unknown): StorageOutcome {
+  if (error instanceof StorageFullError) return 'storage_full';
+  if (error instanceof StorageUnavailableError) return 'storage_unavailable';
+  if (error instanceof StorageBadReplyError) return 'storage_bad_reply';
+  if (error instanceof AwsCredentialsUnavailableError) return 'aws_credentials_unavailable';
+  return 'error';
+}
 
 export class StorageClient {
   readonly #options: StorageClientOptions;
@@ -184,7 +211,21 @@ export class StorageClient {
     throw unexpected(reply);
   }
 
+  /** #exchange, timed and published as a storage event (kind and outcome: the host sees both anyway). */
   async #send(request: DistributiveOmit<StorageRequest, 'requestId'>, timeoutMs = this.#options.timeoutMs): Promise<StorageReply> {
+    const started = performance.now();
+    const kind = STORAGE_KINDS[request.type];
+    try {
+      const reply = await this.#exchange(request, timeoutMs);
+      publishStorage({ kind, outcome: REPLY_OUTCOMES[reply.type] ?? 'error', durationMs: performance.now() - started });
+      return reply;
+    } catch (error) {
+      publishStorage({ kind, outcome: errorOutcome(error), durationMs: performance.now() - started });
+      throw error;
+    }
+  }
+
+  async #exchange(request: DistributiveOmit<StorageRequest, 'requestId'>, timeoutMs: number): Promise<StorageReply> {
     if (this.#closed) throw new StorageUnavailableError('storage client closed');
     // Requests still waiting for the connection count too: they are not in #pending yet.
     if (this.#pending.size + this.#awaitingConnection >= this.#options.maxInFlight) {

@@ -1,10 +1,18 @@
 // The enclave's events on node:diagnostics_channel. Business code publishes
-// what happened; the request log line and the telemetry metrics subscribe.
-// An event carries a route template (never the path a client sent), the
-// method, the status and a duration: nothing a client chose.
+// what happened; the log lines (enclave-event-log.ts) and the telemetry
+// metrics (enclave-metrics.ts) subscribe. An event carries fixed vocabularies
+// only: route templates (never the path a client sent), methods, statuses,
+// storage request kinds and outcomes (which the host sees anyway: it serves
+// them), reason codes, key ids (public), durations. Never a body, a token, a
+// key, a pseudonym, a record id or a size.
 //
-//   channel                          message
-//   http-enclave:enclave:request     RequestEvent
+//   channel                              message
+//   http-enclave:enclave:request         RequestEvent      an answered HTTP request
+//   http-enclave:enclave:connection      ConnectionEvent   a TLS handshake or HTTP parse failure, by class
+//   http-enclave:enclave:storage         StorageEvent      a storage request settled
+//   http-enclave:enclave:seal            SealEvent         a blob from storage failed to open, by reason
+//   http-enclave:enclave:attestation     AttestationEvent  GET /attestation served or refused
+//   http-enclave:enclave:key             KeyEvent          the keyring changed, or failed to
 
 import { channel } from 'node:diagnostics_channel';
 
@@ -27,7 +35,86 @@ export function publishRequest(event: RequestEvent): void {
 }
 
 export function subscribeRequests(handler: (event: RequestEvent) => void): () => void {
-  const listener = (message: unknown): void => handler(message as RequestEvent);
-  channel(REQUEST_CHANNEL).subscribe(listener);
-  return () => void channel(REQUEST_CHANNEL).unsubscribe(listener);
+  return subscribeTo(REQUEST_CHANNEL, handler);
 }
+
+/** Why a client connection failed before a request: the TLS handshake or the HTTP parser, with its error code (ERR_SSL_…, HPE_…). */
+export interface ConnectionEvent {
+  readonly stage: 'tls' | 'http';
+  readonly code: string;
+}
+
+/** Storage request kinds: the frame types the enclave sends. */
+export type StorageKind = 'get' | 'put' | 'list' | 'credentials' | 'ping';
+/** How a storage request ended: the reply's type, or the error's code in lower case. */
+export type StorageOutcome = 'found' | 'not_found' | 'written' | 'conflict' | 'ok' | 'storage_unavailable' | 'storage_full' | 'storage_bad_reply' | 'aws_credentials_unavailable' | 'error';
+
+export interface StorageEvent {
+  readonly kind: StorageKind;
+  readonly outcome: StorageOutcome;
+  readonly durationMs: number;
+}
+
+/** A blob the host returned did not open: the STORAGE_INTEGRITY reason (enclave-errors.ts). */
+export interface SealEvent {
+  readonly reason: string;
+}
+
+export interface AttestationEvent {
+  readonly outcome: 'served' | 'rate_limited' | 'unavailable' | 'invalid_nonce' | 'error';
+  readonly durationMs: number;
+}
+
+/** Key events; `keyId` (hex, public: it is in every sealed envelope) where one key is concerned, `code` for a failure. */
+export interface KeyEvent {
+  readonly event: 'rotated' | 'resealed' | 'retired' | 'reloaded' | 'reload_failed' | 'refresh_failed' | 'identity_changed' | 'regressed';
+  readonly keyId?: string;
+  readonly keys?: number;
+  readonly examined?: number;
+  readonly resealed?: number;
+  readonly more?: boolean;
+  readonly code?: string;
+}
+
+export const CONNECTION_CHANNEL = 'http-enclave:enclave:connection';
+export const STORAGE_CHANNEL = 'http-enclave:enclave:storage';
+export const SEAL_CHANNEL = 'http-enclave:enclave:seal';
+export const ATTESTATION_CHANNEL = 'http-enclave:enclave:attestation';
+export const KEY_CHANNEL = 'http-enclave:enclave:key';
+
+const connections = channel(CONNECTION_CHANNEL);
+const storage = channel(STORAGE_CHANNEL);
+const seals = channel(SEAL_CHANNEL);
+const attestations = channel(ATTESTATION_CHANNEL);
+const keys = channel(KEY_CHANNEL);
+
+/** Error codes are ours or Node's (ERR_…, HPE_…, ECONNRESET); anything else is `OTHER`, so a peer cannot grow a label set. */
+const CODE_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+export function publishConnection(event: ConnectionEvent): void {
+  if (connections.hasSubscribers) connections.publish({ stage: event.stage, code: CODE_PATTERN.test(event.code) ? event.code : 'OTHER' });
+}
+export function publishStorage(event: StorageEvent): void {
+  if (storage.hasSubscribers) storage.publish(event);
+}
+export function publishSeal(event: SealEvent): void {
+  if (seals.hasSubscribers) seals.publish(event);
+}
+export function publishAttestation(event: AttestationEvent): void {
+  if (attestations.hasSubscribers) attestations.publish(event);
+}
+export function publishKey(event: KeyEvent): void {
+  if (keys.hasSubscribers) keys.publish(event);
+}
+
+function subscribeTo<T>(name: string, handler: (event: T) => void): () => void {
+  const listener = (message: unknown): void => handler(message as T);
+  channel(name).subscribe(listener);
+  return () => void channel(name).unsubscribe(listener);
+}
+
+export const subscribeConnections = (handler: (event: ConnectionEvent) => void): (() => void) => subscribeTo(CONNECTION_CHANNEL, handler);
+export const subscribeStorage = (handler: (event: StorageEvent) => void): (() => void) => subscribeTo(STORAGE_CHANNEL, handler);
+export const subscribeSeals = (handler: (event: SealEvent) => void): (() => void) => subscribeTo(SEAL_CHANNEL, handler);
+export const subscribeAttestations = (handler: (event: AttestationEvent) => void): (() => void) => subscribeTo(ATTESTATION_CHANNEL, handler);
+export const subscribeKeys = (handler: (event: KeyEvent) => void): (() => void) => subscribeTo(KEY_CHANNEL, handler);

@@ -27,7 +27,7 @@ export const METRICS_INTERVAL_MS = 5_000;
  * 200 or 404 (a request line at debug level carries it; a 5xx is a warn line).
  */
 export const TELEMETRY_LOG_FIELDS: ReadonlySet<string> = new Set([
-  'code', 'error', 'reason', 'signal', 'method', 'route', 'ms', 'queued', 'timeouts',
+  'code', 'error', 'reason', 'signal', 'method', 'route', 'ms', 'queued', 'timeouts', 'kind', 'outcome',
   'address', 'tls', 'storage', 'attestationProvider', 'devRootSource', 'devRootSha256', 'moduleId', 'pcr0',
   'watermarkRunId', 'rollbackCacheEntries', 'activeKeyId', 'keyId', 'keys', 'examined', 'resealed', 'more',
 ]);

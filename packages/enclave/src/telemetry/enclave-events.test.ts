@@ -1,0 +1,97 @@
+// The enclave's events reach both subscribers: the log lines
+// (enclave-event-log.ts) and the telemetry counters (enclave-metrics.ts),
+// through the real diagnostics channels; and what a storage request
+// publishes, through the real storage client against a real socket server.
+
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
+import { test } from 'node:test';
+import { encodeStorageFrame, FrameType, StorageFrameReader, type StorageRequest } from '@http-enclave/protocol';
+import { createLogger, silentLogger } from '../log.js';
+import { StorageClient } from '../storage/storage-client.js';
+import { logEnclaveEvents } from './enclave-event-log.js';
+import { publishAttestation, publishConnection, publishKey, publishSeal, publishStorage } from './enclave-events.js';
+import { EnclaveMetrics } from './enclave-metrics.js';
+
+function counter(metrics: EnclaveMetrics, name: string, labels: Record<string, string>): number | undefined {
+  return metrics.snapshot().find((c) => c.name === name && JSON.stringify(c.labels) === JSON.stringify(labels))?.value;
+}
+
+test('every event kind becomes a counter with its fixed labels, and a log line at its level', () => {
+  const metrics = new EnclaveMetrics(() => 0);
+  const lines: { level: string; msg: string; [field: string]: unknown }[] = [];
+  const stopLog = logEnclaveEvents(createLogger('debug', (line) => lines.push(JSON.parse(line) as (typeof lines)[number])));
+  try {
+    publishConnection({ stage: 'tls', code: 'ERR_SSL_NO_SHARED_CIPHER' });
+    publishConnection({ stage: 'http', code: 'not a code; a peer\'s text' });
+    publishStorage({ kind: 'get', outcome: 'found', durationMs: 4 });
+    publishStorage({ kind: 'get', outcome: 'found', durationMs: 6 });
+    publishSeal({ reason: 'AUTHENTICATION_FAILED' });
+    publishAttestation({ outcome: 'served', durationMs: 2 });
+    publishAttestation({ outcome: 'rate_limited', durationMs: 0 });
+    publishKey({ event: 'rotated', keyId: 'ab'.repeat(16) });
+    publishKey({ event: 'regressed', code: 'KEYRING_REGRESSED' });
+
+    assert.equal(counter(metrics, 'connection_failures_total', { stage: 'tls' }), 1);
+    assert.equal(counter(metrics, 'connection_failures_total', { stage: 'http' }), 1);
+    assert.equal(counter(metrics, 'storage_requests_total', { kind: 'get', outcome: 'found' }), 2);
+    assert.equal(counter(metrics, 'storage_request_duration_seconds_sum', { kind: 'get' }), 0.01);
+    assert.equal(counter(metrics, 'seal_failures_total', { reason: 'AUTHENTICATION_FAILED' }), 1);
+    assert.equal(counter(metrics, 'attestation_documents_total', { outcome: 'served' }), 1);
+    assert.equal(counter(metrics, 'attestation_documents_total', { outcome: 'rate_limited' }), 1);
+    assert.equal(counter(metrics, 'key_events_total', { event: 'rotated' }), 1);
+    assert.equal(counter(metrics, 'key_events_total', { event: 'regressed' }), 1);
+
+    const byMsg = (prefix: string) => lines.filter((line) => line.msg.startsWith(prefix));
+    assert.deepEqual(byMsg('tls handshake failed').map((l) => [l.level, l['code']]), [['debug', 'ERR_SSL_NO_SHARED_CIPHER']]);
+    // A code that is not one of ours or Node's is not repeated (a peer must not choose a label or a log field).
+    assert.deepEqual(byMsg('http client error').map((l) => l['code']), ['OTHER']);
+    assert.deepEqual(byMsg('storage integrity failure').map((l) => [l.level, l['code'], l['reason']]), [['warn', 'STORAGE_INTEGRITY', 'AUTHENTICATION_FAILED']]);
+    assert.deepEqual(byMsg('key rotated').map((l) => [l.level, l['activeKeyId']]), [['info', 'ab'.repeat(16)]]);
+    assert.deepEqual(byMsg('the stored keyring lacks').map((l) => [l.level, l['code']]), [['error', 'KEYRING_REGRESSED']]);
+    assert.equal(byMsg('storage request').length, 2);
+    assert.equal(byMsg('attestation').length, 2);
+  } finally {
+    stopLog();
+    metrics.close();
+  }
+  // Unsubscribed: nothing more is counted.
+  publishSeal({ reason: 'BAD_MAGIC' });
+  assert.equal(counter(metrics, 'seal_failures_total', { reason: 'BAD_MAGIC' }), undefined);
+});
+
+/** A storage server that answers GET with NOT_FOUND and PUT with ERROR Full, over real frames. */
+async function startStorage(): Promise<{ server: Server; port: number }> {
+  const server = createServer((socket) => {
+    const reader = new StorageFrameReader();
+    socket.on('data', (chunk: Buffer) => {
+      for (const frame of reader.push(chunk)) {
+        const request = frame as StorageRequest;
+        if (request.type === FrameType.Get) socket.write(encodeStorageFrame({ type: FrameType.NotFound, requestId: request.requestId }));
+        else if (request.type === FrameType.Put) socket.write(encodeStorageFrame({ type: FrameType.Error, requestId: request.requestId, errorCode: 4 }));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object');
+  return { server, port: address.port };
+}
+
+test('the storage client publishes each request with its kind and outcome, failures included', async () => {
+  const { server, port } = await startStorage();
+  const metrics = new EnclaveMetrics(() => 0);
+  const client = new StorageClient({ address: { scheme: 'tcp', host: '127.0.0.1', port }, timeoutMs: 2_000, maxInFlight: 8, logger: silentLogger });
+  try {
+    const owner = Buffer.alloc(32, 1);
+    const record = Buffer.alloc(32, 2);
+    assert.equal((await client.get(owner, record)).found, false);
+    await assert.rejects(client.put(owner, record, 0, Buffer.alloc(64)), { code: 'STORAGE_FULL' });
+    assert.equal(counter(metrics, 'storage_requests_total', { kind: 'get', outcome: 'not_found' }), 1);
+    assert.equal(counter(metrics, 'storage_requests_total', { kind: 'put', outcome: 'storage_full' }), 1);
+  } finally {
+    client.close();
+    metrics.close();
+    server.close();
+  }
+});
