@@ -9,9 +9,9 @@ import type { AttestedPolicy } from './attested-client.js';
 /** The CLI's default leeway for this machine's clock (--clock-skew). */
 export const DEFAULT_CLOCK_SKEW_SECONDS = 30;
 
-export class UsageError extends Error {
-  readonly code = 'USAGE';
-}
+import { UsageError } from './client-errors.js';
+
+export { UsageError };
 
 export const USAGE = `usage:
   http-enclave verify https://HOST:PORT [--measurements FILE ...] [--pcr N=HEX ...] [--root aws|FILE] [--allow-debug] [--json]

@@ -1,5 +1,7 @@
-// Errors of the attested client, each with a stable `code`. A failed
-// attestation check carries the verifier's reason code as well.
+// The client's error catalogue (the user's trust domain): every code the
+// library and the CLI raise, in this one file. Each has a stable `code` and
+// the standard `cause`; a failed attestation check carries the verifier's
+// reason code as well. docs/errors.md ("Client") lists the same codes.
 
 import type { ReasonCode } from '@http-enclave/attestation';
 
@@ -18,10 +20,15 @@ export class AttestedClientError extends Error {
   readonly code: ClientErrorCode;
   /** The verifier's reason when code is ATTESTATION_FAILED. */
   readonly reason: ReasonCode | undefined;
-  constructor(code: ClientErrorCode, message: string, reason?: ReasonCode) {
-    super(message);
+  constructor(code: ClientErrorCode, message: string, reason?: ReasonCode, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'AttestedClientError';
     this.code = code;
     this.reason = reason;
   }
+}
+
+/** A command line the CLI cannot run (exit 2). */
+export class UsageError extends Error {
+  readonly code = 'USAGE';
 }
