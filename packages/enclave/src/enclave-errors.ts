@@ -38,6 +38,17 @@ function define(code: string, status: number, source: EnclaveErrorSource, defaul
   };
 }
 
+/** A class of `define` whose instances also carry a stable `reason` (one of a listed vocabulary), named first in the message. */
+function defineWithReason<Reason extends string>(code: string, status: number, source: EnclaveErrorSource, defaultMessage: string) {
+  return class extends EnclaveError {
+    readonly reason: Reason;
+    constructor(reason: Reason, message: string = defaultMessage, options?: ErrorOptions) {
+      super(code, status, source, `${reason}: ${message}`, options);
+      this.reason = reason;
+    }
+  };
+}
+
 // ---------------------------------------------------------------- HTTP API
 
 export class AuthRequiredError extends define('AUTH_REQUIRED', 401, 'client', 'an Authorization: Bearer token is required') {}
@@ -222,13 +233,7 @@ export type CmsEnvelopeReason = (typeof CMS_ENVELOPE_REASONS)[number];
  * bytes came from KMS through the host, which may have altered them. The
  * message gives offsets, lengths, tags and OIDs, never key or content bytes.
  */
-export class CmsEnvelopeError extends define('KMS_ENVELOPE_INVALID', 503, 'kms', 'CiphertextForRecipient is not an envelope this enclave opens') {
-  readonly reason: CmsEnvelopeReason;
-  constructor(reason: CmsEnvelopeReason, message: string) {
-    super(`${reason}: ${message}`);
-    this.reason = reason;
-  }
-}
+export class CmsEnvelopeError extends defineWithReason<CmsEnvelopeReason>('KMS_ENVELOPE_INVALID', 503, 'kms', 'CiphertextForRecipient is not an envelope this enclave opens') {}
 
 /** Why the stored keyring could not be used: the `reason` of KEYRING_INVALID. */
 export const KEYRING_DOCUMENT_REASONS = [
@@ -240,13 +245,7 @@ export const KEYRING_DOCUMENT_REASONS = [
 export type KeyringDocumentReason = (typeof KEYRING_DOCUMENT_REASONS)[number];
 
 /** The wrapped keyring the host returned is malformed or does not authenticate. */
-export class KeyringDocumentError extends define('KEYRING_INVALID', 502, 'storage', 'the stored keyring is malformed or does not authenticate') {
-  readonly reason: KeyringDocumentReason;
-  constructor(reason: KeyringDocumentReason, message: string) {
-    super(`${reason}: ${message}`);
-    this.reason = reason;
-  }
-}
+export class KeyringDocumentError extends defineWithReason<KeyringDocumentReason>('KEYRING_INVALID', 502, 'storage', 'the stored keyring is malformed or does not authenticate') {}
 
 /** Another enclave changed the stored keyring during this operation: reload and retry (an admin request answers WRITE_CONFLICT). */
 export class KeyringChangedError extends define('KEYRING_CONFLICT', 409, 'storage', 'the stored keyring changed during this operation (another enclave rotated or created it); reload and retry') {}
