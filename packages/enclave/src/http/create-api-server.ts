@@ -42,6 +42,8 @@ export function createApiServer(
       ? createHttpServer(httpOptions, handler)
       : createHttpsServer({ ...httpOptions, ...tlsOptions, handshakeTimeout: config.handshakeTimeoutMs, allowHalfOpen: false }, handler);
   server.maxConnections = config.maxConnections;
+  // Node closes a connection past maxConnections at accept and says so with 'drop'.
+  server.on('drop', () => publishConnection({ stage: 'refused', code: 'MAX_CONNECTIONS' }));
   // A client that sends its request and then half-closes (FIN, or TLS
   // close_notify) must still get the answer. Node's http layer aborts the
   // request on the client's end unless `httpAllowHalfOpen` is set (an

@@ -15,6 +15,8 @@ import {
   type KeyEvent,
 } from './enclave-events.js';
 
+const CONNECTION_MESSAGES = { refused: 'connection refused at accept', tls: 'tls handshake failed', http: 'http client error' } as const;
+
 const roundMs = (ms: number): number => Math.round(ms * 10) / 10;
 
 function logKeyEvent(logger: Logger, event: KeyEvent): void {
@@ -44,7 +46,7 @@ export function logEnclaveEvents(logger: Logger): () => void {
     subscribeRequests((event) =>
       logger[event.status >= 500 ? 'warn' : 'debug']('request', { method: event.method, route: event.route, status: event.status, ms: roundMs(event.durationMs) }),
     ),
-    subscribeConnections((event) => logger.debug(event.stage === 'tls' ? 'tls handshake failed' : 'http client error', { code: event.code })),
+    subscribeConnections((event) => logger.debug(CONNECTION_MESSAGES[event.stage], { code: event.code })),
     subscribeStorage((event) => logger.debug('storage request', { kind: event.kind, outcome: event.outcome, ms: roundMs(event.durationMs) })),
     subscribeSeals((event) => logger.warn('storage integrity failure: a blob from storage did not open', { code: 'STORAGE_INTEGRITY', reason: event.reason })),
     subscribeAttestations((event) => logger.debug('attestation', { outcome: event.outcome, ms: roundMs(event.durationMs) })),

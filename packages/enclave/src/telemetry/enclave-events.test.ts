@@ -4,9 +4,11 @@
 // publishes, through the real storage client against a real socket server.
 
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { encodeStorageFrame, FrameType, StorageFrameReader, type StorageRequest } from '@http-enclave/protocol';
+import { loadEnclaveConfig } from '../config.js';
+import { createApiServer } from '../http/create-api-server.js';
 import { createLogger, silentLogger } from '../log.js';
 import { StorageClient } from '../storage/storage-client.js';
 import { logEnclaveEvents } from './enclave-event-log.js';
@@ -91,6 +93,31 @@ test('the storage client publishes each request with its kind and outcome, failu
     assert.equal(counter(metrics, 'storage_requests_total', { kind: 'put', outcome: 'storage_full' }), 1);
   } finally {
     client.close();
+    metrics.close();
+    server.close();
+  }
+});
+
+test('a connection past MAX_CONNECTIONS is refused at accept and counted as a connection failure of stage "refused"', async () => {
+  const config = loadEnclaveConfig({ ENCLAVE_KEY_BASE64: Buffer.alloc(32, 7).toString('base64'), MAX_CONNECTIONS: '1', USE_TLS: 'false' });
+  const server = createApiServer(config, undefined, (_request, response) => response.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object');
+  const metrics = new EnclaveMetrics(() => 0);
+  const sockets: Socket[] = [];
+  try {
+    const open = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(address.port, '127.0.0.1', () => resolve(socket)).on('error', reject);
+        sockets.push(socket);
+      });
+    await open();
+    const second = await open();
+    await new Promise<void>((resolve) => second.once('close', () => resolve()));
+    assert.equal(counter(metrics, 'connection_failures_total', { stage: 'refused' }), 1);
+  } finally {
+    for (const socket of sockets) socket.destroy();
     metrics.close();
     server.close();
   }

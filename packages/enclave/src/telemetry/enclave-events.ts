@@ -8,7 +8,7 @@
 //
 //   channel                              message
 //   http-enclave:enclave:request         RequestEvent      an answered HTTP request
-//   http-enclave:enclave:connection      ConnectionEvent   a TLS handshake or HTTP parse failure, by class
+//   http-enclave:enclave:connection      ConnectionEvent   a connection refused at accept, or a TLS handshake or HTTP parse failure, by class
 //   http-enclave:enclave:storage         StorageEvent      a storage request settled
 //   http-enclave:enclave:seal            SealEvent         a blob from storage failed to open, by reason
 //   http-enclave:enclave:attestation     AttestationEvent  GET /attestation served or refused
@@ -38,9 +38,13 @@ export function subscribeRequests(handler: (event: RequestEvent) => void): () =>
   return subscribeTo(REQUEST_CHANNEL, handler);
 }
 
-/** Why a client connection failed before a request: the TLS handshake or the HTTP parser, with its error code (ERR_SSL_…, HPE_…). */
+/**
+ * A client connection that failed before a request: refused at accept
+ * (MAX_CONNECTIONS), or failed in the TLS handshake or the HTTP parser, with
+ * its error code (ERR_SSL_…, HPE_…).
+ */
 export interface ConnectionEvent {
-  readonly stage: 'tls' | 'http';
+  readonly stage: 'refused' | 'tls' | 'http';
   readonly code: string;
 }
 

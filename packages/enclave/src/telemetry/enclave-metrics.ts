@@ -11,7 +11,7 @@
 //
 //   requests_total{route,method,outcome}           answered requests
 //   request_duration_seconds_sum{route}            their time, summed
-//   connection_failures_total{stage}               TLS handshakes / HTTP parses that failed (tls, http)
+//   connection_failures_total{stage}               connections refused at accept, TLS handshakes and HTTP parses that failed (refused, tls, http)
 //   storage_requests_total{kind,outcome}           storage requests (the host serves them, so it knows them anyway)
 //   storage_request_duration_seconds_sum{kind}     their time as the enclave saw it, summed
 //   seal_failures_total{reason}                    blobs from storage that did not open, by STORAGE_INTEGRITY reason
