@@ -100,10 +100,10 @@ test('an empty value is an error (unset it to use the default), for every variab
   assert.deepEqual(problemsOf({}), ['ENCLAVE_KEY_BASE64: is not set (expected base64 of 32 bytes)']);
 });
 
-test('an unknown name with the enclave\'s prefixes is a typo; the host\'s ENCLAVE_ADDR and ENCLAVE_CID and other prefixes are left alone', () => {
+test('an unknown name with the enclave\'s prefixes is a typo; the host\'s ENCLAVE_ADDR and ENCLAVE_CID, the KMS double\'s KMS_DOUBLE_* and other prefixes are left alone', () => {
   assert.deepEqual(problemsOf({ ...base, ENCLAVE_LISTEN_ADDR: 'x', KMS_KEYID: 'x', TLS_CERT: 'x' }).map((p) => p.split(':')[0]), ['ENCLAVE_LISTEN_ADDR', 'KMS_KEYID', 'TLS_CERT']);
   assert.match(problemsOf({ ...base, ATTESTATION_PROVIDERS: 'nsm' })[0] ?? '', /^ATTESTATION_PROVIDERS: unknown variable/);
-  assert.deepEqual(problemsOf({ ...base, ENCLAVE_ADDR: 'tcp://127.0.0.1:1', ENCLAVE_CID: '16', HOST_MAX_CONNECTIONS: '5', BIND_ADDR: 'x', NODE_ENV: 'production' }), []);
+  assert.deepEqual(problemsOf({ ...base, ENCLAVE_ADDR: 'tcp://127.0.0.1:1', ENCLAVE_CID: '16', HOST_MAX_CONNECTIONS: '5', BIND_ADDR: 'x', NODE_ENV: 'production', KMS_DOUBLE_PORT: '0' }), []);
 });
 
 test('the master key is never repeated in a problem', () => {

@@ -327,13 +327,15 @@ export const ENCLAVE_CONFIG_SCHEMA = defineSchema({
 /**
  * The enclave's environment is its image's: a name with one of these
  * prefixes that the enclave does not read is a typo. ENCLAVE_ADDR and
- * ENCLAVE_CID are the host's (one .env feeds both programs in `npm start`).
- * Prefixes shared with the world (AWS_, MAX_, STORAGE_ …) are not checked.
+ * ENCLAVE_CID are the host's (one .env feeds both programs in `npm start`);
+ * KMS_DOUBLE_* are the test KMS double's. Prefixes shared with the world
+ * (AWS_, MAX_, STORAGE_ …) are not checked.
  */
 export const ENCLAVE_ENVIRONMENT_RULES: EnvironmentRules = Object.freeze({
   program: 'enclave',
   ownPrefixes: Object.freeze(['ENCLAVE_', 'KMS_', 'KEYRING_', 'TLS_', 'ATTESTATION_']),
   readElsewhere: Object.freeze(['ENCLAVE_ADDR', 'ENCLAVE_CID']),
+  foreignPrefixes: Object.freeze(['KMS_DOUBLE_']),
 });
 
 export interface EnvVariable {

@@ -18,7 +18,7 @@ const SCHEMA = defineSchema({
   DEMO_TOKEN: { shownDefault: '(required)', parse: text(), meaning: 'Token.' },
   DEMO_NOTE: { parse: text(), meaning: 'Note.' },
 });
-const RULES: EnvironmentRules = { program: 'demo', ownPrefixes: ['DEMO_'], readElsewhere: ['DEMO_OTHER'] };
+const RULES: EnvironmentRules = { program: 'demo', ownPrefixes: ['DEMO_'], readElsewhere: ['DEMO_OTHER'], foreignPrefixes: ['DEMO_TOOL_'] };
 
 function load(env: NodeJS.ProcessEnv): { port: number; mode: string; tls: boolean; listen: string | undefined; note: string | undefined } {
   const problems = new ConfigProblems();
@@ -71,8 +71,8 @@ test('an empty value is an error, read or not, worded by whether a default exist
   assert.deepEqual(problemsOf({ DEMO_TOKEN: '' }), ['DEMO_TOKEN: is empty (it needs a value)']);
 });
 
-test('unknown names with the program\'s prefixes are refused, sorted, first; other names and readElsewhere are left alone', () => {
-  assert.deepEqual(problemsOf({ DEMO_PROT: '1', DEMO_MODE: 'x', DEMO_AAA: '', DEMO_OTHER: 'x', OTHER_PORT: 'x', PATH: '/bin' }), [
+test('unknown names with the program\'s prefixes are refused, sorted, first; other names, readElsewhere and foreignPrefixes are left alone', () => {
+  assert.deepEqual(problemsOf({ DEMO_PROT: '1', DEMO_MODE: 'x', DEMO_AAA: '', DEMO_OTHER: 'x', DEMO_TOOL_PORT: '1', OTHER_PORT: 'x', PATH: '/bin' }), [
     'DEMO_AAA: unknown variable (the demo reads no such variable; README.md, "Configuration", lists them)',
     'DEMO_PROT: unknown variable (the demo reads no such variable; README.md, "Configuration", lists them)',
     'DEMO_MODE: must be one of fast, safe',

@@ -19,6 +19,8 @@ export interface EnvironmentRules {
   readonly ownPrefixes: readonly string[];
   /** Names with those prefixes that the other program reads: left alone. */
   readonly readElsewhere: readonly string[];
+  /** Prefixes, inside ours, of another program's variables (KMS_DOUBLE_ inside KMS_): left alone. */
+  readonly foreignPrefixes?: readonly string[];
 }
 
 /** What an empty value gets: unset it, and the default (or nothing) applies; a required one needs a value. */
@@ -33,6 +35,7 @@ export function findUnknownVariables(env: NodeJS.ProcessEnv, variables: readonly
   const known = new Set([...variables.map((v) => v.name), ...rules.readElsewhere]);
   return Object.keys(env)
     .filter((name) => rules.ownPrefixes.some((prefix) => name.startsWith(prefix)) && !known.has(name))
+    .filter((name) => !(rules.foreignPrefixes ?? []).some((prefix) => name.startsWith(prefix)))
     .sort();
 }
 
