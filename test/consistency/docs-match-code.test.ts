@@ -1,14 +1,18 @@
-// Documentation that must match the code: the README's configuration tables
-// and env.example list exactly the variables each program reads, with the
-// same defaults; docs/errors.md lists exactly the API's error codes with
-// their statuses.
+// Documentation that must match the code: the README's configuration tables,
+// env.example and the limits of deploy/host.env.example are what
+// `npm run docs:config` writes from the configuration schemas (the generator
+// itself is run in --check mode); the README tables list exactly the
+// variables each program reads, with the same defaults; docs/errors.md lists
+// exactly the API's error codes with their statuses.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { API_ERROR_CLASSES, CMS_ENVELOPE_REASONS, ENCLAVE_ENV_VARIABLES, KEYRING_DOCUMENT_REASONS, KMS_FAILURE_REASONS } from '@http-enclave/enclave';
-import { HOST_ENV_VARIABLES } from '@http-enclave/host';
+import { API_ERROR_CLASSES, CMS_ENVELOPE_REASONS, ENCLAVE_ENV_VARIABLES, ENCLAVE_ENVIRONMENT_RULES, KEYRING_DOCUMENT_REASONS, KMS_FAILURE_REASONS } from '@http-enclave/enclave';
+import { HOST_ENV_VARIABLES, HOST_ENVIRONMENT_RULES } from '@http-enclave/host';
 import { CHECK_NAMES, REASON_CODE_LIST } from '@http-enclave/attestation';
 import { CLIENT_ERROR_CODES } from '@http-enclave/client';
 import { REPO_ROOT } from '../support/processes.js';
@@ -46,11 +50,46 @@ for (const [program, variables, heading] of [
   });
 }
 
-test('env.example lists every variable of both programs', () => {
-  const example = readFileSync(join(REPO_ROOT, 'env.example'), 'utf8');
-  const listed = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
-  for (const variable of [...ENCLAVE_ENV_VARIABLES, ...HOST_ENV_VARIABLES]) {
-    assert.ok(listed.has(variable.name), `env.example lacks ${variable.name}`);
+const GENERATOR = join(REPO_ROOT, 'scripts', 'write-config-docs.mjs');
+const GENERATED_FILES = ['README.md', 'env.example', join('deploy', 'host.env.example')];
+
+function runGenerator(...args: string[]): { status: number | null; stderr: string } {
+  const result = spawnSync(process.execPath, [GENERATOR, ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
+  return { status: result.status, stderr: result.stderr };
+}
+
+test('README.md, env.example and deploy/host.env.example are what npm run docs:config writes from the schemas', () => {
+  const result = runGenerator('--check');
+  assert.equal(result.status, 0, result.stderr);
+});
+
+test('the generator check fails on a stale copy and rewrites it to the committed text', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-docs-'));
+  try {
+    mkdirSync(join(dir, 'deploy'));
+    for (const file of GENERATED_FILES) cpSync(join(REPO_ROOT, file), join(dir, file));
+    const example = readFileSync(join(dir, 'env.example'), 'utf8');
+    assert.ok(example.includes('# MAX_BODY_BYTES=1048576\n'));
+    writeFileSync(join(dir, 'env.example'), example.replace('# MAX_BODY_BYTES=1048576\n', '# MAX_BODY_BYTES=2097152\n'));
+    writeFileSync(join(dir, 'README.md'), readme.replace('| `AUTH_MODE` | `token` |', '| `AUTH_MODE` | `none` |'));
+    const stale = runGenerator('--check', '--root', dir);
+    assert.equal(stale.status, 1);
+    assert.match(stale.stderr, /README\.md, env\.example/);
+    assert.equal(runGenerator('--root', dir).status, 0);
+    for (const file of GENERATED_FILES) assert.equal(readFileSync(join(dir, file), 'utf8'), readFileSync(join(REPO_ROOT, file), 'utf8'), file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('each program leaves alone exactly the names with its prefixes that the other program reads (one .env feeds both)', () => {
+  for (const [rules, own, other] of [
+    [ENCLAVE_ENVIRONMENT_RULES, ENCLAVE_ENV_VARIABLES, HOST_ENV_VARIABLES],
+    [HOST_ENVIRONMENT_RULES, HOST_ENV_VARIABLES, ENCLAVE_ENV_VARIABLES],
+  ] as const) {
+    const ownNames = new Set(own.map((v) => v.name));
+    const expected = other.map((v) => v.name).filter((name) => !ownNames.has(name) && rules.ownPrefixes.some((prefix) => name.startsWith(prefix)));
+    assert.deepEqual([...rules.readElsewhere].sort(), expected.sort(), rules.program);
   }
 });
 

@@ -1,12 +1,14 @@
-// The attestation variables of the enclave's configuration: default `none`,
-// an unknown value is an error, and the dev root files are both or neither
-// and only with `dev`.
+// The enclave's configuration: the attestation variables (default `none`,
+// dev root files both or neither and only with `dev`), KMS settings, and the
+// rules both programs share (exact values, empty is an error, unknown names
+// with the enclave's prefixes are typos, every problem `NAME: problem`).
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 
-import { EnclaveConfigError, loadEnclaveConfig } from './config.js';
+import { ConfigInvalidError } from '@http-enclave/program';
+import { ENCLAVE_ENV_VARIABLES, loadEnclaveConfig, PRODUCTION_REFUSAL_SUFFIX } from './config.js';
 
 const base = { ENCLAVE_KEY_BASE64: randomBytes(32).toString('base64') };
 
@@ -14,7 +16,7 @@ function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
   try {
     loadEnclaveConfig(env);
   } catch (error) {
-    if (error instanceof EnclaveConfigError) return error.problems;
+    if (error instanceof ConfigInvalidError) return error.problems.map((p) => `${p.variable}: ${p.problem}`);
     throw error;
   }
   return [];
@@ -66,4 +68,72 @@ test('KEY_SOURCE=kms: KMS_KEY_ID must be the full key ARN in AWS_REGION (an alia
   assert.deepEqual(problemsOf({ KEY_SOURCE: 'kms', KMS_KEY_ID: 'arn:aws:kms:us-east-1:111122223333:key/6f1f9c4e-0c44-4a8e-9a39-1f0b5d0c2a11' }), [
     'ATTESTATION_PROVIDER: must be nsm (or dev in development) with KEY_SOURCE=kms: KMS releases keys only against an attestation document',
   ]);
+});
+
+test('values are taken exactly as written: the documented lower-case words, plain decimal integers, no surrounding blanks', () => {
+  assert.equal(loadEnclaveConfig({ ...base, USE_TLS: 'false', AUTH_MODE: 'none', LOG_LEVEL: 'debug' }).useTls, false);
+  for (const [name, value, problem] of [
+    ['USE_TLS', 'FALSE', 'must be one of true, false'],
+    ['USE_TLS', ' true', 'must be one of true, false'],
+    ['AUTH_MODE', 'Token', 'must be one of token, none'],
+    ['LOG_LEVEL', 'INFO', 'must be one of debug, info, warn, error'],
+    ['ENCLAVE_MODE', 'Production', 'must be one of production, development'],
+    ['MAX_CONNECTIONS', ' 10', 'must be a decimal integer in 1..1000000'],
+    ['MAX_CONNECTIONS', '010', 'must be a decimal integer in 1..1000000'],
+    ['MAX_CONNECTIONS', '0', 'must be in 1..1000000'],
+    ['TELEMETRY_ADDR', 'OFF', undefined],
+  ] as const) {
+    const problems = problemsOf({ ...base, [name]: value });
+    assert.equal(problems.length, 1, `${name}=${JSON.stringify(value)}: ${problems.join('; ')}`);
+    assert.ok(problems[0]?.startsWith(`${name}: `), problems[0]);
+    if (problem !== undefined) assert.equal(problems[0], `${name}: ${problem}`);
+  }
+  assert.equal(loadEnclaveConfig({ ...base, TELEMETRY_ADDR: 'off' }).telemetryAddress, undefined);
+});
+
+test('an empty value is an error (unset it to use the default), for every variable the enclave declares, read or not', () => {
+  assert.deepEqual(problemsOf({ ...base, MAX_BODY_BYTES: '' }), ['MAX_BODY_BYTES: is empty (unset it to use the default)']);
+  assert.deepEqual(problemsOf({ ...base, TLS_CERT_PATH: '  ' }), ['TLS_CERT_PATH: is empty (unset it to use the default)']);
+  // AWS_REGION is read with KEY_SOURCE=kms only; empty, it is still a mistake.
+  assert.deepEqual(problemsOf({ ...base, AWS_REGION: '' }), ['AWS_REGION: is empty (unset it to use the default)']);
+  assert.deepEqual(problemsOf({ ENCLAVE_KEY_BASE64: '' }), ['ENCLAVE_KEY_BASE64: is empty (it needs a value)']);
+  assert.deepEqual(problemsOf({}), ['ENCLAVE_KEY_BASE64: is not set (expected base64 of 32 bytes)']);
+});
+
+test('an unknown name with the enclave\'s prefixes is a typo; the host\'s ENCLAVE_ADDR and ENCLAVE_CID, the KMS double\'s KMS_DOUBLE_* and other prefixes are left alone', () => {
+  assert.deepEqual(problemsOf({ ...base, ENCLAVE_LISTEN_ADDR: 'x', KMS_KEYID: 'x', TLS_CERT: 'x' }).map((p) => p.split(':')[0]), ['ENCLAVE_LISTEN_ADDR', 'KMS_KEYID', 'TLS_CERT']);
+  assert.match(problemsOf({ ...base, ATTESTATION_PROVIDERS: 'nsm' })[0] ?? '', /^ATTESTATION_PROVIDERS: unknown variable/);
+  assert.deepEqual(problemsOf({ ...base, ENCLAVE_ADDR: 'tcp://127.0.0.1:1', ENCLAVE_CID: '16', HOST_MAX_CONNECTIONS: '5', BIND_ADDR: 'x', NODE_ENV: 'production', KMS_DOUBLE_PORT: '0' }), []);
+});
+
+test('the master key is never repeated in a problem', () => {
+  const key = randomBytes(31).toString('base64');
+  const problems = problemsOf({ ENCLAVE_KEY_BASE64: key, USE_TLS: 'maybe' });
+  assert.deepEqual(problems.map((p) => p.split(':')[0]), ['USE_TLS', 'ENCLAVE_KEY_BASE64']);
+  assert.match(problems.join(';'), /ENCLAVE_KEY_BASE64: must decode to exactly 32 bytes, got 31 bytes/);
+  assert.ok(!problems.join(';').includes(key));
+});
+
+test('production mode: each development choice is a problem ending with the refusal suffix; development mode labels them', () => {
+  const problems = problemsOf({ ...base, ENCLAVE_MODE: 'production', USE_TLS: 'false' });
+  assert.deepEqual(problems.filter((p) => p.endsWith(PRODUCTION_REFUSAL_SUFFIX)).map((p) => p.split(':')[0]), ['KEY_SOURCE', 'ATTESTATION_PROVIDER', 'USE_TLS']);
+  assert.deepEqual(loadEnclaveConfig({ ...base, USE_TLS: 'false' }).developmentChoices.map((c) => c.split(':')[0]), ['KEY_SOURCE', 'ATTESTATION_PROVIDER', 'USE_TLS']);
+});
+
+test('cross-variable rules: ENCLAVE_LISTEN follows ENCLAVE_PORT; body budget and header timeout bounds', () => {
+  assert.deepEqual(loadEnclaveConfig({ ...base, ENCLAVE_PORT: '6005' }).listen, { scheme: 'tcp', host: '127.0.0.1', port: 6005 });
+  assert.deepEqual(loadEnclaveConfig({ ...base, ENCLAVE_PORT: '6005', ENCLAVE_LISTEN: 'unix:///tmp/e.sock' }).listen, { scheme: 'unix', path: '/tmp/e.sock' });
+  assert.deepEqual(problemsOf({ ...base, MAX_BODY_BYTES: '2000', BODY_MEMORY_BUDGET_BYTES: '1000' }), ['BODY_MEMORY_BUDGET_BYTES: must be at least MAX_BODY_BYTES (or no upload of the largest size could ever be accepted)']);
+  assert.deepEqual(problemsOf({ ...base, HEADERS_TIMEOUT_MS: '40000' }), ['HEADERS_TIMEOUT_MS: must not be larger than REQUEST_TIMEOUT_MS']);
+  // A bad value is reported once, not again by the rule that compares it.
+  assert.deepEqual(problemsOf({ ...base, HEADERS_TIMEOUT_MS: '40000', REQUEST_TIMEOUT_MS: 'soon' }), ['REQUEST_TIMEOUT_MS: must be a decimal integer in 100..3600000']);
+});
+
+test('ENCLAVE_ENV_VARIABLES comes from the schema: 37 variables, documented defaults', () => {
+  const byName = new Map(ENCLAVE_ENV_VARIABLES.map((v) => [v.name, v.default]));
+  assert.equal(ENCLAVE_ENV_VARIABLES.length, 37);
+  assert.equal(byName.get('ENCLAVE_LISTEN'), 'tcp://127.0.0.1:${ENCLAVE_PORT}');
+  assert.equal(byName.get('ENCLAVE_KEY_BASE64'), '(required with KEY_SOURCE=env)');
+  assert.equal(byName.get('KMS_ENDPOINT'), '(unset)');
+  assert.equal(byName.get('MAX_BODY_BYTES'), '1048576');
 });

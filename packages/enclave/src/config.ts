@@ -1,11 +1,33 @@
-// Enclave configuration: one pure function from the environment to a frozen
-// object. Every bad variable is reported at once, by name; an unknown value is
-// an error, never a silent default. The master key is parsed here and kept as
-// bytes; this object must never be logged.
+// Enclave configuration: the schema (every variable declared once: default,
+// parser with its bounds, meaning; the README table and env.example are
+// generated from it by `npm run docs:config`) and one pure function from the
+// environment to a frozen object. Every bad variable is reported at once, as
+// `NAME: problem` (ConfigInvalidError); values are taken exactly as written,
+// an empty value is an error, and an unknown name with the enclave's own
+// prefixes is a typo (packages/program, config-reader.ts). The master key is
+// parsed here and kept as bytes; this object must never be logged, and no
+// problem ever repeats the key.
 
 import { parseTransportAddress, TransportAddressError, type TransportAddress } from '@http-enclave/protocol';
+import {
+  boolean,
+  ConfigProblems,
+  ConfigReader,
+  defineSchema,
+  documentedDefault,
+  fromThrowing,
+  integer,
+  matching,
+  offOr,
+  oneOf,
+  schemaVariables,
+  text,
+  type EnvironmentRules,
+  type ParseResult,
+  type ValueParser,
+} from '@http-enclave/program';
 import { ATTESTATION_PROVIDER_SETTINGS, type AttestationProviderSetting } from './attest/attestation-provider.js';
-import { parseMasterKeyBase64 } from './keys/master-key.js';
+import { MASTER_KEY_VARIABLE, parseMasterKeyBase64 } from './keys/master-key.js';
 import type { LogLevel } from './log.js';
 
 export type AuthMode = 'token' | 'none';
@@ -69,114 +91,10 @@ export interface EnclaveConfig {
   readonly attestationDevRootCertPath: string | undefined;
 }
 
-export class EnclaveConfigError extends Error {
-  readonly code = 'CONFIG_INVALID';
-  readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(problems.join('; '));
-    this.name = 'EnclaveConfigError';
-    this.problems = problems;
-  }
-}
-
 /** Largest accepted MAX_BODY_BYTES: the storage channel carries sealed blobs up to 8 MiB of plaintext. */
 export const MAX_BODY_BYTES_LIMIT = 8 * 1024 * 1024;
 
-export interface EnvVariable {
-  readonly name: string;
-  readonly default: string;
-  readonly description: string;
-}
-
-/** Every variable the enclave reads, with its default as documented (the README is checked against this). */
-export const ENCLAVE_ENV_VARIABLES: readonly EnvVariable[] = [
-  { name: 'ENCLAVE_MODE', default: 'development', description: '`production` (the Nitro image sets it) refuses, one start-up line each, KEY_SOURCE=env, ATTESTATION_PROVIDER=dev or none, USE_TLS=false, AUTH_MODE=none, KMS_CA_PATH and a KMS_ENDPOINT outside *.amazonaws.com. `development` allows them and labels each in its start-up log.' },
-  { name: 'KEY_SOURCE', default: 'env', description: '`env`: the master key is ENCLAVE_KEY_BASE64 (development only: the operator can read it). `kms`: the master keyring is released by AWS KMS only to this attested enclave (README, "The master keys on Nitro").' },
-  { name: 'ENCLAVE_KEY_BASE64', default: '(required with KEY_SOURCE=env)', description: 'Master key, standard base64 of exactly 32 bytes (`openssl rand -base64 32`). Only with KEY_SOURCE=env; refused with kms.' },
-  { name: 'KMS_KEY_ID', default: '(required with KEY_SOURCE=kms)', description: 'The full ARN of the KMS key that wraps the keyring (arn:aws:kms:AWS_REGION:ACCOUNT:key/ID), in the region AWS_REGION. Never an alias or a bare key id: those resolve in the account of whoever signs the request, and the host supplies the credentials. Sent on every call; an answer for another key is refused.' },
-  { name: 'AWS_REGION', default: 'us-east-1', description: 'Region of the KMS key; names the default endpoint https://kms.REGION.amazonaws.com.' },
-  { name: 'KMS_ENDPOINT', default: '(unset)', description: 'Overrides the KMS endpoint (https://HOST[:PORT]). Outside *.amazonaws.com it is development only (the KMS double of the tests).' },
-  { name: 'KMS_CA_PATH', default: '(unset)', description: 'PEM CA bundle trusted for TLS to KMS instead of the public CAs. Development only.' },
-  { name: 'EGRESS_ADDR', default: 'tcp://127.0.0.1:5007', description: "The host's egress forwarder (HTTP CONNECT), through which TLS to KMS passes as ciphertext (Nitro image: vsock://3:5007)." },
-  { name: 'KMS_TIMEOUT_MS', default: '10000', description: 'One KMS request (connect, TLS, answer) must finish within this time.' },
-  { name: 'KMS_MAX_ATTEMPTS', default: '4', description: 'Attempts per KMS request on network errors, throttling and 5xx answers, with exponential backoff; refusals are never retried.' },
-  { name: 'KEYRING_REFRESH_MS', default: '30000', description: 'With KEY_SOURCE=kms: how often the stored keyring is checked for a change by another enclave (then released again through KMS). Retiring a key waits two periods after the active key changed.' },
-  { name: 'ADMIN_TOKEN_SHA256', default: '(unset)', description: 'Hex SHA-256 of the admin token that authorizes /admin/keys/* (key rotation, re-seal). Unset: those endpoints answer 404. Only the hash is in the image.' },
-  { name: 'USE_TLS', default: 'true', description: '`false` serves plain HTTP (logged as a warning; for debugging only).' },
-  { name: 'TLS_CERT_PATH', default: 'cert.pem', description: 'PEM certificate. With TLS_KEY_PATH: both present are used, neither present means a P-256 key and certificate generated in memory, one alone stops start-up.' },
-  { name: 'TLS_KEY_PATH', default: 'key.pem', description: 'PEM private key matching TLS_CERT_PATH.' },
-  { name: 'ALLOW_TLS_KEY_FILES', default: 'false', description: 'In production mode with ATTESTATION_PROVIDER=nsm a TLS key from files is refused: the files are in the image, so the operator can relay clients with the enclave\'s own key (clients that check the TLS session still catch it; browsers do not). `true` allows it, and the start-up log says so.' },
-  { name: 'ENCLAVE_PORT', default: '5005', description: 'Port of the default ENCLAVE_LISTEN.' },
-  { name: 'ENCLAVE_LISTEN', default: 'tcp://127.0.0.1:${ENCLAVE_PORT}', description: 'Address the HTTPS server listens on: tcp://HOST:PORT, unix:///PATH or vsock://any:PORT (Nitro image: vsock://any:5005).' },
-  { name: 'TELEMETRY_ADDR', default: 'tcp://127.0.0.1:5008', description: "The host's telemetry listener: the enclave's log lines and metrics, lossy and bounded (it never blocks on the host); off sends nothing (Nitro image: vsock://3:5008)." },
-  { name: 'STORAGE_ADDR', default: 'tcp://127.0.0.1:5006', description: "Address of the host's storage service (Nitro image: vsock://3:5006, the parent's CID)." },
-  { name: 'AUTH_MODE', default: 'token', description: '`token`: each `Authorization: Bearer` token owns a private namespace. `none`: one shared anonymous namespace (logged as a warning).' },
-  { name: 'MAX_BODY_BYTES', default: '1048576', description: `Largest request body; larger is refused with 413 before it is read. At most ${MAX_BODY_BYTES_LIMIT}.` },
-  { name: 'BODY_MEMORY_BUDGET_BYTES', default: '268435456', description: 'Request bodies held in memory at once, across all connections (each upload reserves its Content-Length, or MAX_BODY_BYTES when chunked, until its answer is sent); an upload that does not fit gets 503 OVERLOADED. At least MAX_BODY_BYTES.' },
-  { name: 'MAX_CONNECTIONS', default: '1000', description: 'Concurrent client connections; more are closed at accept.' },
-  { name: 'HANDSHAKE_TIMEOUT_MS', default: '10000', description: 'TLS handshake must finish within this time.' },
-  { name: 'HEADERS_TIMEOUT_MS', default: '10000', description: 'Request headers must arrive within this time.' },
-  { name: 'REQUEST_TIMEOUT_MS', default: '30000', description: 'Whole request (headers and body) must arrive within this time.' },
-  { name: 'KEEP_ALIVE_TIMEOUT_MS', default: '5000', description: 'Idle keep-alive connections are closed after this time.' },
-  { name: 'MAX_HEADER_BYTES', default: '16384', description: 'Largest request head; larger gets 431.' },
-  { name: 'STORAGE_TIMEOUT_MS', default: '5000', description: 'A storage request not answered within this time fails with 503 STORAGE_UNAVAILABLE.' },
-  { name: 'STORAGE_MAX_IN_FLIGHT', default: '256', description: 'Storage requests in flight at once; more fail at once with 503 STORAGE_UNAVAILABLE.' },
-  { name: 'ROLLBACK_CACHE_ENTRIES', default: '100000', description: 'Records whose last seen version (rollback detection) the enclave keeps in memory, about 150 bytes each. Beyond them a record is not forgotten: it moves to a sealed watermark page on the host whose version the enclave anchors, and a cold read of it costs one more storage read. 1000 to 10000000.' },
-  { name: 'RECORD_CREATES_PER_SECOND', default: '100', description: 'New records one token (owner) may create per second, in bursts of ten seconds\' worth; past it 429 RECORD_CREATE_RATE_LIMITED with Retry-After. Rewrites and deletes are not counted. 1 to 1000000.' },
-  { name: 'LOG_LEVEL', default: 'info', description: 'debug, info, warn or error.' },
-  { name: 'ATTESTATION_PROVIDER', default: 'none', description: '`none`: `GET /attestation` answers 404. `dev`: documents signed by a local development CA, never trusted by default (logged as a warning with the dev root\'s SHA-256). `nsm`: the Nitro Secure Module (/dev/nsm, through the @http-enclave/vsock addon); without /dev/nsm or the addon, start-up stops with ATTESTATION_UNAVAILABLE.' },
-  { name: 'ATTESTATION_DEV_ROOT_KEY_PATH', default: '(unset)', description: 'PEM P-384 private key of the dev root CA (only with `dev`). With ATTESTATION_DEV_ROOT_CERT_PATH: both set load the root from files, so a pinned dev root survives restarts; neither means one generated in memory; one alone stops start-up.' },
-  { name: 'ATTESTATION_DEV_ROOT_CERT_PATH', default: '(unset)', description: "PEM self-signed CA certificate of that key; its subject must be a single CN (`openssl req -x509 -subj '/CN=…'`)." },
-];
-
-class ProblemList {
-  readonly problems: string[] = [];
-  add(name: string, problem: string): void {
-    this.problems.push(`${name}: ${problem}`);
-  }
-}
-
-function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number, problems: ProblemList): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^[0-9]+$/.test(raw.trim())) {
-    problems.add(name, 'must be a decimal integer');
-    return fallback;
-  }
-  const value = Number(raw.trim());
-  if (value < min || value > max) {
-    problems.add(name, `must be between ${min} and ${max}`);
-    return fallback;
-  }
-  return value;
-}
-
-function readChoice<T extends string>(env: NodeJS.ProcessEnv, name: string, fallback: T, choices: readonly T[], problems: ProblemList): T {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = raw.trim().toLowerCase();
-  if ((choices as readonly string[]).includes(value)) return value as T;
-  problems.add(name, `must be one of ${choices.join(', ')}`);
-  return fallback;
-}
-
-function readAddress(env: NodeJS.ProcessEnv, name: string, fallback: string, problems: ProblemList): TransportAddress {
-  const raw = env[name];
-  try {
-    return parseTransportAddress(raw === undefined || raw === '' ? fallback : raw);
-  } catch (error) {
-    if (!(error instanceof TransportAddressError)) throw error;
-    problems.add(name, error.message);
-    return { scheme: 'tcp', host: '127.0.0.1', port: 0 };
-  }
-}
-
 const HOUR_MS = 3_600_000;
-
-function readOptionalPath(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const raw = env[name];
-  return raw === undefined || raw === '' ? undefined : raw;
-}
 
 /** AWS region names: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-5 … */
 const AWS_REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$/;
@@ -190,6 +108,247 @@ const AWS_REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$/;
 const KMS_KEY_ARN_PATTERN = /^arn:(aws|aws-cn|aws-us-gov):kms:([a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}):([0-9]{12}):key\/((?:mrk-)?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
 
+const address: ValueParser<TransportAddress> = fromThrowing((value) => parseTransportAddress(value), TransportAddressError);
+
+/** ENCLAVE_KEY_BASE64 through keys/master-key.ts; its problems give lengths only, never the key. */
+function parseMasterKey(value: string | undefined): ParseResult<Buffer> {
+  try {
+    return { ok: true, value: parseMasterKeyBase64(value) };
+  } catch (error) {
+    if (!(error instanceof Error) || (error as { code?: unknown }).code !== 'CONFIG_INVALID') throw error;
+    return { ok: false, problem: error.message.replace(`${MASTER_KEY_VARIABLE} `, '') };
+  }
+}
+
+const kmsEndpoint: ValueParser<URL> = (value) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { ok: false, problem: 'must be a URL of the form https://HOST[:PORT]' };
+  }
+  if (url.protocol !== 'https:' || url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+    return { ok: false, problem: 'must be a URL of the form https://HOST[:PORT] (https, no path, query or credentials)' };
+  }
+  return { ok: true, value: url };
+};
+
+/** Every variable the enclave reads, in the order of the README table and env.example. */
+export const ENCLAVE_CONFIG_SCHEMA = defineSchema({
+  ENCLAVE_MODE: {
+    default: 'development',
+    parse: oneOf<EnclaveMode>(['production', 'development']),
+    meaning: '`production` (the Nitro image sets it) refuses, one start-up line each, KEY_SOURCE=env, ATTESTATION_PROVIDER=dev or none, USE_TLS=false, AUTH_MODE=none, KMS_CA_PATH and a KMS_ENDPOINT outside *.amazonaws.com. `development` allows them and labels each in its start-up log.',
+  },
+  KEY_SOURCE: {
+    default: 'env',
+    parse: oneOf<KeySourceSetting>(['env', 'kms']),
+    meaning: '`env`: the master key is ENCLAVE_KEY_BASE64 (development only: the operator can read it). `kms`: the master keyring is released by AWS KMS only to this attested enclave (README, "The master keys on Nitro").',
+  },
+  ENCLAVE_KEY_BASE64: {
+    shownDefault: '(required with KEY_SOURCE=env)',
+    parse: parseMasterKey,
+    exampleActive: true,
+    meaning: 'Master key, standard base64 of exactly 32 bytes (`openssl rand -base64 32`). Only with KEY_SOURCE=env; refused with kms.',
+  },
+  KMS_KEY_ID: {
+    shownDefault: '(required with KEY_SOURCE=kms)',
+    parse: text(),
+    example: 'arn:aws:kms:us-east-1:111122223333:key/...',
+    meaning: 'The full ARN of the KMS key that wraps the keyring (arn:aws:kms:AWS_REGION:ACCOUNT:key/ID), in the region AWS_REGION. Never an alias or a bare key id: those resolve in the account of whoever signs the request, and the host supplies the credentials. Sent on every call; an answer for another key is refused.',
+  },
+  AWS_REGION: {
+    default: 'us-east-1',
+    parse: matching(AWS_REGION_PATTERN, 'must be an AWS region name such as us-east-1'),
+    meaning: 'Region of the KMS key; names the default endpoint https://kms.REGION.amazonaws.com.',
+  },
+  KMS_ENDPOINT: {
+    shownDefault: '(unset)',
+    parse: kmsEndpoint,
+    meaning: 'Overrides the KMS endpoint (https://HOST[:PORT]). Outside *.amazonaws.com it is development only (the KMS double of the tests).',
+  },
+  KMS_CA_PATH: {
+    shownDefault: '(unset)',
+    parse: text(),
+    meaning: 'PEM CA bundle trusted for TLS to KMS instead of the public CAs. Development only.',
+  },
+  EGRESS_ADDR: {
+    default: 'tcp://127.0.0.1:5007',
+    parse: address,
+    meaning: "The host's egress forwarder (HTTP CONNECT), through which TLS to KMS passes as ciphertext (Nitro image: vsock://3:5007).",
+  },
+  KMS_TIMEOUT_MS: {
+    default: '10000',
+    parse: integer(100, 600_000),
+    meaning: 'One KMS request (connect, TLS, answer) must finish within this time.',
+  },
+  KMS_MAX_ATTEMPTS: {
+    default: '4',
+    parse: integer(1, 10),
+    meaning: 'Attempts per KMS request on network errors, throttling and 5xx answers, with exponential backoff; refusals are never retried.',
+  },
+  KEYRING_REFRESH_MS: {
+    default: '30000',
+    parse: integer(1_000, HOUR_MS),
+    meaning: 'With KEY_SOURCE=kms: how often the stored keyring is checked for a change by another enclave (then released again through KMS). Retiring a key waits two periods after the active key changed.',
+  },
+  ADMIN_TOKEN_SHA256: {
+    shownDefault: '(unset)',
+    parse: matching(SHA256_HEX, 'must be 64 hex digits (the SHA-256 of the admin token: printf %s "$TOKEN" | sha256sum)'),
+    meaning: 'Hex SHA-256 of the admin token that authorizes /admin/keys/* (key rotation, re-seal). Unset: those endpoints answer 404. Only the hash is in the image.',
+  },
+  USE_TLS: {
+    default: 'true',
+    parse: boolean(),
+    meaning: '`false` serves plain HTTP (logged as a warning; for debugging only).',
+  },
+  TLS_CERT_PATH: {
+    default: 'cert.pem',
+    parse: text(),
+    meaning: 'PEM certificate. With TLS_KEY_PATH: both present are used, neither present means a P-256 key and certificate generated in memory, one alone stops start-up.',
+  },
+  TLS_KEY_PATH: {
+    default: 'key.pem',
+    parse: text(),
+    meaning: 'PEM private key matching TLS_CERT_PATH.',
+  },
+  ALLOW_TLS_KEY_FILES: {
+    default: 'false',
+    parse: boolean(),
+    meaning: "In production mode with ATTESTATION_PROVIDER=nsm a TLS key from files is refused: the files are in the image, so the operator can relay clients with the enclave's own key (clients that check the TLS session still catch it; browsers do not). `true` allows it, and the start-up log says so.",
+  },
+  ENCLAVE_PORT: {
+    default: '5005',
+    parse: integer(0, 65_535),
+    meaning: 'Port of the default ENCLAVE_LISTEN.',
+  },
+  ENCLAVE_LISTEN: {
+    shownDefault: 'tcp://127.0.0.1:${ENCLAVE_PORT}',
+    parse: address,
+    meaning: 'Address the HTTPS server listens on: tcp://HOST:PORT, unix:///PATH or vsock://any:PORT (Nitro image: vsock://any:5005).',
+  },
+  TELEMETRY_ADDR: {
+    default: 'tcp://127.0.0.1:5008',
+    parse: offOr(address),
+    meaning: "The host's telemetry listener: the enclave's log lines and metrics, lossy and bounded (it never blocks on the host); off sends nothing (Nitro image: vsock://3:5008).",
+  },
+  STORAGE_ADDR: {
+    default: 'tcp://127.0.0.1:5006',
+    parse: address,
+    meaning: "Address of the host's storage service (Nitro image: vsock://3:5006, the parent's CID).",
+  },
+  AUTH_MODE: {
+    default: 'token',
+    parse: oneOf<AuthMode>(['token', 'none']),
+    meaning: '`token`: each `Authorization: Bearer` token owns a private namespace. `none`: one shared anonymous namespace (logged as a warning).',
+  },
+  MAX_BODY_BYTES: {
+    default: '1048576',
+    parse: integer(1, MAX_BODY_BYTES_LIMIT),
+    meaning: `Largest request body; larger is refused with 413 before it is read. At most ${MAX_BODY_BYTES_LIMIT}.`,
+  },
+  BODY_MEMORY_BUDGET_BYTES: {
+    default: '268435456',
+    parse: integer(1, 64 * 1024 * 1024 * 1024),
+    meaning: 'Request bodies held in memory at once, across all connections (each upload reserves its Content-Length, or MAX_BODY_BYTES when chunked, until its answer is sent); an upload that does not fit gets 503 OVERLOADED. At least MAX_BODY_BYTES.',
+  },
+  MAX_CONNECTIONS: {
+    default: '1000',
+    parse: integer(1, 1_000_000),
+    meaning: 'Concurrent client connections; more are closed at accept.',
+  },
+  HANDSHAKE_TIMEOUT_MS: {
+    default: '10000',
+    parse: integer(100, HOUR_MS),
+    meaning: 'TLS handshake must finish within this time.',
+  },
+  HEADERS_TIMEOUT_MS: {
+    default: '10000',
+    parse: integer(100, HOUR_MS),
+    meaning: 'Request headers must arrive within this time.',
+  },
+  REQUEST_TIMEOUT_MS: {
+    default: '30000',
+    parse: integer(100, HOUR_MS),
+    meaning: 'Whole request (headers and body) must arrive within this time.',
+  },
+  KEEP_ALIVE_TIMEOUT_MS: {
+    default: '5000',
+    parse: integer(100, HOUR_MS),
+    meaning: 'Idle keep-alive connections are closed after this time.',
+  },
+  MAX_HEADER_BYTES: {
+    default: '16384',
+    parse: integer(1024, 1024 * 1024),
+    meaning: 'Largest request head; larger gets 431.',
+  },
+  STORAGE_TIMEOUT_MS: {
+    default: '5000',
+    parse: integer(10, HOUR_MS),
+    meaning: 'A storage request not answered within this time fails with 503 STORAGE_UNAVAILABLE.',
+  },
+  STORAGE_MAX_IN_FLIGHT: {
+    default: '256',
+    parse: integer(1, 65_536),
+    meaning: 'Storage requests in flight at once; more fail at once with 503 STORAGE_UNAVAILABLE.',
+  },
+  ROLLBACK_CACHE_ENTRIES: {
+    default: '100000',
+    parse: integer(1_000, 10_000_000),
+    meaning: 'Records whose last seen version (rollback detection) the enclave keeps in memory, about 150 bytes each. Beyond them a record is not forgotten: it moves to a sealed watermark page on the host whose version the enclave anchors, and a cold read of it costs one more storage read. 1000 to 10000000.',
+  },
+  RECORD_CREATES_PER_SECOND: {
+    default: '100',
+    parse: integer(1, 1_000_000),
+    meaning: "New records one token (owner) may create per second, in bursts of ten seconds' worth; past it 429 RECORD_CREATE_RATE_LIMITED with Retry-After. Rewrites and deletes are not counted. 1 to 1000000.",
+  },
+  LOG_LEVEL: {
+    default: 'info',
+    parse: oneOf<LogLevel>(['debug', 'info', 'warn', 'error']),
+    meaning: 'debug, info, warn or error.',
+  },
+  ATTESTATION_PROVIDER: {
+    default: 'none',
+    parse: oneOf<AttestationProviderSetting>(ATTESTATION_PROVIDER_SETTINGS),
+    meaning: "`none`: `GET /attestation` answers 404. `dev`: documents signed by a local development CA, never trusted by default (logged as a warning with the dev root's SHA-256). `nsm`: the Nitro Secure Module (/dev/nsm, through the @http-enclave/vsock addon); without /dev/nsm or the addon, start-up stops with ATTESTATION_UNAVAILABLE.",
+  },
+  ATTESTATION_DEV_ROOT_KEY_PATH: {
+    shownDefault: '(unset)',
+    parse: text(),
+    meaning: 'PEM P-384 private key of the dev root CA (only with `dev`). With ATTESTATION_DEV_ROOT_CERT_PATH: both set load the root from files, so a pinned dev root survives restarts; neither means one generated in memory; one alone stops start-up.',
+  },
+  ATTESTATION_DEV_ROOT_CERT_PATH: {
+    shownDefault: '(unset)',
+    parse: text(),
+    meaning: "PEM self-signed CA certificate of that key; its subject must be a single CN (`openssl req -x509 -subj '/CN=…'`).",
+  },
+});
+
+/**
+ * The enclave's environment is its image's: a name with one of these
+ * prefixes that the enclave does not read is a typo. ENCLAVE_ADDR and
+ * ENCLAVE_CID are the host's (one .env feeds both programs in `npm start`);
+ * KMS_DOUBLE_* are the test KMS double's. Prefixes shared with the world
+ * (AWS_, MAX_, STORAGE_ …) are not checked.
+ */
+export const ENCLAVE_ENVIRONMENT_RULES: EnvironmentRules = Object.freeze({
+  program: 'enclave',
+  ownPrefixes: Object.freeze(['ENCLAVE_', 'KMS_', 'KEYRING_', 'TLS_', 'ATTESTATION_']),
+  readElsewhere: Object.freeze(['ENCLAVE_ADDR', 'ENCLAVE_CID']),
+  foreignPrefixes: Object.freeze(['KMS_DOUBLE_']),
+});
+
+export interface EnvVariable {
+  readonly name: string;
+  readonly default: string;
+  readonly description: string;
+}
+
+/** Every variable the enclave reads, with its default as documented (from ENCLAVE_CONFIG_SCHEMA). */
+export const ENCLAVE_ENV_VARIABLES: readonly EnvVariable[] = Object.freeze(
+  schemaVariables(ENCLAVE_CONFIG_SCHEMA).map((v) => Object.freeze({ name: v.name, default: documentedDefault(v) ?? '(unset)', description: v.meaning })),
+);
+
 /** The public KMS endpoint of a region (China regions use amazonaws.com.cn). */
 export function defaultKmsEndpoint(region: string): URL {
   return new URL(`https://kms.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`);
@@ -201,87 +360,65 @@ export function isAwsKmsHost(hostname: string): boolean {
   return host.endsWith('.amazonaws.com') || host.endsWith('.amazonaws.com.cn');
 }
 
-function readKmsEndpoint(env: NodeJS.ProcessEnv, region: string, problems: ProblemList): URL {
-  const raw = env['KMS_ENDPOINT'];
-  if (raw === undefined || raw === '') return defaultKmsEndpoint(region);
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    problems.add('KMS_ENDPOINT', 'must be a URL of the form https://HOST[:PORT]');
-    return defaultKmsEndpoint(region);
-  }
-  if (url.protocol !== 'https:' || url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '') {
-    problems.add('KMS_ENDPOINT', 'must be a URL of the form https://HOST[:PORT] (https, no path, query or credentials)');
-  }
-  return url;
-}
-
-function readKmsSettings(env: NodeJS.ProcessEnv, problems: ProblemList): KmsSettings {
-  const rawRegion = (env['AWS_REGION'] ?? '').trim();
-  const region = rawRegion === '' ? 'us-east-1' : rawRegion;
-  if (!AWS_REGION_PATTERN.test(region)) problems.add('AWS_REGION', 'must be an AWS region name such as us-east-1');
-  const keyId = (env['KMS_KEY_ID'] ?? '').trim();
-  if (keyId === '') problems.add('KMS_KEY_ID', 'must be set with KEY_SOURCE=kms (the ARN of the KMS key that wraps the keyring)');
-  else {
-    const arn = KMS_KEY_ARN_PATTERN.exec(keyId);
-    if (arn === null) problems.add('KMS_KEY_ID', 'must be the full key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID); an alias or a bare key id resolves in the account of the credentials, which the host supplies');
-    else if (arn[2] !== region) problems.add('KMS_KEY_ID', `the key ARN is in region ${arn[2] ?? '?'}, but AWS_REGION is ${region}`);
-  }
-  return {
-    keyId,
-    region,
-    endpoint: readKmsEndpoint(env, region, problems),
-    caPath: readOptionalPath(env, 'KMS_CA_PATH'),
-    egressAddress: readAddress(env, 'EGRESS_ADDR', 'tcp://127.0.0.1:5007', problems),
-    timeoutMs: readInteger(env, 'KMS_TIMEOUT_MS', 10_000, 100, 600_000, problems),
-    maxAttempts: readInteger(env, 'KMS_MAX_ATTEMPTS', 4, 1, 10, problems),
-  };
-}
 
 /** Ends every problem that is a development choice refused in production mode (main.ts prints each on its own line). */
 export const PRODUCTION_REFUSAL_SUFFIX = ': refused in production mode (ENCLAVE_MODE=production)';
 
-/** Variables that only KEY_SOURCE=kms reads: set with `env`, they are a mistake worth a line. */
-const KMS_ONLY_VARIABLES = ['KMS_KEY_ID', 'KMS_ENDPOINT', 'KMS_CA_PATH', 'KMS_TIMEOUT_MS', 'KMS_MAX_ATTEMPTS'] as const;
+const S = ENCLAVE_CONFIG_SCHEMA;
 
-function readAdminTokenHash(env: NodeJS.ProcessEnv, problems: ProblemList): Buffer | undefined {
-  const raw = (env['ADMIN_TOKEN_SHA256'] ?? '').trim();
-  if (raw === '') return undefined;
-  if (!SHA256_HEX.test(raw)) {
-    problems.add('ADMIN_TOKEN_SHA256', 'must be 64 hex digits (the SHA-256 of the admin token: printf %s "$TOKEN" | sha256sum)');
-    return undefined;
+/** Variables that only KEY_SOURCE=kms reads: set with `env`, they are a mistake worth a line. */
+const KMS_ONLY_VARIABLES = [S.KMS_KEY_ID, S.KMS_ENDPOINT, S.KMS_CA_PATH, S.KMS_TIMEOUT_MS, S.KMS_MAX_ATTEMPTS] as const;
+
+function readKmsSettings(reader: ConfigReader, problems: ConfigProblems): KmsSettings {
+  const region = reader.get(S.AWS_REGION);
+  const keyId = reader.read(S.KMS_KEY_ID) ?? '';
+  if (!reader.isSet(S.KMS_KEY_ID)) problems.add('KMS_KEY_ID', 'must be set with KEY_SOURCE=kms (the ARN of the KMS key that wraps the keyring)');
+  else if (keyId !== '') {
+    const arn = KMS_KEY_ARN_PATTERN.exec(keyId);
+    if (arn === null) problems.add('KMS_KEY_ID', 'must be the full key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID); an alias or a bare key id resolves in the account of the credentials, which the host supplies');
+    else if (arn[2] !== region && !problems.has('AWS_REGION')) problems.add('KMS_KEY_ID', `the key ARN is in region ${arn[2] ?? '?'}, but AWS_REGION is ${region}`);
   }
-  return Buffer.from(raw, 'hex');
+  return {
+    keyId,
+    region,
+    endpoint: reader.read(S.KMS_ENDPOINT) ?? defaultKmsEndpoint(region),
+    caPath: reader.read(S.KMS_CA_PATH),
+    egressAddress: reader.get(S.EGRESS_ADDR),
+    timeoutMs: reader.get(S.KMS_TIMEOUT_MS),
+    maxAttempts: reader.get(S.KMS_MAX_ATTEMPTS),
+  };
 }
 
+/** Throws ConfigInvalidError (CONFIG_INVALID) with every problem, each `NAME: problem`. */
 export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
-  const problems = new ProblemList();
-  const useTls = readChoice(env, 'USE_TLS', 'true', ['true', 'false'], problems) === 'true';
-  const port = readInteger(env, 'ENCLAVE_PORT', 5005, 0, 65535, problems);
-  const listen = readAddress(env, 'ENCLAVE_LISTEN', `tcp://127.0.0.1:${port}`, problems);
-  const storageAddress = readAddress(env, 'STORAGE_ADDR', 'tcp://127.0.0.1:5006', problems);
-  const telemetryAddress = (env['TELEMETRY_ADDR'] ?? '').trim() === 'off' ? undefined : readAddress(env, 'TELEMETRY_ADDR', 'tcp://127.0.0.1:5008', problems);
-  const enclaveMode = readChoice<EnclaveMode>(env, 'ENCLAVE_MODE', 'development', ['production', 'development'], problems);
-  const keySource = readChoice<KeySourceSetting>(env, 'KEY_SOURCE', 'env', ['env', 'kms'], problems);
+  const problems = new ConfigProblems();
+  const reader = new ConfigReader(env, schemaVariables(S), ENCLAVE_ENVIRONMENT_RULES, problems);
+  const useTls = reader.get(S.USE_TLS);
+  const port = reader.get(S.ENCLAVE_PORT);
+  const listen = (reader.isSet(S.ENCLAVE_LISTEN) ? reader.read(S.ENCLAVE_LISTEN) : reader.parseAs(S.ENCLAVE_LISTEN, `tcp://127.0.0.1:${port}`)) ?? { scheme: 'tcp', host: '127.0.0.1', port: 0 };
+  const storageAddress = reader.get(S.STORAGE_ADDR);
+  const telemetryAddress = reader.read(S.TELEMETRY_ADDR);
+  const enclaveMode = reader.get(S.ENCLAVE_MODE);
+  const keySource = reader.get(S.KEY_SOURCE);
   let masterKey: Buffer | undefined;
   let kms: KmsSettings | undefined;
   if (keySource === 'env') {
-    try {
-      masterKey = parseMasterKeyBase64(env['ENCLAVE_KEY_BASE64']);
-    } catch (error) {
-      problems.problems.push(error instanceof Error ? error.message : 'ENCLAVE_KEY_BASE64: invalid');
+    if (reader.isSet(S.ENCLAVE_KEY_BASE64)) masterKey = reader.read(S.ENCLAVE_KEY_BASE64);
+    else {
+      const unset = parseMasterKey(undefined);
+      if (!unset.ok) problems.add(MASTER_KEY_VARIABLE, unset.problem);
     }
-    for (const name of KMS_ONLY_VARIABLES) {
-      if ((env[name] ?? '') !== '') problems.add(name, 'only used with KEY_SOURCE=kms');
+    for (const variable of KMS_ONLY_VARIABLES) {
+      if ((env[variable.name] ?? '').trim() !== '') problems.add(variable.name, 'only used with KEY_SOURCE=kms');
     }
   } else {
     // A key in the environment next to KMS would be a second, unprotected key source: refuse it, never pick one silently.
-    if (env['ENCLAVE_KEY_BASE64'] !== undefined) problems.add('ENCLAVE_KEY_BASE64', 'must not be set with KEY_SOURCE=kms (the keyring comes from KMS only)');
-    kms = readKmsSettings(env, problems);
+    if (reader.isSet(S.ENCLAVE_KEY_BASE64)) problems.add(MASTER_KEY_VARIABLE, 'must not be set with KEY_SOURCE=kms (the keyring comes from KMS only)');
+    kms = readKmsSettings(reader, problems);
   }
-  const adminTokenSha256 = readAdminTokenHash(env, problems);
-  const keyringRefreshMs = readInteger(env, 'KEYRING_REFRESH_MS', 30_000, 1_000, HOUR_MS, problems);
+  const adminTokenHex = reader.read(S.ADMIN_TOKEN_SHA256);
+  const adminTokenSha256 = adminTokenHex === undefined ? undefined : Buffer.from(adminTokenHex, 'hex');
+  const keyringRefreshMs = reader.get(S.KEYRING_REFRESH_MS);
   const config: Omit<EnclaveConfig, 'developmentChoices'> = {
     useTls,
     enclaveMode,
@@ -289,42 +426,43 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
     kms,
     adminTokenSha256,
     keyringRefreshMs,
-    tlsCertPath: env['TLS_CERT_PATH'] !== undefined && env['TLS_CERT_PATH'] !== '' ? env['TLS_CERT_PATH'] : 'cert.pem',
-    tlsKeyPath: env['TLS_KEY_PATH'] !== undefined && env['TLS_KEY_PATH'] !== '' ? env['TLS_KEY_PATH'] : 'key.pem',
-    allowTlsKeyFiles: readChoice(env, 'ALLOW_TLS_KEY_FILES', 'false', ['true', 'false'], problems) === 'true',
+    tlsCertPath: reader.get(S.TLS_CERT_PATH),
+    tlsKeyPath: reader.get(S.TLS_KEY_PATH),
+    allowTlsKeyFiles: reader.get(S.ALLOW_TLS_KEY_FILES),
     listen,
     storageAddress,
     telemetryAddress,
     masterKey,
-    authMode: readChoice(env, 'AUTH_MODE', 'token', ['token', 'none'], problems),
-    maxBodyBytes: readInteger(env, 'MAX_BODY_BYTES', 1024 * 1024, 1, MAX_BODY_BYTES_LIMIT, problems),
-    bodyMemoryBudgetBytes: readInteger(env, 'BODY_MEMORY_BUDGET_BYTES', 256 * 1024 * 1024, 1, 64 * 1024 * 1024 * 1024, problems),
-    rollbackCacheEntries: readInteger(env, 'ROLLBACK_CACHE_ENTRIES', 100_000, 1_000, 10_000_000, problems),
-    recordCreatesPerSecond: readInteger(env, 'RECORD_CREATES_PER_SECOND', 100, 1, 1_000_000, problems),
-    maxConnections: readInteger(env, 'MAX_CONNECTIONS', 1000, 1, 1_000_000, problems),
-    handshakeTimeoutMs: readInteger(env, 'HANDSHAKE_TIMEOUT_MS', 10_000, 100, HOUR_MS, problems),
-    headersTimeoutMs: readInteger(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, HOUR_MS, problems),
-    requestTimeoutMs: readInteger(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, HOUR_MS, problems),
-    keepAliveTimeoutMs: readInteger(env, 'KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, HOUR_MS, problems),
-    maxHeaderBytes: readInteger(env, 'MAX_HEADER_BYTES', 16_384, 1024, 1024 * 1024, problems),
-    storageTimeoutMs: readInteger(env, 'STORAGE_TIMEOUT_MS', 5_000, 10, HOUR_MS, problems),
-    storageMaxInFlight: readInteger(env, 'STORAGE_MAX_IN_FLIGHT', 256, 1, 65_536, problems),
-    logLevel: readChoice(env, 'LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'], problems),
-    attestationProvider: readChoice(env, 'ATTESTATION_PROVIDER', 'none', ATTESTATION_PROVIDER_SETTINGS, problems),
-    attestationDevRootKeyPath: readOptionalPath(env, 'ATTESTATION_DEV_ROOT_KEY_PATH'),
-    attestationDevRootCertPath: readOptionalPath(env, 'ATTESTATION_DEV_ROOT_CERT_PATH'),
+    authMode: reader.get(S.AUTH_MODE),
+    maxBodyBytes: reader.get(S.MAX_BODY_BYTES),
+    bodyMemoryBudgetBytes: reader.get(S.BODY_MEMORY_BUDGET_BYTES),
+    rollbackCacheEntries: reader.get(S.ROLLBACK_CACHE_ENTRIES),
+    recordCreatesPerSecond: reader.get(S.RECORD_CREATES_PER_SECOND),
+    maxConnections: reader.get(S.MAX_CONNECTIONS),
+    handshakeTimeoutMs: reader.get(S.HANDSHAKE_TIMEOUT_MS),
+    headersTimeoutMs: reader.get(S.HEADERS_TIMEOUT_MS),
+    requestTimeoutMs: reader.get(S.REQUEST_TIMEOUT_MS),
+    keepAliveTimeoutMs: reader.get(S.KEEP_ALIVE_TIMEOUT_MS),
+    maxHeaderBytes: reader.get(S.MAX_HEADER_BYTES),
+    storageTimeoutMs: reader.get(S.STORAGE_TIMEOUT_MS),
+    storageMaxInFlight: reader.get(S.STORAGE_MAX_IN_FLIGHT),
+    logLevel: reader.get(S.LOG_LEVEL),
+    attestationProvider: reader.get(S.ATTESTATION_PROVIDER),
+    attestationDevRootKeyPath: reader.read(S.ATTESTATION_DEV_ROOT_KEY_PATH),
+    attestationDevRootCertPath: reader.read(S.ATTESTATION_DEV_ROOT_CERT_PATH),
   };
-  if (keySource === 'kms' && config.attestationProvider === 'none') {
+  reader.finish();
+  if (keySource === 'kms' && config.attestationProvider === 'none' && !problems.has('ATTESTATION_PROVIDER')) {
     problems.add('ATTESTATION_PROVIDER', 'must be nsm (or dev in development) with KEY_SOURCE=kms: KMS releases keys only against an attestation document');
   }
   const developmentChoices = listDevelopmentChoices(config);
   if (enclaveMode === 'production') {
     for (const choice of developmentChoices) problems.add(choice.variable, `${choice.label}${PRODUCTION_REFUSAL_SUFFIX}`);
   }
-  if (config.bodyMemoryBudgetBytes < config.maxBodyBytes) {
+  if (config.bodyMemoryBudgetBytes < config.maxBodyBytes && !problems.has('BODY_MEMORY_BUDGET_BYTES', 'MAX_BODY_BYTES')) {
     problems.add('BODY_MEMORY_BUDGET_BYTES', 'must be at least MAX_BODY_BYTES (or no upload of the largest size could ever be accepted)');
   }
-  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+  if (config.headersTimeoutMs > config.requestTimeoutMs && !problems.has('HEADERS_TIMEOUT_MS', 'REQUEST_TIMEOUT_MS')) {
     problems.add('HEADERS_TIMEOUT_MS', 'must not be larger than REQUEST_TIMEOUT_MS');
   }
   const devRootPaths = [
@@ -335,9 +473,9 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
     if (value === undefined) continue;
     if (config.attestationProvider !== 'dev') problems.add(name, 'only used with ATTESTATION_PROVIDER=dev');
     const other = devRootPaths.find(([otherName]) => otherName !== name);
-    if (other !== undefined && other[1] === undefined) problems.add(other[0], `must be set too when ${name} is set (both or neither)`);
+    if (other !== undefined && other[1] === undefined && !problems.has(other[0])) problems.add(other[0], `must be set too when ${name} is set (both or neither)`);
   }
-  if (problems.problems.length > 0) throw new EnclaveConfigError(problems.problems);
+  problems.throwIfAny();
   return Object.freeze({ ...config, developmentChoices: enclaveMode === 'production' ? [] : developmentChoices.map((c) => `${c.variable}: ${c.label}`) });
 }
 

@@ -1,4 +1,4 @@
-export { loadEnclaveConfig, ENCLAVE_ENV_VARIABLES, EnclaveConfigError, type EnclaveConfig } from './config.js';
+export { loadEnclaveConfig, ENCLAVE_CONFIG_SCHEMA, ENCLAVE_ENV_VARIABLES, ENCLAVE_ENVIRONMENT_RULES, type EnclaveConfig } from './config.js';
 export { runEnclave, type EnclaveHandle } from './run.js';
 export { createLogger, silentLogger } from './log.js';
 export { measureRunningEnclave } from './attest/code-measurement.js';

@@ -2,6 +2,8 @@
 // Callers pass only metadata (route templates, status codes, error codes,
 // lengths); no request body, token, key or plaintext ever reaches this file.
 
+import { writeStdout } from '@http-enclave/program';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -16,22 +18,6 @@ export interface Logger {
 
 /** Another destination of every line written (the telemetry channel): the same fields, before JSON. */
 export type LogSink = (time: string, level: LogLevel, msg: string, fields: LogFields | undefined) => void;
-
-let stdoutBroken = false;
-/**
- * stdout, unless it broke: a Nitro enclave has no console, and a closed pipe
- * (EPIPE) must cost a log line, never the process. Lines are then dropped
- * here; the telemetry sink still gets them.
- */
-function writeStdout(line: string): void {
-  if (stdoutBroken) return;
-  if (process.stdout.listenerCount('error') === 0) {
-    process.stdout.on('error', () => {
-      stdoutBroken = true;
-    });
-  }
-  process.stdout.write(line);
-}
 
 export function createLogger(level: LogLevel, write: (line: string) => void = writeStdout, sink?: LogSink): Logger {
   const threshold = LEVEL_RANK[level];

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HOST_ENV_VARIABLES, HostConfigError, loadHostConfig } from './config.js';
+import { ConfigInvalidError } from '@http-enclave/program';
+import { HOST_ENV_VARIABLES, loadHostConfig } from './config.js';
 import { formatEgressAllowList } from './egress/egress-allow-list.js';
 
-function configError(env: NodeJS.ProcessEnv): HostConfigError {
+function configError(env: NodeJS.ProcessEnv): ConfigInvalidError {
   try {
     loadHostConfig(env);
   } catch (error) {
-    assert.ok(error instanceof HostConfigError);
+    assert.ok(error instanceof ConfigInvalidError);
     assert.equal(error.code, 'CONFIG_INVALID');
     return error;
   }
@@ -185,4 +186,11 @@ test('every bad egress value is named', () => {
   assert.deepEqual(configError({ AWS_REGION: 'mars' }).problems.map((p) => p.variable), ['AWS_REGION']);
   // With an explicit EGRESS_ALLOW both are checked on their own.
   assert.deepEqual(configError({ AWS_REGION: 'mars', EGRESS_ALLOW: '*' }).problems.map((p) => p.variable), ['AWS_REGION', 'EGRESS_ALLOW']);
+});
+
+test('shared rules: EGRESS_ADDR (the enclave\'s, from a shared .env) is left alone; an empty credential variable is refused without echoing anything', () => {
+  assert.equal(loadHostConfig({ EGRESS_ADDR: 'tcp://127.0.0.1:5007', ENCLAVE_LISTEN: 'x', KMS_KEY_ID: 'x' }).logLevel, 'info');
+  assert.deepEqual(configError({ AWS_SECRET_ACCESS_KEY: ' ' }).problems, [{ variable: 'AWS_SECRET_ACCESS_KEY', problem: 'is empty (unset it, or give it a value)' }]);
+  assert.deepEqual(configError({ HOST_DRAIN_TIMEOUT_MS: '' }).problems, [{ variable: 'HOST_DRAIN_TIMEOUT_MS', problem: 'is empty (unset it to use the default)' }]);
+  assert.match(configError({ EGRESS_ALOW: '*' }).message, /^EGRESS_ALOW: unknown variable \(the host reads no such variable/);
 });

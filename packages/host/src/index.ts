@@ -1,4 +1,4 @@
-export { HOST_ENV_VARIABLES, HostConfigError, loadHostConfig, type ConfigProblem, type HostConfig, type HostEnvVariable } from './config.js';
+export { HOST_CONFIG_SCHEMA, HOST_ENV_VARIABLES, HOST_ENVIRONMENT_RULES, loadHostConfig, type HostConfig, type HostEnvVariable } from './config.js';
 export { runHost, describeStartupError, HostListenError, type HostDeps, type HostHandle } from './run.js';
 export { createLogger, type Logger, type LogLevel } from './log.js';
 export type { RecordStore, GetResult, WriteResult } from './storage/record-store.js';

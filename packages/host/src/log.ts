@@ -3,6 +3,8 @@
 // Fields are metadata only (addresses, byte counts, error codes). Never pass
 // payload bytes, blobs or error messages that may echo input.
 
+import { writeStdout } from '@http-enclave/program';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -28,18 +30,6 @@ export interface CreateLoggerOptions {
   readonly now?: () => number;
   /** Extra fixed fields on every line (for example `thread: "storage"`). */
   readonly base?: LogFields;
-}
-
-let stdoutBroken = false;
-/** stdout, unless it broke: a closed pipe (EPIPE) must cost log lines, never the host (a review killed it that way). */
-function writeStdout(line: string): void {
-  if (stdoutBroken) return;
-  if (process.stdout.listenerCount('error') === 0) {
-    process.stdout.on('error', () => {
-      stdoutBroken = true;
-    });
-  }
-  process.stdout.write(line);
 }
 
 export function createLogger(options: CreateLoggerOptions): Logger {
