@@ -17,6 +17,7 @@ import {
   documentedDefault,
   fromThrowing,
   integer,
+  ConfigInvalidError,
   matching,
   offOr,
   oneOf,
@@ -115,8 +116,8 @@ function parseMasterKey(value: string | undefined): ParseResult<Buffer> {
   try {
     return { ok: true, value: parseMasterKeyBase64(value) };
   } catch (error) {
-    if (!(error instanceof Error) || (error as { code?: unknown }).code !== 'CONFIG_INVALID') throw error;
-    return { ok: false, problem: error.message.replace(`${MASTER_KEY_VARIABLE} `, '') };
+    if (!(error instanceof ConfigInvalidError)) throw error;
+    return { ok: false, problem: error.problems.map((p) => p.problem).join('; ') };
   }
 }
 
