@@ -114,6 +114,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
         connectTimeoutMs: config.egressConnectTimeoutMs,
         idleTimeoutMs: config.egressIdleTimeoutMs,
         logger,
+        events,
       });
     } catch (error) {
       await telemetry?.close();
