@@ -2,14 +2,17 @@
 // that sends half a request and stalls, and one that sends nothing, are both
 // closed (408) at the 5 s request bound, checked every second, so within
 // about 6 s, not Node's default 30 s check; the server answers others all along.
+// And /readyz shows a storage probe failure by its specific code.
 
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { type Socket } from 'node:net';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
-import { collectingLogger, connectTcp } from '../test-support.js';
-import { startAdminServer } from './admin-server.js';
+import { startStorageWorker } from '../storage/storage-worker-handle.js';
+import { collectingLogger, connectTcp, makeTempDir } from '../test-support.js';
+import { READINESS_CACHE_MS, startAdminServer } from './admin-server.js';
 
 /** The request bound of admin-server.ts (headersTimeout, requestTimeout). */
 const REQUEST_BOUND_MS = 5_000;
@@ -92,3 +95,46 @@ test('admin connections that stall (half a request, or nothing at all) are close
     await admin.close();
   }
 });
+
+test('/readyz names the storage probe failure by its specific code (the reason inside STORAGE_PROBE_FAILED), with the real storage worker', async () => {
+  const dir = makeTempDir();
+  const { logger } = collectingLogger();
+  const storage = await startStorageWorker({
+    listenAddress: { scheme: 'unix', path: join(dir, 'storage.sock') },
+    storagePath: join(dir, 'store.db'),
+    logLevel: 'warn',
+    logger,
+    onUnexpectedExit: () => undefined,
+  });
+  const admin = await startAdminServer({
+    listenAddress: { scheme: 'tcp', host: '127.0.0.1', port: 0 },
+    registry: new Registry(),
+    readiness: { draining: () => false, enclave: () => Promise.resolve({ ok: true }), storage: () => storage.probeWrite(2_000) },
+    logger,
+  });
+  const port = admin.address.scheme === 'tcp' ? admin.address.port : 0;
+  try {
+    assert.deepEqual(await readyz(port), { status: 200, body: { status: 'ready', enclave: 'ok', storage: 'ok' } });
+    await storage.close(2_000);
+    await assert.rejects(storage.probeWrite(2_000), { code: 'STORAGE_PROBE_FAILED', reason: 'STORAGE_CLOSING' });
+    await new Promise((resolve) => setTimeout(resolve, READINESS_CACHE_MS + 100)); // past the cached answer
+    assert.deepEqual(await readyz(port), { status: 503, body: { status: 'not-ready', enclave: 'ok', storage: 'STORAGE_CLOSING' } });
+  } finally {
+    await admin.close();
+    await storage.close(2_000);
+  }
+});
+
+function readyz(port: number): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/readyz', timeout: 5_000, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+    });
+    req.on('timeout', () => req.destroy(new Error('/readyz timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
