@@ -9,7 +9,7 @@ import { createAwsCredentialsProvider } from './credentials/aws-credentials-prov
 import { formatEgressAllowList } from './egress/egress-allow-list.js';
 import { startEgressForwarder, type EgressForwarder } from './egress/egress-forwarder.js';
 import { startIngressProxy, type IngressProxy } from './ingress/ingress-proxy.js';
-import { HostListenError, StorageStartError, type ListenVariable } from './host-errors.js';
+import { HostListenError, StorageStartError, specificCode, type ListenVariable } from './host-errors.js';
 import { createLogger, errorCode, type Logger } from './log.js';
 import { startAdminServer, READINESS_PROBE_TIMEOUT_MS, type AdminServer } from './admin/admin-server.js';
 import { probeEnclaveHealth } from './admin/enclave-health-probe.js';
@@ -231,7 +231,7 @@ export function describeStartupError(error: unknown): string {
   const code = errorCode(error);
   if (code === 'TRANSPORT_UNSUPPORTED' && error instanceof Error) return `TRANSPORT_UNSUPPORTED: ${error.message}`;
   if (error instanceof StorageStartError && error.stage === 'open') return `cannot open STORAGE_PATH database: ${error.reason} (${error.message})`;
-  return `start-up failed: ${code}`;
+  return `start-up failed: ${specificCode(error)}`; // WORKER_EXITED, not STORAGE_START_FAILED
 }
 
 function suggestAddress(variable: ListenVariable): string {
