@@ -1,7 +1,8 @@
 // The host's events on node:diagnostics_channel. Business code publishes
 // what happened; logging (host-event-log.ts) and metrics (host-metrics.ts)
 // subscribe. Nothing here carries a payload byte, a token, a pseudonym or an
-// address beyond the per-source key the limits already use.
+// address beyond the per-source key the limits already use and the host:port
+// an enclave's CONNECT asked for.
 //
 //   channel                                   message
 //   http-enclave:host:ingress                 IngressEvent
