@@ -8,7 +8,8 @@ import Database from 'better-sqlite3';
 import { FrameType, StorageFrameReader, encodeStorageFrame, type StorageFrame } from '@http-enclave/protocol';
 import { isVsockTransportAvailable } from '@http-enclave/transport';
 import { loadHostConfig } from './config.js';
-import { HostListenError, describeStartupError, runHost } from './run.js';
+import { describeStartupError, runHost } from './run.js';
+import { HostListenError } from './host-errors.js';
 import { collectingLogger, connectTcp, makeTempDir } from './test-support.js';
 
 function configFor(dir: string, extra: NodeJS.ProcessEnv = {}): ReturnType<typeof loadHostConfig> {
@@ -68,7 +69,7 @@ test('runHost: a database from a newer schema stops start-up with STORE_SCHEMA_T
   const raw = new Database(join(dir, 'host.db'));
   raw.pragma('user_version = 99');
   raw.close();
-  await assert.rejects(runHost(configFor(dir), { logger: collectingLogger().logger }), { code: 'STORE_SCHEMA_TOO_NEW' });
+  await assert.rejects(runHost(configFor(dir), { logger: collectingLogger().logger }), { code: 'STORAGE_START_FAILED', stage: 'open', reason: 'STORE_SCHEMA_TOO_NEW' });
 });
 
 test('describeStartupError: EACCES explains privileged ports', () => {

@@ -9,6 +9,7 @@ import { createAwsCredentialsProvider } from './credentials/aws-credentials-prov
 import { formatEgressAllowList } from './egress/egress-allow-list.js';
 import { startEgressForwarder, type EgressForwarder } from './egress/egress-forwarder.js';
 import { startIngressProxy, type IngressProxy } from './ingress/ingress-proxy.js';
+import { HostListenError, StorageStartError, specificCode, type ListenVariable } from './host-errors.js';
 import { createLogger, errorCode, type Logger } from './log.js';
 import { startAdminServer, READINESS_PROBE_TIMEOUT_MS, type AdminServer } from './admin/admin-server.js';
 import { probeEnclaveHealth } from './admin/enclave-health-probe.js';
@@ -37,25 +38,6 @@ export interface HostDeps {
   readonly onFatalError?: (error: Error) => void;
   /** Where the env credentials source reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN. Default: process.env. */
   readonly env?: NodeJS.ProcessEnv;
-}
-
-/** The settings that name a listener. */
-export type ListenVariable = 'BIND_ADDR' | 'STORAGE_LISTEN' | 'EGRESS_LISTEN' | 'ADMIN_LISTEN' | 'TELEMETRY_LISTEN';
-
-/** A listener could not be opened. `variable` says which setting to change. */
-export class HostListenError extends Error {
-  readonly code = 'HOST_LISTEN_FAILED';
-  /** The errno code of the cause (EADDRINUSE, EACCES, ...) or TRANSPORT_UNSUPPORTED. */
-  readonly reason: string;
-  readonly variable: ListenVariable;
-  readonly address: string;
-  constructor(variable: ListenVariable, address: string, reason: string) {
-    super(`cannot listen on ${variable}=${address}: ${reason}`);
-    this.name = 'HostListenError';
-    this.variable = variable;
-    this.address = address;
-    this.reason = reason;
-  }
 }
 
 /** The deadline for closing the storage worker once clients are drained. */
@@ -102,8 +84,8 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
       events,
     });
   } catch (error) {
-    if (typeof error === 'object' && error !== null && 'stage' in error && error.stage === 'listen') {
-      throw new HostListenError('STORAGE_LISTEN', formatTransportAddress(config.storageListenAddress), errorCode(error));
+    if (error instanceof StorageStartError && error.stage === 'listen') {
+      throw new HostListenError('STORAGE_LISTEN', formatTransportAddress(config.storageListenAddress), error.reason, { cause: error });
     }
     throw error;
   }
@@ -117,7 +99,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     } catch (error) {
       await storage.close(STORAGE_CLOSE_DEADLINE_MS);
       unsubscribeLog();
-      throw new HostListenError('TELEMETRY_LISTEN', formatTransportAddress(config.telemetryListenAddress), errorCode(error));
+      throw new HostListenError('TELEMETRY_LISTEN', formatTransportAddress(config.telemetryListenAddress), errorCode(error), { cause: error });
     }
   }
 
@@ -132,11 +114,12 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
         connectTimeoutMs: config.egressConnectTimeoutMs,
         idleTimeoutMs: config.egressIdleTimeoutMs,
         logger,
+        events,
       });
     } catch (error) {
       await telemetry?.close();
       await storage.close(STORAGE_CLOSE_DEADLINE_MS);
-      throw new HostListenError('EGRESS_LISTEN', formatTransportAddress(config.egressListenAddress), errorCode(error));
+      throw new HostListenError('EGRESS_LISTEN', formatTransportAddress(config.egressListenAddress), errorCode(error), { cause: error });
     }
   }
 
@@ -156,7 +139,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
     await egress?.close(0);
     await telemetry?.close();
     await storage.close(STORAGE_CLOSE_DEADLINE_MS);
-    throw new HostListenError('BIND_ADDR', formatBindAddress(config.bindAddress), errorCode(error));
+    throw new HostListenError('BIND_ADDR', formatBindAddress(config.bindAddress), errorCode(error), { cause: error });
   }
 
   const receiver = telemetry;
@@ -188,7 +171,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
       await storage.close(STORAGE_CLOSE_DEADLINE_MS);
       hostMetrics.close();
       unsubscribeLog();
-      throw new HostListenError('ADMIN_LISTEN', formatTransportAddress(config.adminListenAddress), errorCode(error));
+      throw new HostListenError('ADMIN_LISTEN', formatTransportAddress(config.adminListenAddress), errorCode(error), { cause: error });
     }
   }
 
@@ -247,10 +230,8 @@ export function describeStartupError(error: unknown): string {
   }
   const code = errorCode(error);
   if (code === 'TRANSPORT_UNSUPPORTED' && error instanceof Error) return `TRANSPORT_UNSUPPORTED: ${error.message}`;
-  if (typeof error === 'object' && error !== null && 'stage' in error && error.stage === 'open') {
-    return `cannot open STORAGE_PATH database: ${code}${error instanceof Error ? ` (${error.message})` : ''}`;
-  }
-  return `start-up failed: ${code}`;
+  if (error instanceof StorageStartError && error.stage === 'open') return `cannot open STORAGE_PATH database: ${error.reason} (${error.message})`;
+  return `start-up failed: ${specificCode(error)}`; // WORKER_EXITED, not STORAGE_START_FAILED
 }
 
 function suggestAddress(variable: ListenVariable): string {

@@ -18,6 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { TransportAddress } from '@http-enclave/protocol';
 import { listenOn, listeningAddress } from '@http-enclave/transport';
 import type { Registry } from 'prom-client';
+import { specificCode } from '../host-errors.js';
 import { errorCode, type Logger } from '../log.js';
 
 export const ADMIN_MAX_CONNECTIONS = 64;
@@ -68,7 +69,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       bounded(
         options.readiness.storage().then(
           () => ({ ok: true as const }),
-          (error: unknown) => ({ ok: false as const, reason: errorCode(error) }),
+          (error: unknown) => ({ ok: false as const, reason: specificCode(error) }), // SQLITE_FULL, not STORAGE_PROBE_FAILED
         ),
       ),
     ]);

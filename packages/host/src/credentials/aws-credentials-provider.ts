@@ -26,6 +26,7 @@
 // [A-Z0-9]; secretAccessKey 1..128 and sessionToken 1..4096 visible ASCII
 // (0x21..0x7e); expiration an ISO-8601 date-time in the future.
 
+import { AwsCredentialsInvalid, AwsCredentialsNotConfigured } from '../host-errors.js';
 import type { Logger } from '../log.js';
 import { fetchImdsCredentials, type ImdsClientOptions } from './imds-client.js';
 
@@ -52,24 +53,6 @@ const MAX_SESSION_TOKEN_CHARS = 4_096;
 const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 /** ISO-8601 date-time with seconds and a zone, as IMDS and STS write it. */
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-
-/** No source configured (none), or the env source without AWS_ACCESS_KEY_ID. */
-export class AwsCredentialsNotConfigured extends Error {
-  readonly code = 'AWS_CREDENTIALS_NOT_CONFIGURED';
-  constructor(message: string) {
-    super(message);
-    this.name = 'AwsCredentialsNotConfigured';
-  }
-}
-
-/** Credentials that fail validation; the message names the field and its length, never its value. */
-export class AwsCredentialsInvalid extends Error {
-  readonly code = 'AWS_CREDENTIALS_INVALID';
-  constructor(message: string) {
-    super(message);
-    this.name = 'AwsCredentialsInvalid';
-  }
-}
 
 export interface AwsCredentialsProviderOptions {
   readonly source: AwsCredentialsSource;

@@ -15,6 +15,7 @@
 // token or a credential.
 
 import { request, type IncomingMessage } from 'node:http';
+import { ImdsBadResponse, ImdsUnavailable, TransientImdsError } from '../host-errors.js';
 
 /** Token lifetime asked for: 6 h, the IMDSv2 maximum (we fetch a new one per refresh anyway). */
 export const IMDS_TOKEN_TTL_SECONDS = 21_600;
@@ -42,33 +43,6 @@ const ROLE_NAME = /^[A-Za-z0-9+=,.@_-]{1,64}$/;
 const TOKEN = /^[\x21-\x7e]+$/;
 
 const CREDENTIALS_PATH = '/latest/meta-data/iam/security-credentials/';
-
-/** IMDS did not answer (refused, reset, timed out, 5xx) after every attempt. */
-export class ImdsUnavailable extends Error {
-  readonly code = 'IMDS_UNAVAILABLE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ImdsUnavailable';
-  }
-}
-
-/** IMDS answered, but not with what the documentation says (status, size, shape). */
-export class ImdsBadResponse extends Error {
-  readonly code = 'IMDS_BAD_RESPONSE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ImdsBadResponse';
-  }
-}
-
-/** A failure worth another attempt; `reason` is a code such as ECONNREFUSED, TIMEOUT or HTTP_503. */
-class TransientImdsError extends Error {
-  readonly reason: string;
-  constructor(reason: string) {
-    super(reason);
-    this.reason = reason;
-  }
-}
 
 /** The raw fields of the role's credentials, as IMDS gave them (validated by the provider). */
 export interface ImdsCredentials {

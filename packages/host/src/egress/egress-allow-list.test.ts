@@ -10,7 +10,7 @@ import {
   parseEgressAllowList,
 } from './egress-allow-list.js';
 
-function allowListError(text: string): EgressAllowListError {
+function allowListError(text: string): InstanceType<typeof EgressAllowListError> {
   try {
     parseEgressAllowList(text);
   } catch (error) {

@@ -21,6 +21,11 @@
 // adversary and controls the forwarder, DNS and the network anyway; the
 // enclave's own TLS verification of KMS is what protects the traffic.
 
+import { EgressAllowListError } from '../host-errors.js';
+
+// Defined in the catalogue; exported here too because config.ts imports it from this module.
+export { EgressAllowListError };
+
 /** The only domains a wildcard entry may sit under (AWS endpoints, where the region is the wildcard). */
 const WILDCARD_DOMAINS = ['amazonaws.com', 'amazonaws.com.cn'] as const;
 /** RFC 1035 §2.3.4: a label is 1..63 octets. */
@@ -31,15 +36,6 @@ const MAX_NAME_LENGTH = 253;
 export const MAX_EGRESS_ALLOW_ENTRIES = 64;
 /** Largest TCP port. */
 const MAX_PORT = 65_535;
-
-/** Bad EGRESS_ALLOW syntax. `message` names the entry (config text, never stream bytes) and the rule it breaks. */
-export class EgressAllowListError extends Error {
-  readonly code = 'EGRESS_ALLOW_INVALID';
-  constructor(message: string) {
-    super(message);
-    this.name = 'EgressAllowListError';
-  }
-}
 
 /** A validated destination host: a lower-case DNS name without trailing dot, a dotted-quad IPv4 address, or a canonical IPv6 address. */
 export type DestinationHost =

@@ -1,6 +1,8 @@
 // The egress forwarder with real sockets on 127.0.0.1: CONNECT tunnels (plain
 // and a real TLS handshake through the tunnel), the strict head parser, the
-// allow-list, refusals and their counters, backpressure and timeouts.
+// allow-list, refusals and their counters, backpressure and timeouts. The
+// forwarder publishes refusals and tunnels as events; each test subscribes
+// the real log (host-event-log.ts) and metrics (host-metrics.ts) to them.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,7 +12,11 @@ import { connect, createServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connect as connectTls, createServer as createTlsServer } from 'node:tls';
+import { EGRESS_CHANNEL, createHostEvents, subscribeHostChannel, type EgressEvent, type Published } from '../observability/host-events.js';
+import { subscribeHostEventLog } from '../observability/host-event-log.js';
+import { createHostMetrics } from '../observability/host-metrics.js';
 import { closeServer, closedWithin, collectingLogger, connectTcp, freePort, listenTcp, makeTempDir, waitFor } from '../test-support.js';
+import { MAX_EGRESS_WARNINGS_PER_INTERVAL } from '../observability/host-event-log.js';
 import { parseEgressAllowList } from './egress-allow-list.js';
 import { startEgressForwarder, type EgressForwarder, type EgressForwarderOptions } from './egress-forwarder.js';
 
@@ -19,16 +25,25 @@ const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex
 interface Started {
   readonly forwarder: EgressForwarder;
   readonly port: number;
+  /** Log lines: the forwarder's own and the event log's. */
   readonly lines: Array<Record<string, unknown>>;
+  /** Egress events as published. */
+  readonly events: EgressEvent[];
+  /** One sample of the Prometheus text, e.g. sample('http_enclave_host_egress_refused_total{reason="not_allowed"}'); undefined when absent. */
+  readonly sample: (series: string) => Promise<number | undefined>;
   /** Every (host, port) the forwarder asked to connect to, and the upstream sockets it got. */
   readonly connects: Array<readonly [string, number]>;
   readonly upstreams: Socket[];
 }
 
-type Overrides = Partial<Omit<EgressForwarderOptions, 'listenAddress' | 'allowList' | 'logger'>> & { readonly allow?: string };
+type Overrides = Partial<Omit<EgressForwarderOptions, 'listenAddress' | 'allowList' | 'logger' | 'events'>> & { readonly allow?: string };
 
 async function startForwarder(overrides: Overrides = {}): Promise<Started> {
   const { logger, lines } = collectingLogger();
+  const hostEvents = createHostEvents();
+  subscribeHostEventLog(hostEvents.instance, logger, { maxConnections: 1, maxConnectionsPerSource: 1 });
+  const events: EgressEvent[] = [];
+  subscribeHostChannel<Published<EgressEvent>>(EGRESS_CHANNEL, hostEvents.instance, ({ instance: _instance, ...event }) => void events.push(event as EgressEvent));
   const connects: Array<readonly [string, number]> = [];
   const upstreams: Socket[] = [];
   const forwarder = await startEgressForwarder({
@@ -40,6 +55,7 @@ async function startForwarder(overrides: Overrides = {}): Promise<Started> {
     ...(overrides.maxHeaderBytes === undefined ? {} : { maxHeaderBytes: overrides.maxHeaderBytes }),
     ...(overrides.headTimeoutMs === undefined ? {} : { headTimeoutMs: overrides.headTimeoutMs }),
     logger,
+    events: hostEvents,
     connect: (host, port) => {
       connects.push([host, port]);
       const socket = overrides.connect?.(host, port) ?? connect({ host, port, allowHalfOpen: true, noDelay: true });
@@ -48,7 +64,12 @@ async function startForwarder(overrides: Overrides = {}): Promise<Started> {
     },
   });
   assert.equal(forwarder.address.scheme, 'tcp');
-  return { forwarder, port: forwarder.address.scheme === 'tcp' ? forwarder.address.port : 0, lines, connects, upstreams };
+  const metrics = createHostMetrics(hostEvents.instance, { openConnections: () => 0, storageEventsDropped: () => 0, egressStats: () => forwarder.stats() });
+  const sample = async (series: string): Promise<number | undefined> => {
+    const line = (await metrics.registry.metrics()).split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  };
+  return { forwarder, port: forwarder.address.scheme === 'tcp' ? forwarder.address.port : 0, lines, events, sample, connects, upstreams };
 }
 
 /** Reads the reply head (up to CRLF CRLF); bytes after it are put back on the socket. */
@@ -115,7 +136,7 @@ before(async () => {
 after(() => closeServer(echo));
 
 test('allowed CONNECT: 200, bytes pipelined after the head go first, 2 MiB both ways, client half-close ends the tunnel', async () => {
-  const { forwarder, port, connects, lines } = await startForwarder();
+  const { forwarder, port, connects, lines, events, sample } = await startForwarder();
   const socket = await connectTcp(port);
   socket.write(Buffer.concat([Buffer.from(connectRequest(`127.0.0.1:${echoPort}`)), Buffer.from('early-bytes|')]));
   assert.equal(await readReplyHead(socket, 5_000), 'HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -136,6 +157,16 @@ test('allowed CONNECT: 200, bytes pipelined after the head go first, 2 MiB both 
   const closeLine = lines.find((l) => l['msg'] === 'egress connection closed');
   assert.equal(closeLine?.['reason'], 'closed');
   assert.equal(closeLine?.['bytesToEnclave'], 12 + payload.length);
+  const destination = `127.0.0.1:${echoPort}`;
+  assert.deepEqual(events[0], { event: 'opened', connection: 1, destination });
+  const closed = events[1];
+  assert.ok(closed?.event === 'closed', JSON.stringify(closed));
+  assert.deepEqual([closed.connection, closed.destination, closed.bytesToEnclave, closed.reason], [1, destination, 12 + payload.length, 'closed']);
+  assert.ok(closed.bytesFromEnclave >= 12 + payload.length, `bytesFromEnclave ${closed.bytesFromEnclave}`);
+  assert.equal(events.length, 2);
+  assert.equal(await sample('http_enclave_host_egress_connections_forwarded_total'), 1);
+  assert.equal(await sample('http_enclave_host_egress_bytes_total{direction="to_enclave"}'), 12 + payload.length);
+  assert.equal(await sample('http_enclave_host_egress_refused_total{reason="not_allowed"}'), 0);
   await forwarder.close(1_000);
 });
 
@@ -209,6 +240,7 @@ test('a name is checked normalised and connected by name; the default connector 
   // No hook: net.connect resolves "localhost" itself.
   const { logger } = collectingLogger();
   const forwarder = await startEgressForwarder({
+    events: createHostEvents(),
     listenAddress: { scheme: 'tcp', host: '127.0.0.1', port: 0 },
     allowList: parseEgressAllowList(`localhost:${echoPort}`),
     maxConnections: 4,
@@ -226,7 +258,7 @@ test('a name is checked normalised and connected by name; the default connector 
 });
 
 test('a destination not allowed gets 403, is counted, and the warning holds the destination only', async () => {
-  const { forwarder, port, lines, connects } = await startForwarder();
+  const { forwarder, port, lines, connects, events, sample } = await startForwarder();
   const canary = `canary-${randomBytes(8).toString('hex')}`;
   const { socket, reply } = await sendHead(
     port,
@@ -244,6 +276,9 @@ test('a destination not allowed gets 403, is counted, and the warning holds the 
   assert.equal(warnings[0]?.['refusedTotal'], 1);
   assert.equal(warnings[0]?.['destination'], 'evil.example.com:443');
   assert.ok(!JSON.stringify(lines).includes(canary));
+  assert.deepEqual(events, [{ event: 'refused', connection: 1, reason: 'not_allowed', destination: 'evil.example.com:443' }]);
+  assert.equal(await sample('http_enclave_host_egress_refused_total{reason="not_allowed"}'), 1);
+  assert.equal(await sample('http_enclave_host_egress_connections_forwarded_total'), 0);
   await forwarder.close(500);
 });
 
@@ -274,7 +309,7 @@ test('malformed heads get 400 or 405, are counted by reason, and never reach an 
     [`CONNECT [fe80::1%25eth0]:${echoPort} HTTP/1.1\r\n\r\n`, '400 Bad Request', 'bad_request'],
     [`CONNECT 127.1:${echoPort} HTTP/1.1\r\n\r\n`, '400 Bad Request', 'bad_request'],
   ];
-  const { forwarder, port, connects } = await startForwarder();
+  const { forwarder, port, connects, lines, sample } = await startForwarder();
   for (const [request, status, reason] of cases) {
     const { socket, reply } = await sendHead(port, request);
     assert.ok(reply.startsWith(`HTTP/1.1 ${status}\r\n`), `${JSON.stringify(request)} got ${JSON.stringify(reply)}`);
@@ -286,6 +321,17 @@ test('malformed heads get 400 or 405, are counted by reason, and never reach an 
   assert.equal(refused.method_not_allowed, 2);
   assert.equal(refused.bad_request, cases.length - 2);
   assert.deepEqual(connects, []);
+  // The metric counts every refusal; the log stops at its budget (a looping enclave cannot flood it).
+  assert.equal(await sample('http_enclave_host_egress_refused_total{reason="bad_request"}'), cases.length - 2);
+  assert.equal(await sample('http_enclave_host_egress_refused_total{reason="method_not_allowed"}'), 2);
+  assert.ok(cases.length > MAX_EGRESS_WARNINGS_PER_INTERVAL);
+  const warnings = lines.filter((l) => l['level'] === 'warn');
+  assert.equal(warnings.length, MAX_EGRESS_WARNINGS_PER_INTERVAL);
+  assert.deepEqual(warnings.slice(0, 2).map((l) => [l['msg'], l['code'], l['refusedTotal']]), [
+    ['egress request refused', 'EGRESS_METHOD_NOT_ALLOWED', 1],
+    ['egress request refused', 'EGRESS_METHOD_NOT_ALLOWED', 2],
+  ]);
+  assert.deepEqual(warnings[2]?.['code'], 'EGRESS_BAD_REQUEST');
   await forwarder.close(500);
 });
 
@@ -317,7 +363,7 @@ test('the head may arrive in many small chunks; a head of exactly maxHeaderBytes
 });
 
 test('a head trickled past the head timeout gets 408; a connection closed before its head gets nothing', async () => {
-  const { forwarder, port } = await startForwarder({ headTimeoutMs: 300 });
+  const { forwarder, port, events, lines, sample } = await startForwarder({ headTimeoutMs: 300 });
   const slow = await connectTcp(port);
   slow.on('error', () => undefined);
   const started = Date.now();
@@ -343,11 +389,19 @@ test('a head trickled past the head timeout gets 408; a connection closed before
   await waitFor(() => forwarder.stats().refused.head_incomplete === 1, 2_000, 'head_incomplete counted');
   assert.equal(Buffer.concat(got).length, 0);
   assert.equal(forwarder.stats().refused.head_timeout, 1);
+  assert.deepEqual(events, [
+    { event: 'refused', connection: 1, reason: 'head_timeout' },
+    { event: 'refused', connection: 2, reason: 'head_incomplete' },
+  ]);
+  assert.equal(await sample('http_enclave_host_egress_refused_total{reason="head_timeout"}'), 1);
+  assert.equal(await sample('http_enclave_host_egress_refused_total{reason="head_incomplete"}'), 1);
+  // The enclave that left before asking is counted, not warned about.
+  assert.deepEqual(lines.filter((l) => l['level'] === 'warn').map((l) => l['code']), ['EGRESS_HEAD_TIMEOUT']);
   await forwarder.close(500);
 });
 
 test('connection cap: the connection over the limit gets 503 and is counted; a slot frees up after a close', async () => {
-  const { forwarder, port } = await startForwarder({ maxConnections: 2 });
+  const { forwarder, port, lines, sample } = await startForwarder({ maxConnections: 2 });
   const a = await sendHead(port, connectRequest(`127.0.0.1:${echoPort}`));
   const b = await sendHead(port, connectRequest(`127.0.0.1:${echoPort}`));
   assert.match(a.reply, /^HTTP\/1\.1 200 /);
@@ -356,6 +410,10 @@ test('connection cap: the connection over the limit gets 503 and is counted; a s
   assert.match(c.reply, /^HTTP\/1\.1 503 /);
   await closedWithin(c.socket, 2_000);
   assert.equal(forwarder.stats().refused.over_capacity, 1);
+  assert.equal(await sample('http_enclave_host_egress_refused_total{reason="over_capacity"}'), 1);
+  const warning = lines.find((l) => l['code'] === 'EGRESS_MAX_CONNECTIONS');
+  assert.equal(warning?.['msg'], 'egress connection limit reached; answering 503');
+  assert.equal(warning?.['maxConnections'], 2);
   a.socket.destroy();
   await waitFor(() => forwarder.stats().active === 1, 2_000, 'slot freed');
   const d = await sendHead(port, connectRequest(`127.0.0.1:${echoPort}`));
@@ -363,24 +421,28 @@ test('connection cap: the connection over the limit gets 503 and is counted; a s
   b.socket.destroy();
   d.socket.destroy();
   assert.equal(forwarder.stats().forwarded, 3);
+  assert.equal(await sample('http_enclave_host_egress_connections_forwarded_total'), 3);
   await forwarder.close(500);
 });
 
 test('upstream refuses: 502, counted, the warning names the errno and the destination', async () => {
   const deadPort = await freePort();
-  const { forwarder, port, lines } = await startForwarder({ allow: `127.0.0.1:${deadPort}` });
+  const { forwarder, port, lines, events, sample } = await startForwarder({ allow: `127.0.0.1:${deadPort}` });
   const { socket, reply } = await sendHead(port, connectRequest(`127.0.0.1:${deadPort}`));
   assert.match(reply, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
   await closedWithin(socket, 2_000);
   assert.equal(forwarder.stats().refused.upstream_failed, 1);
   const warning = lines.find((l) => l['msg'] === 'egress upstream connect failed');
-  assert.equal(warning?.['code'], 'ECONNREFUSED');
+  assert.equal(warning?.['code'], 'EGRESS_UPSTREAM_FAILED');
+  assert.equal(warning?.['reason'], 'ECONNREFUSED');
   assert.equal(warning?.['destination'], `127.0.0.1:${deadPort}`);
+  assert.deepEqual(events, [{ event: 'refused', connection: 1, reason: 'upstream_failed', destination: `127.0.0.1:${deadPort}`, cause: 'ECONNREFUSED' }]);
+  assert.equal(await sample('http_enclave_host_egress_refused_total{reason="upstream_failed"}'), 1);
   await forwarder.close(500);
 });
 
 test('upstream never answers: 504 at the connect timeout, counted, and the pending upstream is destroyed', async () => {
-  const { forwarder, port, upstreams } = await startForwarder({
+  const { forwarder, port, upstreams, events, lines, sample } = await startForwarder({
     allow: 'kms.us-east-1.amazonaws.com:443',
     connectTimeoutMs: 300,
     connect: () => new Socket({ allowHalfOpen: true }), // never connects
@@ -393,6 +455,11 @@ test('upstream never answers: 504 at the connect timeout, counted, and the pendi
   await closedWithin(socket, 2_000);
   assert.equal(forwarder.stats().refused.upstream_timeout, 1);
   assert.equal(upstreams[0]?.destroyed, true);
+  assert.deepEqual(events, [{ event: 'refused', connection: 1, reason: 'upstream_timeout', destination: 'kms.us-east-1.amazonaws.com:443', limit: 300 }]);
+  assert.equal(await sample('http_enclave_host_egress_refused_total{reason="upstream_timeout"}'), 1);
+  const warning = lines.find((l) => l['code'] === 'EGRESS_CONNECT_TIMEOUT');
+  assert.equal(warning?.['destination'], 'kms.us-east-1.amazonaws.com:443');
+  assert.equal(warning?.['connectTimeoutMs'], 300);
   await forwarder.close(500);
 });
 

@@ -36,13 +36,19 @@
 // adversary anyway, and the enclave verifies KMS's TLS certificate itself.
 // The allow-list limits what an enclave bug or a compromised enclave can
 // reach, and states what the host must permit; it is no defence against the host.
+//
+// Refusals and tunnels are published as events (host-events.ts, EGRESS_CHANNEL);
+// the log and the metrics subscribe. Nothing here logs them itself.
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { TransportAddress } from '@http-enclave/protocol';
 import { listenOn, listeningAddress } from '@http-enclave/transport';
 import { forwardConnection } from '../ingress/forward-connection.js';
 import { errorCode, type Logger } from '../log.js';
+import { EGRESS_REFUSAL_REASONS, type EgressEvent, type EgressRefusalReason, type HostEvents } from '../observability/host-events.js';
 import { isAllowedDestination, parseDestinationHost, parsePortNumber, type EgressAllowList } from './egress-allow-list.js';
+
+export { EGRESS_REFUSAL_REASONS, type EgressRefusalReason };
 
 /** Default bound of the request head, CRLF CRLF included: a CONNECT head is one line and a Host header, well under 1 KiB. */
 export const DEFAULT_MAX_CONNECT_HEAD_BYTES = 4 * 1024;
@@ -54,22 +60,6 @@ const REFUSAL_LINGER_MS = 1_000;
 const MAX_REFUSAL_DISCARD_BYTES = 64 * 1024;
 /** Connections over maxConnections that are still accepted, only to be answered 503; past that the listener closes them at accept. */
 const OVER_CAPACITY_ANSWERED_CONNECTIONS = 16;
-/** At most MAX_WARNINGS_PER_INTERVAL refusal warnings per WARNING_INTERVAL_MS, so a looping enclave cannot flood the host's log. */
-const WARNING_INTERVAL_MS = 10_000;
-const MAX_WARNINGS_PER_INTERVAL = 20;
-
-export const EGRESS_REFUSAL_REASONS = [
-  'bad_request',
-  'method_not_allowed',
-  'head_too_large',
-  'head_timeout',
-  'head_incomplete',
-  'not_allowed',
-  'over_capacity',
-  'upstream_failed',
-  'upstream_timeout',
-] as const;
-export type EgressRefusalReason = (typeof EGRESS_REFUSAL_REASONS)[number];
 
 const STATUS_LINE = {
   bad_request: '400 Bad Request',
@@ -97,7 +87,10 @@ export interface EgressForwarderOptions {
   readonly maxHeaderBytes?: number;
   /** Default DEFAULT_CONNECT_HEAD_TIMEOUT_MS. */
   readonly headTimeoutMs?: number;
+  /** For the drain and listener lines only; refusals and tunnels go to `events`. */
   readonly logger: Logger;
+  /** Where refusals and tunnels are published (the log and the metrics subscribe). */
+  readonly events: HostEvents;
   /** Opens the upstream connection (tests). Must return a connecting socket created with allowHalfOpen: true. Default: net.connect. */
   readonly connect?: (host: string, port: number) => Socket;
 }
@@ -128,7 +121,7 @@ interface ConnectTarget {
 }
 
 export async function startEgressForwarder(options: EgressForwarderOptions): Promise<EgressForwarder> {
-  const { logger } = options;
+  const { logger, events } = options;
   const maxHeadBytes = options.maxHeaderBytes ?? DEFAULT_MAX_CONNECT_HEAD_BYTES;
   const headTimeoutMs = options.headTimeoutMs ?? DEFAULT_CONNECT_HEAD_TIMEOUT_MS;
   const openUpstream = options.connect ?? ((host: string, port: number): Socket => connect({ host, port, allowHalfOpen: true, noDelay: true }));
@@ -137,17 +130,19 @@ export async function startEgressForwarder(options: EgressForwarderOptions): Pro
   let accepted = 0;
   let forwarded = 0;
   let nextConnectionId = 1;
-  const warn = createWarningBudget(logger);
+  /** Counts and publishes a refusal. */
+  const publishRefusal = (event: Omit<Extract<EgressEvent, { event: 'refused' }>, 'event'>): void => {
+    refused[event.reason] += 1;
+    events.egress({ event: 'refused', ...event });
+  };
 
   const server: Server = createServer({ allowHalfOpen: true });
   server.maxConnections = options.maxConnections + OVER_CAPACITY_ANSWERED_CONNECTIONS;
-  server.on('drop', () => {
-    refused.over_capacity += 1;
-    warn('egress connection limit reached; closing at accept', { code: 'EGRESS_MAX_CONNECTIONS', maxConnections: options.maxConnections });
-  });
+  server.on('drop', () => publishRefusal({ reason: 'over_capacity', limit: options.maxConnections }));
 
-  const refuse = (socket: Socket, reason: EgressRefusalReason): void => {
-    refused[reason] += 1;
+  /** Publishes the refusal, answers it (unless the enclave left) and closes. */
+  const refuse = (socket: Socket, id: number, reason: EgressRefusalReason, details: { readonly destination?: string; readonly cause?: string; readonly limit?: number } = {}): void => {
+    publishRefusal({ connection: id, reason, ...details });
     const statusLine = STATUS_LINE[reason];
     if (socket.destroyed) return;
     if (statusLine === undefined) {
@@ -171,8 +166,7 @@ export async function startEgressForwarder(options: EgressForwarderOptions): Pro
     try {
       upstream = openUpstream(target.host, target.port);
     } catch (error) {
-      warn('egress upstream connect failed', { code: errorCode(error), destination: target.destination });
-      refuse(downstream, 'upstream_failed');
+      refuse(downstream, id, 'upstream_failed', { destination: target.destination, cause: errorCode(error) });
       return;
     }
     const settle = (): void => {
@@ -185,18 +179,12 @@ export async function startEgressForwarder(options: EgressForwarderOptions): Pro
     const timer = setTimeout(() => {
       settle();
       upstream.on('error', () => undefined).destroy();
-      warn('egress upstream connect timed out', {
-        code: 'EGRESS_CONNECT_TIMEOUT',
-        destination: target.destination,
-        connectTimeoutMs: options.connectTimeoutMs,
-      });
-      refuse(downstream, 'upstream_timeout');
+      refuse(downstream, id, 'upstream_timeout', { destination: target.destination, limit: options.connectTimeoutMs });
     }, options.connectTimeoutMs);
     const onUpstreamError = (error: Error): void => {
       settle();
       upstream.destroy();
-      warn('egress upstream connect failed', { code: errorCode(error), destination: target.destination });
-      refuse(downstream, 'upstream_failed');
+      refuse(downstream, id, 'upstream_failed', { destination: target.destination, cause: errorCode(error) });
     };
     // The enclave gave up while we were connecting: nothing to forward to.
     const onDownstreamGone = (): void => {
@@ -211,6 +199,7 @@ export async function startEgressForwarder(options: EgressForwarderOptions): Pro
         return;
       }
       forwarded += 1;
+      events.egress({ event: 'opened', connection: id, destination: target.destination });
       upstream.setNoDelay(true);
       downstream.write(ESTABLISHED);
       // Bytes the enclave pipelined after the head (a TLS ClientHello) go first,
@@ -218,7 +207,8 @@ export async function startEgressForwarder(options: EgressForwarderOptions): Pro
       if (rest.length > 0) upstream.write(rest);
       const started = Date.now();
       void forwardConnection(downstream, upstream, options.idleTimeoutMs).then((result) => {
-        logger.debug('egress connection closed', {
+        events.egress({
+          event: 'closed',
           connection: id,
           destination: target.destination,
           bytesFromEnclave: result.bytesFromDownstream,
@@ -242,26 +232,22 @@ export async function startEgressForwarder(options: EgressForwarderOptions): Pro
     downstream.on('error', () => undefined); // every phase below ends the connection on its own terms
     downstream.setNoDelay(true);
     if (connections.size > options.maxConnections) {
-      warn('egress connection limit reached; answering 503', { code: 'EGRESS_MAX_CONNECTIONS', maxConnections: options.maxConnections });
-      refuse(downstream, 'over_capacity');
+      refuse(downstream, id, 'over_capacity', { limit: options.maxConnections });
       return;
     }
     void readConnectHead(downstream, maxHeadBytes, headTimeoutMs).then((read) => {
       if ('failure' in read) {
-        if (read.failure !== 'head_incomplete') warn('egress request refused', { code: refusalCode(read.failure) });
-        refuse(downstream, read.failure);
+        refuse(downstream, id, read.failure);
         return;
       }
       const parsed = parseConnectHead(read.head);
       if ('failure' in parsed) {
-        refuse(downstream, parsed.failure);
-        warn('egress request refused', { code: refusalCode(parsed.failure), refusedTotal: refused[parsed.failure] });
+        refuse(downstream, id, parsed.failure);
         return;
       }
       if (!isAllowedDestination(options.allowList, parsed.host, parsed.port)) {
-        // The destination only: nothing else from the stream is ever logged.
-        refuse(downstream, 'not_allowed');
-        warn('egress destination not allowed', { code: 'EGRESS_NOT_ALLOWED', destination: parsed.destination, refusedTotal: refused.not_allowed });
+        // The destination only: nothing else from the stream is ever published.
+        refuse(downstream, id, 'not_allowed', { destination: parsed.destination });
         return;
       }
       openTunnel(downstream, id, parsed, read.rest);
@@ -291,10 +277,6 @@ export async function startEgressForwarder(options: EgressForwarderOptions): Pro
       return closing;
     },
   };
-}
-
-function refusalCode(reason: EgressRefusalReason): string {
-  return `EGRESS_${reason.toUpperCase()}`;
 }
 
 type HeadRead = { readonly head: Buffer; readonly rest: Buffer } | { readonly failure: 'head_too_large' | 'head_timeout' | 'head_incomplete' };
@@ -366,26 +348,4 @@ export function parseConnectHead(head: Buffer): ConnectTarget | { readonly failu
   if (host.kind === 'ipv6') return { host: host.address, port, destination: `[${host.address}]:${port}` };
   const name = host.kind === 'name' ? host.name : host.address;
   return { host: name, port, destination: `${name}:${port}` };
-}
-
-/** A warn() that stops after MAX_WARNINGS_PER_INTERVAL lines per WARNING_INTERVAL_MS and reports how many it held back. */
-function createWarningBudget(logger: Logger): (msg: string, fields: Readonly<Record<string, string | number>>) => void {
-  let windowStart = 0;
-  let used = 0;
-  let suppressed = 0;
-  return (msg, fields) => {
-    const now = Date.now();
-    if (now - windowStart >= WARNING_INTERVAL_MS) {
-      if (suppressed > 0) logger.warn('egress warnings suppressed', { suppressed, intervalMs: WARNING_INTERVAL_MS });
-      windowStart = now;
-      used = 0;
-      suppressed = 0;
-    }
-    if (used >= MAX_WARNINGS_PER_INTERVAL) {
-      suppressed += 1;
-      return;
-    }
-    used += 1;
-    logger.warn(msg, fields);
-  };
 }

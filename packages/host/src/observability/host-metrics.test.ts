@@ -1,10 +1,14 @@
 // The enclave counters the host exports (from an unauthenticated telemetry
 // socket): only the enclave's vocabulary, bounded, and totals turned into
 // counter increments. Then the Prometheus text holds nothing a peer made up.
+// And the egress counters, fed by the real forwarder's events.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { parseEgressAllowList } from '../egress/egress-allow-list.js';
+import { startEgressForwarder } from '../egress/egress-forwarder.js';
+import { closedWithin, collectingLogger, connectTcp } from '../test-support.js';
 import { createHostEvents } from './host-events.js';
 import { createHostMetrics, MAX_ENCLAVE_SERIES } from './host-metrics.js';
 
@@ -46,4 +50,38 @@ test('names, label sets and values outside the enclave vocabulary are ignored an
   assert.equal(line(text, 'http_enclave_enclave_request_duration_seconds_sum{').length, MAX_ENCLAVE_SERIES);
   assert.match(text, /^http_enclave_host_telemetry_samples_ignored_total 105$/m);
   metrics.close();
+});
+
+test('egress metrics: refusals the real forwarder made before the metrics subscribed are counted once, later ones from the events', async () => {
+  const events = createHostEvents();
+  const forwarder = await startEgressForwarder({
+    listenAddress: { scheme: 'tcp', host: '127.0.0.1', port: 0 },
+    allowList: parseEgressAllowList('kms.us-east-1.amazonaws.com:443'),
+    maxConnections: 4,
+    connectTimeoutMs: 1_000,
+    idleTimeoutMs: 1_000,
+    logger: collectingLogger().logger,
+    events,
+  });
+  const port = forwarder.address.scheme === 'tcp' ? forwarder.address.port : 0;
+  /** One CONNECT to a destination not allowed; resolves when the forwarder closed it (after its 403). */
+  const refusedOnce = async (): Promise<void> => {
+    const socket = await connectTcp(port);
+    socket.on('error', () => undefined);
+    socket.resume();
+    socket.write('CONNECT evil.example.com:443 HTTP/1.1\r\n\r\n');
+    await closedWithin(socket, 3_000);
+  };
+  await refusedOnce();
+  const metrics = createHostMetrics(events.instance, { openConnections: () => 0, storageEventsDropped: () => 0, egressStats: () => forwarder.stats() });
+  const refusedNotAllowed = async (): Promise<string[]> => line(await metrics.registry.metrics(), 'http_enclave_host_egress_refused_total{reason="not_allowed"}');
+  assert.deepEqual(await refusedNotAllowed(), ['http_enclave_host_egress_refused_total{reason="not_allowed"} 1']);
+  await refusedOnce();
+  await refusedOnce();
+  assert.deepEqual(await refusedNotAllowed(), ['http_enclave_host_egress_refused_total{reason="not_allowed"} 3']);
+  assert.equal(forwarder.stats().refused.not_allowed, 3);
+  metrics.close();
+  await refusedOnce();
+  assert.deepEqual(await refusedNotAllowed(), ['http_enclave_host_egress_refused_total{reason="not_allowed"} 3'], 'closed metrics no longer count');
+  await forwarder.close(500);
 });

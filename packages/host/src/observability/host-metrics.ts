@@ -6,13 +6,22 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TelemetryCounter } from '@http-enclave/protocol';
-import { EGRESS_REFUSAL_REASONS, type EgressForwarderStats } from '../egress/egress-forwarder.js';
-import { INGRESS_CHANNEL, STORAGE_CHANNEL, subscribeHostChannel, type IngressEvent, type StorageEvent } from './host-events.js';
+import type { EgressForwarderStats } from '../egress/egress-forwarder.js';
+import {
+  EGRESS_CHANNEL,
+  EGRESS_REFUSAL_REASONS,
+  INGRESS_CHANNEL,
+  STORAGE_CHANNEL,
+  subscribeHostChannel,
+  type EgressEvent,
+  type IngressEvent,
+  type StorageEvent,
+} from './host-events.js';
 
 export interface HostMetricSources {
   /** Client connections open now. */
   readonly openConnections: () => number;
-  /** The egress forwarder's counters; undefined when EGRESS_LISTEN=off. */
+  /** The egress forwarder's counters (open tunnels, and the totals before these metrics subscribed); undefined when EGRESS_LISTEN=off. */
   readonly egressStats?: () => EgressForwarderStats;
   /** Storage events the worker dropped because the main thread was behind (counted there). */
   readonly storageEventsDropped: () => number;
@@ -104,6 +113,10 @@ export function createHostMetrics(instance: symbol, sources: HostMetricSources):
     },
   });
 
+  // Egress: tunnels and refusals counted from the egress events. What the
+  // forwarder counted before this subscription (it starts first) is taken from
+  // its stats here, in the same tick as the subscription below: none lost, none twice.
+  let unsubscribeEgress = (): void => undefined;
   if (sources.egressStats !== undefined) {
     const stats = sources.egressStats;
     new Gauge({
@@ -114,25 +127,41 @@ export function createHostMetrics(instance: symbol, sources: HostMetricSources):
         this.set(stats().active);
       },
     });
-    new Counter({
+    const egressForwarded = new Counter({
       name: `${PREFIX}egress_connections_forwarded_total`,
       help: 'Enclave egress tunnels opened to an allowed destination',
       registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(stats().forwarded);
-      },
     });
-    new Counter({
+    const egressRefused = new Counter({
       name: `${PREFIX}egress_refused_total`,
       help: 'Enclave egress requests refused, by reason',
       labelNames: ['reason'],
       registers: [registry],
-      collect() {
-        this.reset();
-        const refusedNow = stats().refused;
-        for (const reason of EGRESS_REFUSAL_REASONS) this.inc({ reason }, refusedNow[reason]);
-      },
+    });
+    const egressBytes = new Counter({
+      name: `${PREFIX}egress_bytes_total`,
+      help: 'Bytes relayed through egress tunnels (ciphertext), by direction, counted when a tunnel closes',
+      labelNames: ['direction'],
+      registers: [registry],
+    });
+    const before = stats();
+    egressForwarded.inc(before.forwarded);
+    for (const reason of EGRESS_REFUSAL_REASONS) egressRefused.inc({ reason }, before.refused[reason]);
+    egressBytes.inc({ direction: 'from_enclave' }, 0);
+    egressBytes.inc({ direction: 'to_enclave' }, 0);
+    unsubscribeEgress = subscribeHostChannel<EgressEvent>(EGRESS_CHANNEL, instance, (event) => {
+      switch (event.event) {
+        case 'refused':
+          egressRefused.inc({ reason: event.reason });
+          return;
+        case 'opened':
+          egressForwarded.inc();
+          return;
+        case 'closed':
+          egressBytes.inc({ direction: 'from_enclave' }, event.bytesFromEnclave);
+          egressBytes.inc({ direction: 'to_enclave' }, event.bytesToEnclave);
+          return;
+      }
     });
   }
 
@@ -225,6 +254,7 @@ export function createHostMetrics(instance: symbol, sources: HostMetricSources):
     close() {
       unsubscribeIngress();
       unsubscribeStorage();
+      unsubscribeEgress();
     },
   };
 }

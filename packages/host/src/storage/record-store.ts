@@ -49,38 +49,3 @@ export interface RecordStore {
   close(): Promise<void>;
 }
 
-/** A request the store refuses before touching the database (bad pseudonym length, version out of range). */
-export class RecordStoreInputError extends Error {
-  readonly code = 'STORE_BAD_INPUT';
-  constructor(message: string) {
-    super(message);
-    this.name = 'RecordStoreInputError';
-  }
-}
-
-/** A stored row breaks an invariant the schema does not enforce (a key that is not 32 bytes). */
-export class RecordStoreCorruptError extends Error {
-  readonly code = 'STORE_CORRUPT';
-  constructor(message: string) {
-    super(message);
-    this.name = 'RecordStoreCorruptError';
-  }
-}
-
-/** The database was written by a newer schema than this program knows. */
-export class RecordStoreSchemaError extends Error {
-  readonly code = 'STORE_SCHEMA_TOO_NEW';
-  constructor(found: number, supported: number) {
-    super(`database schema version ${found} is newer than the supported ${supported}; run a newer host`);
-    this.name = 'RecordStoreSchemaError';
-  }
-}
-
-/** The store could not be set up with the durability it promises (for example WAL refused by the file system). */
-export class RecordStoreSetupError extends Error {
-  readonly code = 'STORE_SETUP_FAILED';
-  constructor(message: string) {
-    super(message);
-    this.name = 'RecordStoreSetupError';
-  }
-}

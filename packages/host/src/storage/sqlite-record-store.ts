@@ -14,11 +14,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LIST_MAX_ENTRIES } from '@http-enclave/protocol';
 import Database from 'better-sqlite3';
+import { RecordStoreCorruptError, RecordStoreInputError, RecordStoreSchemaError, RecordStoreSetupError } from '../host-errors.js';
 import {
-  RecordStoreCorruptError,
-  RecordStoreInputError,
-  RecordStoreSchemaError,
-  RecordStoreSetupError,
   type GetResult,
   type ListResult,
   type RecordKey,

@@ -28,6 +28,7 @@ import {
   type TransportAddress,
 } from '@http-enclave/protocol';
 import { listenOn, listeningAddress } from '@http-enclave/transport';
+import { specificCode } from '../host-errors.js';
 import { errorCode, type Logger } from '../log.js';
 import type { RecordStore } from './record-store.js';
 import type { HostEvents } from '../observability/host-events.js';
@@ -228,7 +229,7 @@ class StorageConnection {
     try {
       json = await this.#credentials.credentialsDocument();
     } catch (error) {
-      this.#logger.warn('aws credentials unavailable', { code: errorCode(error) });
+      this.#logger.warn('aws credentials unavailable', { code: specificCode(error) }); // IMDS_UNAVAILABLE, not CREDENTIALS_REQUEST_FAILED
       return noCredentials;
     }
     // Checked here so that the frame encoder never throws outside #execute's error handling.

@@ -11,40 +11,19 @@
 
 import { Worker } from 'node:worker_threads';
 import type { TransportAddress } from '@http-enclave/protocol';
+import { StorageProbeError, StorageStartError, StorageWorkerExitedError } from '../host-errors.js';
 import { errorCode, type Logger, type LogLevel } from '../log.js';
 import type { HostEvents } from '../observability/host-events.js';
 import type { CredentialsSource } from './storage-service.js';
 import type { MainToWorker, StorageWorkerData, WorkerToMain } from './storage-worker-messages.js';
 
-/** The storage worker could not start. `code` is the cause's code (EADDRINUSE, SQLITE_CANTOPEN, STORE_SCHEMA_TOO_NEW, ...). */
-export class StorageStartError extends Error {
-  readonly code: string;
-  readonly stage: 'open' | 'listen' | 'worker';
-  constructor(stage: 'open' | 'listen' | 'worker', code: string, message: string) {
-    super(message);
-    this.name = 'StorageStartError';
-    this.code = code;
-    this.stage = stage;
-  }
-}
-
 export interface StorageWorkerHandle {
   readonly address: TransportAddress;
   /** Storage events the worker dropped (its batch was full), since start. */
   readonly droppedEvents: number;
-  /** One durable write outside the records (readiness); rejects with the code when it fails or takes longer than timeoutMs. */
+  /** One durable write outside the records (readiness); rejects with a StorageProbeError (its `reason` the code) when it fails or takes longer than timeoutMs. */
   probeWrite(timeoutMs: number): Promise<void>;
   close(deadlineMs: number): Promise<void>;
-}
-
-/** A readiness write that failed: `code` is the store's (SQLITE_FULL, SQLITE_READONLY, …) or PROBE_TIMEOUT. */
-export class StorageProbeError extends Error {
-  readonly code: string;
-  constructor(code: string) {
-    super(`storage does not take writes: ${code}`);
-    this.name = 'StorageProbeError';
-    this.code = code;
-  }
 }
 
 export interface StartStorageWorkerOptions {
@@ -89,7 +68,7 @@ export function startStorageWorker(options: StartStorageWorkerOptions): Promise<
       state = 'done';
       if (was === 'starting') reject(new StorageStartError('worker', 'WORKER_EXITED', `storage worker exited with code ${exitCode}`));
       else if (was === 'ready') {
-        options.onUnexpectedExit(new StorageStartError('worker', 'WORKER_EXITED', `storage worker exited with code ${exitCode}`));
+        options.onUnexpectedExit(new StorageWorkerExitedError(`storage worker exited with code ${exitCode}`));
       }
       for (const probe of probes.values()) {
         clearTimeout(probe.timer);

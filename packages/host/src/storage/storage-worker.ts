@@ -3,6 +3,7 @@
 // never stalls client forwarding in the main thread.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import { CredentialsRequestError } from '../host-errors.js';
 import { createLogger, errorCode } from '../log.js';
 import { SqliteRecordStore } from './sqlite-record-store.js';
 import { startStorageService, type CredentialsSource, type StorageService } from './storage-service.js';
@@ -21,16 +22,6 @@ const send = (message: WorkerToMain): void => port.postMessage(message);
  * against an answer that never comes, so the pending map stays bounded.
  */
 const CREDENTIALS_ANSWER_TIMEOUT_MS = 10_000;
-
-/** Coded failure of a CREDENTIALS request (the code comes from the main thread's provider). */
-class CredentialsRequestError extends Error {
-  readonly code: string;
-  constructor(code: string) {
-    super(`credentials unavailable: ${code}`);
-    this.name = 'CredentialsRequestError';
-    this.code = code;
-  }
-}
 
 const pendingCredentials = new Map<number, { resolve: (document: Buffer) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
 let nextCredentialsId = 1;
