@@ -14,6 +14,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { newToken, sendRequest } from '../support/https-request.js';
 import { rssMiB } from '../support/process-memory.js';
 import { ENCLAVE_MAIN, HOST_MAIN, startProgram, type RunningProgram } from '../support/processes.js';
@@ -126,6 +127,62 @@ test('with its stdout closed, the enclave\'s log lines and metrics reach the hos
   for (const [where, text] of [['the telemetry stream', recorded.toString('latin1')], ['the host log', host.output()], ['the metrics', await metrics()]] as const) {
     assert.equal(text.includes(canary), false, `canary in ${where}`);
     assert.equal(text.includes(token), false, `token in ${where}`);
+  }
+});
+
+test("the enclave's storage requests, a blob that fails to open and its attestation answers reach the host's metrics by kind, reason and outcome", async () => {
+  const token = await newToken();
+  const databasePath = join(dir, 'store.db');
+  const blobKeys = (): Set<string> => {
+    const db = new Database(databasePath, { readonly: true, timeout: 5_000 });
+    try {
+      const rows = db.prepare('SELECT owner, record FROM records WHERE blob IS NOT NULL').all() as { owner: Buffer; record: Buffer }[];
+      return new Set(rows.map((row) => `${row.owner.toString('hex')}:${row.record.toString('hex')}`));
+    } finally {
+      db.close();
+    }
+  };
+  const before = blobKeys();
+  assert.equal((await sendRequest(hostPort, { method: 'PUT', path: '/private-data/sealed', token, body: '{"n":1}' })).status, 201);
+  assert.equal((await sendRequest(hostPort, { path: '/private-data/sealed', token })).status, 200);
+  assert.equal((await sendRequest(hostPort, { path: '/attestation?nonce=00' })).status, 404, 'no attestation provider here');
+  // The host is the adversary: it flips the last byte (the GCM tag) of the record just written.
+  const [written] = [...blobKeys()].filter((key) => !before.has(key));
+  assert.ok(written !== undefined, 'the PUT stored one new blob');
+  const [owner = '', record = ''] = written.split(':');
+  const db = new Database(databasePath, { timeout: 5_000 });
+  try {
+    const row = db.prepare('SELECT blob FROM records WHERE owner = ? AND record = ?').get(Buffer.from(owner, 'hex'), Buffer.from(record, 'hex')) as { blob: Buffer };
+    const flipped = Buffer.from(row.blob);
+    flipped[flipped.length - 1] = (flipped[flipped.length - 1] ?? 0) ^ 0x01;
+    db.prepare('UPDATE records SET blob = ? WHERE owner = ? AND record = ?').run(flipped, Buffer.from(owner, 'hex'), Buffer.from(record, 'hex'));
+  } finally {
+    db.close();
+  }
+  const failed = await sendRequest(hostPort, { path: '/private-data/sealed', token });
+  assert.equal(failed.status, 502);
+  assert.equal(failed.errorCode(), 'STORAGE_INTEGRITY');
+
+  const expected: [string, RegExp][] = [
+    ['a PUT written', /^http_enclave_enclave_storage_requests_total\{(?=.*kind="put")(?=.*outcome="written").*\} (\d+)$/m],
+    ['a GET found', /^http_enclave_enclave_storage_requests_total\{(?=.*kind="get")(?=.*outcome="found").*\} (\d+)$/m],
+    ['the time of GETs', /^http_enclave_enclave_storage_request_duration_seconds_sum\{kind="get"\} ([0-9.e-]+)$/m],
+    ['the blob that failed to open', /^http_enclave_enclave_seal_failures_total\{reason="AUTHENTICATION_FAILED"\} (\d+)$/m],
+    ['the attestation refused', /^http_enclave_enclave_attestation_documents_total\{outcome="unavailable"\} (\d+)$/m],
+  ];
+  await waitFor('the new enclave counters in /metrics', async () => {
+    const text = await metrics();
+    return expected.every(([, pattern]) => sample(text, pattern) > 0);
+  }).catch(async (error: unknown) => {
+    const text = await metrics();
+    const missing = expected.filter(([, pattern]) => !(sample(text, pattern) > 0)).map(([what]) => what);
+    throw new Error(`${String(error)}: missing ${missing.join(', ')}\n${text.split('\n').filter((line) => /enclave_enclave/.test(line)).join('\n')}`);
+  });
+  // The log line names the check that failed, as a code; the record's pseudonyms appear nowhere.
+  await waitFor('the integrity line from the enclave', () => /"msg":"storage integrity failure[^"]*".*"reason":"AUTHENTICATION_FAILED".*"from":"enclave"/.test(host.output()));
+  for (const [where, text] of [['the telemetry stream', recorded.toString('latin1')], ['the host log', host.output()], ['the metrics', await metrics()]] as const) {
+    assert.equal(text.includes(record), false, `record pseudonym in ${where}`);
+    assert.equal(text.includes(owner), false, `owner pseudonym in ${where}`);
   }
 });
 

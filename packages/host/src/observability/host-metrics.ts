@@ -39,6 +39,12 @@ export interface HostMetricSources {
 export const ENCLAVE_COUNTERS: Readonly<Record<string, readonly string[]>> = Object.freeze({
   requests_total: ['method', 'outcome', 'route'],
   request_duration_seconds_sum: ['route'],
+  connection_failures_total: ['stage'],
+  storage_requests_total: ['kind', 'outcome'],
+  storage_request_duration_seconds_sum: ['kind'],
+  seal_failures_total: ['reason'],
+  attestation_documents_total: ['outcome'],
+  key_events_total: ['event'],
   telemetry_lines_dropped_total: [],
 });
 /** Label sets kept across all enclave counters. */
