@@ -2,7 +2,11 @@
 # Builds the enclave's Docker image and its enclave image file (EIF), and
 # writes the EIF's measurements (PCR0, PCR1, PCR2) next to it.
 #
-#   deploy/build-enclave.sh [OUTPUT.eif]        (default: http-enclave.eif)
+#   KMS_KEY_ID=arn:aws:kms:REGION:ACCOUNT:key/ID AWS_REGION=REGION \
+#   [ADMIN_TOKEN_SHA256=HEX] deploy/build-enclave.sh [OUTPUT.eif]   (default: http-enclave.eif)
+#
+# KMS_KEY_ID, AWS_REGION and ADMIN_TOKEN_SHA256 become build arguments of the
+# image (so PCR0 pins them); KMS_KEY_ID is required.
 #
 # Needs Docker with Buildx and nitro-cli (any Linux machine can build an EIF;
 # only a Nitro parent instance can run one). Run it from a clean checkout:
@@ -12,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+: "${KMS_KEY_ID:?build-enclave: set KMS_KEY_ID to the full ARN of the KMS key (README, \"The master keys on Nitro\")}"
 eif=${1:-http-enclave.eif}
 commit=$(git rev-parse --short=12 HEAD)
 tag="http-enclave-enclave:${commit}"
@@ -26,6 +31,9 @@ export SOURCE_DATE_EPOCH
 docker buildx build \
   --file deploy/enclave.Dockerfile \
   --build-arg SOURCE_DATE_EPOCH \
+  --build-arg KMS_KEY_ID="$KMS_KEY_ID" \
+  ${AWS_REGION:+--build-arg AWS_REGION="$AWS_REGION"} \
+  ${ADMIN_TOKEN_SHA256:+--build-arg ADMIN_TOKEN_SHA256="$ADMIN_TOKEN_SHA256"} \
   ${DEBIAN_SNAPSHOT:+--build-arg DEBIAN_SNAPSHOT="$DEBIAN_SNAPSHOT"} \
   --output "type=docker,name=${tag},rewrite-timestamp=true" \
   .

@@ -85,9 +85,11 @@ COPY --from=build /out/app/ /app/
 # PCR0 also pins which KMS key and which admin this enclave answers to.
 #   --build-arg KMS_KEY_ID=arn:aws:kms:REGION:ACCOUNT:key/ID --build-arg AWS_REGION=REGION
 #   --build-arg ADMIN_TOKEN_SHA256=$(printf %s "$ADMIN_TOKEN" | sha256sum | cut -d' ' -f1)
+# Without ADMIN_TOKEN_SHA256 the admin endpoints are off (`off`, its default);
+# without KMS_KEY_ID the enclave refuses to start (KMS_KEY_ID: is empty).
 ARG KMS_KEY_ID
 ARG AWS_REGION=us-east-1
-ARG ADMIN_TOKEN_SHA256=
+ARG ADMIN_TOKEN_SHA256=off
 ENV ENCLAVE_MODE=production \
     KEY_SOURCE=kms \
     KMS_KEY_ID=${KMS_KEY_ID} \

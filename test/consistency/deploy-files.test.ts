@@ -64,19 +64,28 @@ test('the Dockerfile sets only enclave variables, never the key, and they pass t
   assert.equal(dockerEnv.get('KEY_SOURCE'), 'kms');
   assert.equal(dockerEnv.get('EGRESS_ADDR'), 'vsock://3:5007');
   assert.ok(!/ENCLAVE_KEY_BASE64\s*=/.test(instructions(dockerfile).join('\n')), 'a key in the enclave image is readable by the operator');
-  // Build arguments (${NAME}) take the values a deployment would pass.
-  const buildArgs: Record<string, string> = {
-    KMS_KEY_ID: 'arn:aws:kms:eu-west-3:111122223333:key/6f1f9c4e-0c44-4a8e-9a39-1f0b5d0c2a11',
-    AWS_REGION: 'eu-west-3',
-    ADMIN_TOKEN_SHA256: 'ab'.repeat(32),
+  // Build arguments (${NAME}) take the values a deployment passes, or their ARG defaults when it passes none.
+  const argDefaults = new Map(finalStage.flatMap((line) => {
+    const m = /^ARG ([A-Z0-9_]+)(?:=(\S*))?$/.exec(line);
+    return m === null ? [] : [[m[1]!, m[2]] as const];
+  }));
+  const imageEnv = (buildArgs: Record<string, string>): Record<string, string> =>
+    Object.fromEntries([...dockerEnv].map(([name, value]) => [name, value.replace(/^\$\{([A-Z0-9_]+)\}$/, (_m, arg: string) => buildArgs[arg] ?? argDefaults.get(arg) ?? '')]));
+  const problemsOf = (env: Record<string, string>): string[] => {
+    try {
+      loadEnclaveConfig(env);
+      return [];
+    } catch (error) {
+      assert.ok(error instanceof ConfigInvalidError, String(error));
+      return error.problems.map((p) => `${p.variable}: ${p.problem}`).filter((p) => !notYetBuilt(p));
+    }
   };
-  const env = Object.fromEntries([...dockerEnv].map(([name, value]) => [name, value.replace(/^\$\{([A-Z0-9_]+)\}$/, (_m, arg: string) => buildArgs[arg] ?? '')]));
-  try {
-    loadEnclaveConfig(env);
-  } catch (error) {
-    assert.ok(error instanceof ConfigInvalidError, String(error));
-    assert.deepEqual(error.problems.map((p) => `${p.variable}: ${p.problem}`).filter((p) => !notYetBuilt(p)), []);
-  }
+  const kmsKeyId = 'arn:aws:kms:eu-west-3:111122223333:key/6f1f9c4e-0c44-4a8e-9a39-1f0b5d0c2a11';
+  assert.deepEqual(problemsOf(imageEnv({ KMS_KEY_ID: kmsKeyId, AWS_REGION: 'eu-west-3', ADMIN_TOKEN_SHA256: 'ab'.repeat(32) })), []);
+  // Built without the admin argument: the admin endpoints are off, and the image still starts (a review found it refused to).
+  assert.deepEqual(problemsOf(imageEnv({ KMS_KEY_ID: kmsKeyId, AWS_REGION: 'eu-west-3' })), []);
+  // Built without the KMS key: refused at start, by name.
+  assert.deepEqual(problemsOf(imageEnv({})).filter((p) => p.startsWith('KMS_KEY_ID')), ['KMS_KEY_ID: is empty (it needs a value)']);
 });
 
 test('deploy/host.env.example sets only host variables, and they pass the host configuration check', () => {

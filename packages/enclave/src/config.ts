@@ -194,9 +194,12 @@ export const ENCLAVE_CONFIG_SCHEMA = defineSchema({
     meaning: 'With KEY_SOURCE=kms: how often the stored keyring is checked for a change by another enclave (then released again through KMS). Retiring a key waits two periods after the active key changed.',
   },
   ADMIN_TOKEN_SHA256: {
-    shownDefault: '(unset)',
-    parse: matching(SHA256_HEX, 'must be 64 hex digits (the SHA-256 of the admin token: printf %s "$TOKEN" | sha256sum)'),
-    meaning: 'Hex SHA-256 of the admin token that authorizes /admin/keys/* (key rotation, re-seal). Unset: those endpoints answer 404. Only the hash is in the image.',
+    default: 'off',
+    // `off`, not empty, turns the admin endpoints off: the image's Dockerfile
+    // sets it from a build argument whose default is `off`, so leaving the
+    // argument out gives an enclave without admin, never one that cannot start.
+    parse: offOr(matching(SHA256_HEX, 'must be off or 64 hex digits (the SHA-256 of the admin token: printf %s "$TOKEN" | sha256sum)')),
+    meaning: 'Hex SHA-256 of the admin token that authorizes /admin/keys/* (key rotation, re-seal). `off`: those endpoints answer 404. Only the hash is in the image.',
   },
   USE_TLS: {
     default: 'true',
@@ -417,7 +420,7 @@ export function loadEnclaveConfig(env: NodeJS.ProcessEnv): EnclaveConfig {
     if (reader.isSet(S.ENCLAVE_KEY_BASE64)) problems.add(MASTER_KEY_VARIABLE, 'must not be set with KEY_SOURCE=kms (the keyring comes from KMS only)');
     kms = readKmsSettings(reader, problems);
   }
-  const adminTokenHex = reader.read(S.ADMIN_TOKEN_SHA256);
+  const adminTokenHex = reader.get(S.ADMIN_TOKEN_SHA256);
   const adminTokenSha256 = adminTokenHex === undefined ? undefined : Buffer.from(adminTokenHex, 'hex');
   const keyringRefreshMs = reader.get(S.KEYRING_REFRESH_MS);
   const config: Omit<EnclaveConfig, 'developmentChoices'> = {
