@@ -17,6 +17,7 @@
 // value from a request, a token, a key or stored data.
 
 import { CodedError, ConfigInvalidError } from '@http-enclave/program';
+import { SEAL_FAILURE_REASONS } from '@http-enclave/protocol';
 
 export { ConfigInvalidError, type ConfigProblem } from '@http-enclave/program';
 
@@ -89,18 +90,12 @@ export class InvalidAdminRequestError extends define('INVALID_ADMIN_REQUEST', 40
 export class KmsUnavailableError extends define('KMS_UNAVAILABLE', 503, 'enclave', 'KMS refused or could not be reached; the keyring is unchanged') {}
 export class InternalError extends define('INTERNAL', 500, 'enclave', 'internal error') {}
 
-/** Stable reasons of STORAGE_INTEGRITY, one per check of openRecord, plus a watermark page that does not decode. */
-export const STORAGE_INTEGRITY_REASONS = [
-  'ENVELOPE_TOO_SHORT',
-  'ENVELOPE_TOO_LONG',
-  'BAD_MAGIC',
-  'UNSUPPORTED_FORMAT_VERSION',
-  'BAD_CIPHERTEXT_LENGTH',
-  'UNKNOWN_KEY_ID',
-  'AUTHENTICATION_FAILED',
-  'BAD_PADDING',
-  'WATERMARK_PAGE_INVALID',
-] as const;
+/**
+ * Stable reasons of STORAGE_INTEGRITY, one per check of openRecord, plus a
+ * watermark page that does not decode. The list lives with the telemetry
+ * vocabulary (@http-enclave/protocol), where seal_failures_total takes them.
+ */
+export const STORAGE_INTEGRITY_REASONS = SEAL_FAILURE_REASONS;
 export type StorageIntegrityReason = (typeof STORAGE_INTEGRITY_REASONS)[number];
 
 const STORAGE_INTEGRITY_MESSAGE = 'stored data failed authentication; it was changed, swapped or truncated outside the enclave';

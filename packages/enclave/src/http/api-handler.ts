@@ -25,8 +25,8 @@ import { serveAttestation } from './attestation-endpoint.js';
 import { AttestationRateLimit } from './attestation-rate-limit.js';
 import { tokenFromHeaders } from './authenticate.js';
 import { readJsonBody } from './read-json-body.js';
-import { publishAttestation, publishRequest, publishSeal, type AttestationEvent } from '../telemetry/enclave-events.js';
-import { AttestationRateLimitedError, EnclaveError, InternalError, InvalidNameError, InvalidRequestError, MethodNotAllowedError, OverloadedError, RecordCreateRateLimitedError, RequestAbortedError, RouteNotFoundError, StorageIntegrityError, toApiError, AttestationUnavailableError, InvalidNonceError } from '../enclave-errors.js';
+import { publishRequest, publishSeal, type RouteTemplate } from '../telemetry/enclave-events.js';
+import { AttestationRateLimitedError, EnclaveError, InternalError, InvalidNameError, InvalidRequestError, MethodNotAllowedError, OverloadedError, RecordCreateRateLimitedError, RequestAbortedError, RouteNotFoundError, StorageIntegrityError, toApiError } from '../enclave-errors.js';
 
 const DEFAULT_DOCUMENT_NAME = '';
 /** Bytes of the seal's GCM tag in an ETag: 64 bits, so two sealings of one version collide with probability 2^-64. */
@@ -51,9 +51,9 @@ export interface ApiHandlerDeps {
 
 type Route =
   | { readonly kind: 'health' }
-  | { readonly kind: 'attestation'; readonly template: string }
+  | { readonly kind: 'attestation'; readonly template: RouteTemplate }
   | { readonly kind: 'admin'; readonly path: string }
-  | { readonly kind: 'document'; readonly name: string; readonly template: string; readonly methods: readonly string[] };
+  | { readonly kind: 'document'; readonly name: string; readonly template: RouteTemplate; readonly methods: readonly string[] };
 
 function matchRoute(url: string | undefined): Route {
   const path = (url ?? '').split('?', 1)[0] ?? '';
@@ -208,7 +208,7 @@ function createSingleRequestHandler(deps: ApiHandlerDeps): (request: IncomingMes
   const attestationRateLimit = new AttestationRateLimit();
   return (request, response) => {
     const started = process.hrtime.bigint();
-    let template = 'unmatched';
+    let template: RouteTemplate = 'unmatched';
     handle(request, response, deps, (t) => (template = t), attestationRateLimit)
       .catch((error: unknown) => {
         if (error instanceof RequestAbortedError) return;
@@ -270,7 +270,7 @@ async function handle(
   request: IncomingMessage,
   response: ServerResponse,
   deps: ApiHandlerDeps,
-  setTemplate: (t: string) => void,
+  setTemplate: (t: RouteTemplate) => void,
   attestationRateLimit: AttestationRateLimit,
 ): Promise<void> {
   checkHostHeader(request);
@@ -291,18 +291,11 @@ async function handle(
   if (route.kind === 'attestation') {
     setTemplate(route.template);
     if (request.method !== 'GET') throw new MethodNotAllowedError();
-    const started = performance.now();
-    try {
-      if (deps.attestation !== undefined && !attestationRateLimit.tryTake(request.socket)) {
-        response.setHeader('retry-after', '1');
-        throw new AttestationRateLimitedError();
-      }
-      await serveAttestation(request, response, deps.attestation);
-      publishAttestation({ outcome: 'served', durationMs: performance.now() - started });
-    } catch (error) {
-      publishAttestation({ outcome: attestationOutcome(error), durationMs: performance.now() - started });
-      throw error;
+    if (deps.attestation !== undefined && !attestationRateLimit.tryTake(request.socket)) {
+      response.setHeader('retry-after', '1');
+      throw new AttestationRateLimitedError();
     }
+    await serveAttestation(request, response, deps.attestation);
     return;
   }
   if (route.kind === 'admin') {
@@ -445,13 +438,6 @@ function discardRestOfBody(request: IncomingMessage, giveUp: () => void, whenDon
   });
   request.once('close', () => clearTimeout(timer));
   request.resume();
-}
-
-function attestationOutcome(error: unknown): AttestationEvent['outcome'] {
-  if (error instanceof AttestationRateLimitedError) return 'rate_limited';
-  if (error instanceof AttestationUnavailableError) return 'unavailable';
-  if (error instanceof InvalidNonceError) return 'invalid_nonce';
-  return 'error';
 }
 
 function codeOf(error: unknown): string {

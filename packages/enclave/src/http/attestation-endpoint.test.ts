@@ -27,6 +27,7 @@ import { KeyAdministration } from '../keys/key-administration.js';
 import { BodyMemoryBudget } from './body-memory-budget.js';
 import { createApiHandler } from './api-handler.js';
 import { prefersJson } from './attestation-endpoint.js';
+import { subscribeAttestations, type AttestationEvent } from '../telemetry/enclave-events.js';
 
 interface Answer {
   readonly status: number;
@@ -96,9 +97,14 @@ describe('GET /attestation on HTTPS with the dev provider', () => {
   });
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  test('answers application/cbor with the raw COSE_Sign1, no token needed', async () => {
+  test('answers application/cbor with the raw COSE_Sign1, no token needed; the document signed is an attestation event, a refused nonce is none', async () => {
+    const events: AttestationEvent[] = [];
+    const stop = subscribeAttestations((event) => events.push(event));
     const nonce = randomBytes(32);
     const answer = await ask(true, port, `/attestation?nonce=${nonce.toString('hex')}`);
+    assert.equal((await ask(true, port, '/attestation?nonce=zz')).status, 400);
+    stop();
+    assert.deepEqual(events.map((event) => event.outcome), ['signed'], 'a client\'s refused request must not tell the host its status');
     assert.equal(answer.status, 200);
     assert.equal(answer.headers['content-type'], 'application/cbor');
     assert.equal(answer.headers['cache-control'], 'no-store');

@@ -24,6 +24,7 @@ import type { AttestationProvider } from '../attest/attestation-provider.js';
 import { MAX_ATTESTATION_FIELD_BYTES } from '../attest/attestation-provider.js';
 import { attestationExporter, tlsBindingUserData } from '../attest/tls-binding.js';
 import { AttestationUnavailableError, InvalidNonceError } from '../enclave-errors.js';
+import { publishAttestation } from '../telemetry/enclave-events.js';
 
 const NONCE_PATTERN = new RegExp(`^(?:[0-9A-Fa-f]{2}){1,${MAX_ATTESTATION_FIELD_BYTES}}$`);
 
@@ -85,7 +86,15 @@ export async function serveAttestation(request: IncomingMessage, response: Serve
   if (provider === undefined || certificateDer === undefined) throw new AttestationUnavailableError();
   const nonce = parseNonce(request.url);
   const socket = request.socket as TLSSocket;
-  const document = await provider.attest({ userData: tlsBindingUserData(certificateDer, attestationExporter(socket, nonce)), nonce });
+  const started = performance.now();
+  let document: Buffer;
+  try {
+    document = await provider.attest({ userData: tlsBindingUserData(certificateDer, attestationExporter(socket, nonce)), nonce });
+  } catch (error) {
+    publishAttestation({ outcome: 'failed', durationMs: performance.now() - started });
+    throw error;
+  }
+  publishAttestation({ outcome: 'signed', durationMs: performance.now() - started });
   if (prefersJson(request.headers.accept)) {
     writeBody(response, 'application/json', JSON.stringify({ document: document.toString('base64'), format: 'cose_sign1', provider: provider.kind }));
   } else {

@@ -20,6 +20,9 @@ const CLIENT_ERROR_LINGER_MS = 2000;
 
 export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void;
 
+/** Errors already published as TLS handshake failures (see answerClientError). */
+const tlsFailures = new WeakSet<Error>();
+
 export function createApiServer(
   config: EnclaveConfig,
   tlsOptions: (SecureContextOptions & TlsOptions) | undefined,
@@ -75,7 +78,9 @@ export function createApiServer(
     response.end(body);
   });
   if (tlsOptions !== undefined) {
-    server.on('tlsClientError', (error: NodeJS.ErrnoException) => {
+    // Before https's own listener, which passes the error on as a clientError at once.
+    server.prependListener('tlsClientError', (error: NodeJS.ErrnoException) => {
+      tlsFailures.add(error);
       publishConnection({ stage: 'tls', code: error.code ?? 'UNKNOWN' });
     });
   }
@@ -83,7 +88,8 @@ export function createApiServer(
 }
 
 function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-  publishConnection({ stage: 'http', code: error.code ?? 'UNKNOWN' });
+  // Node's https server passes each tlsClientError on as a clientError: counted once, as tls.
+  if (!tlsFailures.has(error)) publishConnection({ stage: 'http', code: error.code ?? 'UNKNOWN' });
   // Only HTTP-level failures get an HTTP answer. Anything else (a TLS
   // handshake timeout or failure, a reset) means there is no HTTP
   // conversation to answer in: writing would queue bytes on a socket that

@@ -98,23 +98,23 @@ export const SILENT_TIMEOUTS_BEFORE_RECONNECT = 2;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-const STORAGE_KINDS: Readonly<Record<StorageRequest['type'], StorageKind>> = {
-  [FrameType.Get]: 'get',
-  [FrameType.Put]: 'put',
-  [FrameType.List]: 'list',
-  [FrameType.Credentials]: 'credentials',
-  [FrameType.Ping]: 'ping',
-};
-
-const REPLY_OUTCOMES: Partial<Readonly<Record<FrameType, StorageOutcome>>> = {
-  [FrameType.Found]: 'found',
-  [FrameType.NotFound]: 'not_found',
-  [FrameType.Written]: 'written',
-  [FrameType.Conflict]: 'conflict',
-  [FrameType.Listed]: 'ok',
-  [FrameType.CredentialsOk]: 'ok',
-  [FrameType.Pong]: 'ok',
-};
+/**
+ * Runs one storage request and publishes it as a storage event: its kind,
+ * and its outcome once the reply has been checked against the request (a
+ * reply that does not fit counts as storage_bad_reply, never as what it
+ * claims). The host serves these requests, so it learns nothing new.
+ */
+async function published<T>(kind: StorageKind, outcomeOf: (result: T) => StorageOutcome, run: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    const result = await run();
+    publishStorage({ kind, outcome: outcomeOf(result), durationMs: performance.now() - started });
+    return result;
+  } catch (error) {
+    publishStorage({ kind, outcome: errorOutcome(error), durationMs: performance.now() - started });
+    throw error;
+  }
+}
 
 function errorOutcome(error: unknown): StorageOutcome {
   if (error instanceof StorageFullError) return 'storage_full';
@@ -146,22 +146,30 @@ export class StorageClient {
     return this.#pending.size;
   }
 
-  async get(owner: Buffer, record: Buffer): Promise<GetResult> {
-    const reply = await this.#send({ type: FrameType.Get, owner, record });
-    if (reply.type === FrameType.Found) return { found: true, version: reply.version, blob: reply.blob };
-    if (reply.type === FrameType.NotFound) return { found: false, version: 0 };
-    throw unexpected(reply);
+  get(owner: Buffer, record: Buffer): Promise<GetResult> {
+    return published('get', (result) => (result.found ? 'found' : 'not_found'), async () => {
+      const reply = await this.#send({ type: FrameType.Get, owner, record });
+      if (reply.type === FrameType.Found) return { found: true, version: reply.version, blob: reply.blob };
+      if (reply.type === FrameType.NotFound) return { found: false, version: 0 };
+      throw unexpected(reply);
+    });
   }
 
-  async put(owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer): Promise<WriteResult> {
-    return this.#write(await this.#send({ type: FrameType.Put, owner, record, expectedVersion, blob }), expectedVersion);
+  put(owner: Buffer, record: Buffer, expectedVersion: number, blob: Buffer): Promise<WriteResult> {
+    return published('put', (result) => (result.written ? 'written' : 'conflict'), async () =>
+      this.#write(await this.#send({ type: FrameType.Put, owner, record, expectedVersion, blob }), expectedVersion),
+    );
   }
 
   /**
    * One page of the records the host holds, strictly after `after` (from the
    * first record when undefined), at most `limit` (1..LIST_MAX_ENTRIES) entries.
    */
-  async listRecords(after: { readonly owner: Buffer; readonly record: Buffer } | undefined, limit: number): Promise<ListPage> {
+  listRecords(after: { readonly owner: Buffer; readonly record: Buffer } | undefined, limit: number): Promise<ListPage> {
+    return published('list', () => 'ok', () => this.#listRecords(after, limit));
+  }
+
+  async #listRecords(after: { readonly owner: Buffer; readonly record: Buffer } | undefined, limit: number): Promise<ListPage> {
     const reply = await this.#send({ type: FrameType.List, after, limit });
     if (reply.type !== FrameType.Listed) throw unexpected(reply);
     if (reply.entries.length > limit) throw new StorageBadReplyError(`LISTED reply with ${reply.entries.length} entries for a limit of ${limit}`);
@@ -181,15 +189,19 @@ export class StorageClient {
   }
 
   /** The host's temporary AWS credentials; AwsCredentialsUnavailableError when it has none. */
-  async getAwsCredentials(): Promise<AwsCredentials> {
-    const reply = await this.#send({ type: FrameType.Credentials });
-    if (reply.type !== FrameType.CredentialsOk) throw unexpected(reply);
-    return parseCredentialsDocument(reply.json);
+  getAwsCredentials(): Promise<AwsCredentials> {
+    return published('credentials', () => 'ok', async () => {
+      const reply = await this.#send({ type: FrameType.Credentials });
+      if (reply.type !== FrameType.CredentialsOk) throw unexpected(reply);
+      return parseCredentialsDocument(reply.json);
+    });
   }
 
-  async ping(timeoutMs?: number): Promise<void> {
-    const reply = await this.#send({ type: FrameType.Ping }, timeoutMs);
-    if (reply.type !== FrameType.Pong) throw unexpected(reply);
+  ping(timeoutMs?: number): Promise<void> {
+    return published('ping', () => 'ok', async () => {
+      const reply = await this.#send({ type: FrameType.Ping }, timeoutMs);
+      if (reply.type !== FrameType.Pong) throw unexpected(reply);
+    });
   }
 
   close(): void {
@@ -211,21 +223,7 @@ export class StorageClient {
     throw unexpected(reply);
   }
 
-  /** #exchange, timed and published as a storage event (kind and outcome: the host sees both anyway). */
   async #send(request: DistributiveOmit<StorageRequest, 'requestId'>, timeoutMs = this.#options.timeoutMs): Promise<StorageReply> {
-    const started = performance.now();
-    const kind = STORAGE_KINDS[request.type];
-    try {
-      const reply = await this.#exchange(request, timeoutMs);
-      publishStorage({ kind, outcome: REPLY_OUTCOMES[reply.type] ?? 'error', durationMs: performance.now() - started });
-      return reply;
-    } catch (error) {
-      publishStorage({ kind, outcome: errorOutcome(error), durationMs: performance.now() - started });
-      throw error;
-    }
-  }
-
-  async #exchange(request: DistributiveOmit<StorageRequest, 'requestId'>, timeoutMs: number): Promise<StorageReply> {
     if (this.#closed) throw new StorageUnavailableError('storage client closed');
     // Requests still waiting for the connection count too: they are not in #pending yet.
     if (this.#pending.size + this.#awaitingConnection >= this.#options.maxInFlight) {
@@ -347,7 +345,7 @@ export class StorageClient {
         pending.reject(new StorageFullError('storage answered ERROR Full (the host\'s disk is full)'));
         return;
       }
-      pending.reject(new StorageUnavailableError(`storage answered error ${reply.errorCode}`));
+      pending.reject(new StorageUnavailableError('storage answered with an error'));
       return;
     }
     pending.resolve(reply);
@@ -370,8 +368,9 @@ export class StorageClient {
   }
 }
 
-function unexpected(reply: StorageReply): StorageBadReplyError {
-  return new StorageBadReplyError(`unexpected reply type 0x${reply.type.toString(16)}`);
+/** A reply of a type that does not answer the request. The message is fixed: the type byte is the host's choice and goes no further. */
+function unexpected(_reply: StorageReply): StorageBadReplyError {
+  return new StorageBadReplyError('storage answered with a reply of another type');
 }
 
 /** Parses CREDENTIALS_OK strictly. Messages name the field and give its type or length, never its value. */

@@ -8,6 +8,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { encodeStorageFrame, FrameType, StorageFrameReader, type StorageRequest } from '@http-enclave/protocol';
 import { loadEnclaveConfig } from '../config.js';
+import { loadTlsIdentity } from '../tls/tls-identity.js';
+import { buildTlsServerOptions } from '../tls/tls-server-options.js';
 import { createApiServer } from '../http/create-api-server.js';
 import { createLogger, silentLogger } from '../log.js';
 import { StorageClient } from '../storage/storage-client.js';
@@ -29,8 +31,8 @@ test('every event kind becomes a counter with its fixed labels, and a log line a
     publishStorage({ kind: 'get', outcome: 'found', durationMs: 4 });
     publishStorage({ kind: 'get', outcome: 'found', durationMs: 6 });
     publishSeal({ reason: 'AUTHENTICATION_FAILED' });
-    publishAttestation({ outcome: 'served', durationMs: 2 });
-    publishAttestation({ outcome: 'rate_limited', durationMs: 0 });
+    publishAttestation({ outcome: 'signed', durationMs: 2 });
+    publishAttestation({ outcome: 'failed', durationMs: 0 });
     publishKey({ event: 'rotated', keyId: 'ab'.repeat(16) });
     publishKey({ event: 'regressed', code: 'KEYRING_REGRESSED' });
 
@@ -39,8 +41,8 @@ test('every event kind becomes a counter with its fixed labels, and a log line a
     assert.equal(counter(metrics, 'storage_requests_total', { kind: 'get', outcome: 'found' }), 2);
     assert.equal(counter(metrics, 'storage_request_duration_seconds_sum', { kind: 'get' }), 0.01);
     assert.equal(counter(metrics, 'seal_failures_total', { reason: 'AUTHENTICATION_FAILED' }), 1);
-    assert.equal(counter(metrics, 'attestation_documents_total', { outcome: 'served' }), 1);
-    assert.equal(counter(metrics, 'attestation_documents_total', { outcome: 'rate_limited' }), 1);
+    assert.equal(counter(metrics, 'attestation_documents_total', { outcome: 'signed' }), 1);
+    assert.equal(counter(metrics, 'attestation_documents_total', { outcome: 'failed' }), 1);
     assert.equal(counter(metrics, 'key_events_total', { event: 'rotated' }), 1);
     assert.equal(counter(metrics, 'key_events_total', { event: 'regressed' }), 1);
 
@@ -62,7 +64,7 @@ test('every event kind becomes a counter with its fixed labels, and a log line a
   assert.equal(counter(metrics, 'seal_failures_total', { reason: 'BAD_MAGIC' }), undefined);
 });
 
-/** A storage server that answers GET with NOT_FOUND and PUT with ERROR Full, over real frames. */
+/** A storage server that answers GET with NOT_FOUND, PUT with ERROR Full and PING with WRITTEN, over real frames. */
 async function startStorage(): Promise<{ server: Server; port: number }> {
   const server = createServer((socket) => {
     const reader = new StorageFrameReader();
@@ -71,6 +73,8 @@ async function startStorage(): Promise<{ server: Server; port: number }> {
         const request = frame as StorageRequest;
         if (request.type === FrameType.Get) socket.write(encodeStorageFrame({ type: FrameType.NotFound, requestId: request.requestId }));
         else if (request.type === FrameType.Put) socket.write(encodeStorageFrame({ type: FrameType.Error, requestId: request.requestId, errorCode: 4 }));
+        // A hostile host answers a PING with a WRITTEN: a reply that does not fit its request.
+        else if (request.type === FrameType.Ping) socket.write(encodeStorageFrame({ type: FrameType.Written, requestId: request.requestId, version: 1 }));
       }
     });
   });
@@ -91,6 +95,10 @@ test('the storage client publishes each request with its kind and outcome, failu
     await assert.rejects(client.put(owner, record, 0, Buffer.alloc(64)), { code: 'STORAGE_FULL' });
     assert.equal(counter(metrics, 'storage_requests_total', { kind: 'get', outcome: 'not_found' }), 1);
     assert.equal(counter(metrics, 'storage_requests_total', { kind: 'put', outcome: 'storage_full' }), 1);
+    // Counted by what it meant once checked, never by what the host's reply claims (a review saw 'written' for it).
+    await assert.rejects(client.ping(), { code: 'STORAGE_BAD_REPLY' });
+    assert.equal(counter(metrics, 'storage_requests_total', { kind: 'ping', outcome: 'storage_bad_reply' }), 1);
+    assert.equal(counter(metrics, 'storage_requests_total', { kind: 'ping', outcome: 'written' }), undefined);
   } finally {
     client.close();
     metrics.close();
@@ -118,6 +126,28 @@ test('a connection past MAX_CONNECTIONS is refused at accept and counted as a co
     assert.equal(counter(metrics, 'connection_failures_total', { stage: 'refused' }), 1);
   } finally {
     for (const socket of sockets) socket.destroy();
+    metrics.close();
+    server.close();
+  }
+});
+
+test('a failed TLS handshake is one connection failure of stage "tls", not also one of "http"', async () => {
+  const config = loadEnclaveConfig({ ENCLAVE_KEY_BASE64: Buffer.alloc(32, 7).toString('base64') });
+  const identity = loadTlsIdentity({ certPath: '/nonexistent/cert.pem', keyPath: '/nonexistent/key.pem', now: new Date() });
+  const server = createApiServer(config, buildTlsServerOptions(identity), (_request, response) => response.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object');
+  const metrics = new EnclaveMetrics(() => 0);
+  try {
+    // Plain HTTP to the TLS port: the handshake fails (ERR_SSL_HTTP_REQUEST or a wrong version record).
+    const socket = connect(address.port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(counter(metrics, 'connection_failures_total', { stage: 'tls' }), 1);
+    assert.equal(counter(metrics, 'connection_failures_total', { stage: 'http' }), undefined);
+  } finally {
     metrics.close();
     server.close();
   }

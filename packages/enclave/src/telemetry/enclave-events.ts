@@ -11,14 +11,18 @@
 //   http-enclave:enclave:connection      ConnectionEvent   a connection refused at accept, or a TLS handshake or HTTP parse failure, by class
 //   http-enclave:enclave:storage         StorageEvent      a storage request settled
 //   http-enclave:enclave:seal            SealEvent         a blob from storage failed to open, by reason
-//   http-enclave:enclave:attestation     AttestationEvent  GET /attestation served or refused
+//   http-enclave:enclave:attestation     AttestationEvent  an attestation document signed, or a signing failure
 //   http-enclave:enclave:key             KeyEvent          the keyring changed, or failed to
 
 import { channel } from 'node:diagnostics_channel';
+import type { ATTESTATION_OUTCOMES, CONNECTION_STAGES, KEY_EVENTS, ROUTE_TEMPLATES, SEAL_FAILURE_REASONS, STORAGE_KINDS, STORAGE_OUTCOMES } from '@http-enclave/protocol';
+import { REQUEST_METHODS } from '@http-enclave/protocol';
+
+export type RouteTemplate = (typeof ROUTE_TEMPLATES)[number];
 
 export interface RequestEvent {
   /** A fixed route template: '/private-data/{name}', '/healthz', 'unmatched', … */
-  readonly route: string;
+  readonly route: RouteTemplate;
   /** GET, PUT, … or OTHER for a method the API does not know. */
   readonly method: string;
   readonly status: number;
@@ -28,7 +32,7 @@ export interface RequestEvent {
 export const REQUEST_CHANNEL = 'http-enclave:enclave:request';
 const requests = channel(REQUEST_CHANNEL);
 
-const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
+const KNOWN_METHODS: ReadonlySet<string> = new Set(REQUEST_METHODS);
 
 export function publishRequest(event: RequestEvent): void {
   if (requests.hasSubscribers) requests.publish({ ...event, method: KNOWN_METHODS.has(event.method) ? event.method : 'OTHER' });
@@ -44,14 +48,14 @@ export function subscribeRequests(handler: (event: RequestEvent) => void): () =>
  * its error code (ERR_SSL_…, HPE_…).
  */
 export interface ConnectionEvent {
-  readonly stage: 'refused' | 'tls' | 'http';
+  readonly stage: (typeof CONNECTION_STAGES)[number];
   readonly code: string;
 }
 
 /** Storage request kinds: the frame types the enclave sends. */
-export type StorageKind = 'get' | 'put' | 'list' | 'credentials' | 'ping';
-/** How a storage request ended: the reply's type, or the error's code in lower case. */
-export type StorageOutcome = 'found' | 'not_found' | 'written' | 'conflict' | 'ok' | 'storage_unavailable' | 'storage_full' | 'storage_bad_reply' | 'aws_credentials_unavailable' | 'error';
+export type StorageKind = (typeof STORAGE_KINDS)[number];
+/** How a storage request ended: what the reply meant once checked against its request, or the error's code in lower case. */
+export type StorageOutcome = (typeof STORAGE_OUTCOMES)[number];
 
 export interface StorageEvent {
   readonly kind: StorageKind;
@@ -61,17 +65,18 @@ export interface StorageEvent {
 
 /** A blob the host returned did not open: the STORAGE_INTEGRITY reason (enclave-errors.ts). */
 export interface SealEvent {
-  readonly reason: string;
+  readonly reason: (typeof SEAL_FAILURE_REASONS)[number];
 }
 
+/** The provider signed a document, or failed to (a client's refused request is not an attestation event: its status must not leave). */
 export interface AttestationEvent {
-  readonly outcome: 'served' | 'rate_limited' | 'unavailable' | 'invalid_nonce' | 'error';
+  readonly outcome: (typeof ATTESTATION_OUTCOMES)[number];
   readonly durationMs: number;
 }
 
 /** Key events; `keyId` (hex, public: it is in every sealed envelope) where one key is concerned, `code` for a failure. */
 export interface KeyEvent {
-  readonly event: 'rotated' | 'resealed' | 'retired' | 'reloaded' | 'reload_failed' | 'refresh_failed' | 'identity_changed' | 'regressed';
+  readonly event: (typeof KEY_EVENTS)[number];
   readonly keyId?: string;
   readonly keys?: number;
   readonly examined?: number;

@@ -1,6 +1,6 @@
 // The enclave's metrics, as they leave it in telemetry frames: counters
-// since start, keyed by fixed label vocabularies (route templates, methods,
-// outcome). Bounded: at most MAX_SERIES label sets (the vocabularies keep it
+// since start, keyed by the fixed label vocabularies of
+// @http-enclave/protocol (telemetry-counters.ts), which the host enforces. Bounded: at most MAX_SERIES label sets (the vocabularies keep it
 // far below, and one frame holds them all; past it a sample is counted under
 // route="other").
 //
@@ -15,7 +15,7 @@
 //   storage_requests_total{kind,outcome}           storage requests (the host serves them, so it knows them anyway)
 //   storage_request_duration_seconds_sum{kind}     their time as the enclave saw it, summed
 //   seal_failures_total{reason}                    blobs from storage that did not open, by STORAGE_INTEGRITY reason
-//   attestation_documents_total{outcome}           GET /attestation: served, rate_limited, unavailable, invalid_nonce, error
+//   attestation_documents_total{outcome}           documents the provider signed, or failed to sign (signed, failed)
 //   key_events_total{event}                        keyring events: rotated, retired, reloaded, regressed, …
 //   telemetry_lines_dropped_total                  log lines the sender dropped
 

@@ -10,6 +10,7 @@ import { parseEgressAllowList } from '../egress/egress-allow-list.js';
 import { startEgressForwarder } from '../egress/egress-forwarder.js';
 import { closedWithin, collectingLogger, connectTcp } from '../test-support.js';
 import { createHostEvents } from './host-events.js';
+import { ENCLAVE_COUNTER_VOCABULARY } from '@http-enclave/protocol';
 import { createHostMetrics, MAX_ENCLAVE_SERIES } from './host-metrics.js';
 
 function metricsFor(): ReturnType<typeof createHostMetrics> {
@@ -44,11 +45,22 @@ test('names, label sets and values outside the enclave vocabulary are ignored an
   assert.equal(text.includes('__name__'), false);
   assert.equal(text.includes('x'.repeat(250)), false);
   assert.match(text, /^http_enclave_host_telemetry_samples_ignored_total 5$/m);
-  // At most MAX_ENCLAVE_SERIES label sets, whatever the routes a peer invents.
-  metrics.recordEnclaveCounters(Array.from({ length: MAX_ENCLAVE_SERIES + 100 }, (_, index) => ({ name: 'request_duration_seconds_sum', labels: { route: `/r${index}` }, value: 1 })));
+  // Made-up label values are refused whatever their number: 600 invented reasons
+  // first, then the real one, which is exported (a review hid it behind 500 fakes).
+  metrics.recordEnclaveCounters(Array.from({ length: 600 }, (_, index) => ({ name: 'seal_failures_total', labels: { reason: `X${index}` }, value: 1 })));
+  metrics.recordEnclaveCounters([{ name: 'seal_failures_total', labels: { reason: 'AUTHENTICATION_FAILED' }, value: 3 }]);
   text = await metrics.registry.metrics();
-  assert.equal(line(text, 'http_enclave_enclave_request_duration_seconds_sum{').length, MAX_ENCLAVE_SERIES);
-  assert.match(text, /^http_enclave_host_telemetry_samples_ignored_total 105$/m);
+  assert.deepEqual(line(text, 'http_enclave_enclave_seal_failures_total{'), ['http_enclave_enclave_seal_failures_total{reason="AUTHENTICATION_FAILED"} 3']);
+  assert.match(text, /^http_enclave_host_telemetry_samples_ignored_total 605$/m);
+  // Every series the vocabulary allows fits: MAX_ENCLAVE_SERIES of them, all exported.
+  const every = Object.entries(ENCLAVE_COUNTER_VOCABULARY).flatMap(([name, labels]) =>
+    Object.entries(labels).reduce<Record<string, string>[]>((sets, [label, values]) => sets.flatMap((set) => values.map((value) => ({ ...set, [label]: value }))), [{}]).map((set) => ({ name, labels: set, value: 1 })),
+  );
+  assert.equal(every.length, MAX_ENCLAVE_SERIES);
+  metrics.recordEnclaveCounters(every);
+  text = await metrics.registry.metrics();
+  assert.equal(text.split('\n').filter((l) => l.startsWith('http_enclave_enclave_')).length, MAX_ENCLAVE_SERIES);
+  assert.match(text, /^http_enclave_host_telemetry_samples_ignored_total 605$/m);
   metrics.close();
 });
 

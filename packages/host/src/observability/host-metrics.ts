@@ -5,7 +5,7 @@
 // address, a pseudonym or anything a client chose.
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { TelemetryCounter } from '@http-enclave/protocol';
+import { ENCLAVE_COUNTER_VOCABULARY, isEnclaveCounterSample, type TelemetryCounter } from '@http-enclave/protocol';
 import type { EgressForwarderStats } from '../egress/egress-forwarder.js';
 import {
   EGRESS_CHANNEL,
@@ -30,25 +30,22 @@ export interface HostMetricSources {
 }
 
 /**
- * The enclave counters the host exports, with their label names: the
- * enclave's whole vocabulary (enclave/src/telemetry/enclave-metrics.ts). The
- * telemetry listener is not authenticated (anyone on the parent may connect),
- * so anything else is ignored and counted: no name, label or label set a
- * peer makes up can grow the host or break the /metrics output.
+ * The enclave counters the host exports: exactly the vocabulary of
+ * @http-enclave/protocol (telemetry-counters.ts), names, labels and label
+ * values. The telemetry listener is not authenticated (anyone on the parent
+ * may connect), so any other sample is ignored and counted: no name, label
+ * or value a peer makes up can grow the host, break the /metrics output, or
+ * take the place of a real series (a review filled a label-name-only
+ * allow-list with 500 made-up reasons and hid the real integrity alarm).
+ * A peer can still send larger totals than the enclave's: unauthenticated
+ * counters can be inflated, never hidden.
  */
-export const ENCLAVE_COUNTERS: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  requests_total: ['method', 'outcome', 'route'],
-  request_duration_seconds_sum: ['route'],
-  connection_failures_total: ['stage'],
-  storage_requests_total: ['kind', 'outcome'],
-  storage_request_duration_seconds_sum: ['kind'],
-  seal_failures_total: ['reason'],
-  attestation_documents_total: ['outcome'],
-  key_events_total: ['event'],
-  telemetry_lines_dropped_total: [],
-});
-/** Label sets kept across all enclave counters. */
-export const MAX_ENCLAVE_SERIES = 500;
+export const ENCLAVE_COUNTER_NAMES: readonly string[] = Object.keys(ENCLAVE_COUNTER_VOCABULARY);
+/** Label sets the vocabulary allows in all: the bound of the enclave series the host can hold. */
+export const MAX_ENCLAVE_SERIES = Object.values(ENCLAVE_COUNTER_VOCABULARY).reduce(
+  (sum, labels) => sum + Object.values(labels).reduce((product, values) => product * values.length, 1),
+  0,
+);
 /** A total above this is not an enclave's (it would need centuries): ignored. */
 const MAX_ENCLAVE_COUNTER_VALUE = Number.MAX_SAFE_INTEGER;
 
@@ -204,26 +201,22 @@ export function createHostMetrics(instance: symbol, sources: HostMetricSources):
     registers: [registry],
   });
   const enclaveCounters = new Map(
-    Object.entries(ENCLAVE_COUNTERS).map(([name, labelNames]) => [
+    Object.entries(ENCLAVE_COUNTER_VOCABULARY).map(([name, labels]) => [
       name,
-      new Counter({ name: `http_enclave_enclave_${name}`, help: `The enclave's ${name}, through telemetry`, labelNames: [...labelNames], registers: [registry] }),
+      new Counter({ name: `http_enclave_enclave_${name}`, help: `The enclave's ${name}, through telemetry`, labelNames: Object.keys(labels).sort(), registers: [registry] }),
     ]),
   );
   const lastValues = new Map<string, number>();
   const recordEnclaveCounters = (counters: readonly TelemetryCounter[]): void => {
     for (const sample of counters) {
       const counter = enclaveCounters.get(sample.name);
-      const labelNames = Object.keys(sample.labels).sort();
-      if (counter === undefined || labelNames.join(',') !== (ENCLAVE_COUNTERS[sample.name] ?? []).join(',') || sample.value > MAX_ENCLAVE_COUNTER_VALUE) {
+      if (counter === undefined || !isEnclaveCounterSample(sample.name, sample.labels) || sample.value > MAX_ENCLAVE_COUNTER_VALUE) {
         ignoredSamples.inc();
         continue;
       }
+      const labelNames = Object.keys(sample.labels).sort();
       const key = `${sample.name}${JSON.stringify(labelNames.map((name) => sample.labels[name]))}`;
       const last = lastValues.get(key);
-      if (last === undefined && lastValues.size >= MAX_ENCLAVE_SERIES) {
-        ignoredSamples.inc();
-        continue;
-      }
       // Totals since the enclave started: add what is new; a smaller total means it restarted, so all of it is new.
       const delta = last === undefined || sample.value < last ? sample.value : sample.value - last;
       lastValues.set(key, sample.value);
