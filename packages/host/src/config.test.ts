@@ -15,6 +15,9 @@ function configError(env: NodeJS.ProcessEnv): ConfigInvalidError {
   assert.fail('expected CONFIG_INVALID');
 }
 
+/** The problems of `env`, each `NAME: problem`. */
+const problemsOf = (env: NodeJS.ProcessEnv): string[] => configError(env).problems.map((p) => `${p.variable}: ${p.problem}`);
+
 test('defaults match the seed and the documented table', () => {
   const config = loadHostConfig({});
   assert.deepEqual(config.bindAddress, { scheme: 'tcp', host: '0.0.0.0', port: 443 });
@@ -33,7 +36,9 @@ test('defaults match the seed and the documented table', () => {
   assert.equal(byName.get('ENCLAVE_CID'), '16');
   assert.equal(byName.get('ENCLAVE_PORT'), '5005');
   assert.equal(byName.get('ENCLAVE_ADDR'), null);
-  assert.equal(HOST_ENV_VARIABLES.length, 25); // 11 of the seed, HOST_MAX_CONNECTIONS_PER_SOURCE, 5 AWS credential variables, AWS_REGION, 5 EGRESS_*, ADMIN_LISTEN and TELEMETRY_LISTEN
+  assert.equal(HOST_ENV_VARIABLES.length, 30); // 11 of the seed, HOST_MAX_CONNECTIONS_PER_SOURCE, 5 AWS credential variables, AWS_REGION, 5 EGRESS_*, ADMIN_LISTEN, TELEMETRY_LISTEN, STORAGE_BACKEND and 4 DATABASE_*
+  assert.equal(config.storageBackend, 'sqlite');
+  assert.equal(config.database, undefined);
   assert.deepEqual(config.telemetryListenAddress, { scheme: 'tcp', host: '127.0.0.1', port: 5008 });
   assert.deepEqual(config.adminListenAddress, { scheme: 'tcp', host: '127.0.0.1', port: 8404 });
   assert.equal(loadHostConfig({ ADMIN_LISTEN: 'off' }).adminListenAddress, undefined);
@@ -193,4 +198,17 @@ test('shared rules: EGRESS_ADDR (the enclave\'s, from a shared .env) is left alo
   assert.deepEqual(configError({ AWS_SECRET_ACCESS_KEY: ' ' }).problems, [{ variable: 'AWS_SECRET_ACCESS_KEY', problem: 'is empty (unset it, or give it a value)' }]);
   assert.deepEqual(configError({ HOST_DRAIN_TIMEOUT_MS: '' }).problems, [{ variable: 'HOST_DRAIN_TIMEOUT_MS', problem: 'is empty (unset it to use the default)' }]);
   assert.match(configError({ EGRESS_ALOW: '*' }).message, /^EGRESS_ALOW: unknown variable \(the host reads no such variable/);
+});
+
+test('STORAGE_BACKEND=postgres takes DATABASE_URL and its limits; the URL is required there, refused with sqlite, and never echoed', () => {
+  const url = 'postgres://app:s3cret-pw@db.internal:5432/he?sslmode=verify-full';
+  const config = loadHostConfig({ STORAGE_BACKEND: 'postgres', DATABASE_URL: url, DATABASE_POOL_SIZE: '4' });
+  assert.equal(config.storageBackend, 'postgres');
+  assert.deepEqual(config.database, { url, poolSize: 4, statementTimeoutMs: 5_000, connectTimeoutMs: 5_000 });
+  assert.deepEqual(problemsOf({ STORAGE_BACKEND: 'postgres' }), ['DATABASE_URL: is required with STORAGE_BACKEND=postgres']);
+  assert.deepEqual(problemsOf({ DATABASE_URL: url }), ['DATABASE_URL: only used with STORAGE_BACKEND=postgres']);
+  assert.deepEqual(problemsOf({ STORAGE_BACKEND: 'mysql' }), ['STORAGE_BACKEND: must be one of sqlite, postgres']);
+  const malformed = problemsOf({ STORAGE_BACKEND: 'postgres', DATABASE_URL: 'mysql://app:s3cret-pw@db/x', DATABASE_STATEMENT_TIMEOUT_MS: '5' });
+  assert.deepEqual(malformed, ['DATABASE_URL: must be a postgres:// or postgresql:// URL', 'DATABASE_STATEMENT_TIMEOUT_MS: must be in 100..600000']);
+  assert.ok(!malformed.join(' ').includes('s3cret'));
 });

@@ -31,6 +31,17 @@ import type { EgressAllowList } from './egress/egress-allow-list.js';
 import type { AwsCredentialsSource } from './credentials/aws-credentials-provider.js';
 import type { LogLevel } from './log.js';
 
+export const STORAGE_BACKENDS = ['sqlite', 'postgres'] as const;
+export type StorageBackend = (typeof STORAGE_BACKENDS)[number];
+
+/** Settings of STORAGE_BACKEND=postgres. */
+export interface DatabaseSettings {
+  readonly url: string;
+  readonly poolSize: number;
+  readonly statementTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+}
+
 export interface HostConfig {
   /** Where clients connect (BIND_ADDR). */
   readonly bindAddress: TransportAddress;
@@ -40,6 +51,10 @@ export interface HostConfig {
   readonly storageListenAddress: TransportAddress;
   /** SQLite database file (STORAGE_PATH), as given: relative paths are relative to the working directory. */
   readonly storagePath: string;
+  /** Where records are kept (STORAGE_BACKEND): the SQLite file above, or a shared PostgreSQL database. */
+  readonly storageBackend: StorageBackend;
+  /** With STORAGE_BACKEND=postgres only. `url` holds the database password: never log this object's `database`. */
+  readonly database: DatabaseSettings | undefined;
   readonly maxConnections: number;
   /** HOST_MAX_CONNECTIONS_PER_SOURCE: connections one remote address may hold at once. */
   readonly maxConnectionsPerSource: number;
@@ -136,6 +151,32 @@ export const HOST_CONFIG_SCHEMA = defineSchema({
     default: './data/http-enclave.db',
     parse: storagePath,
     meaning: 'SQLite database file; its directory is created if missing',
+  },
+  STORAGE_BACKEND: {
+    default: 'sqlite',
+    parse: oneOf(STORAGE_BACKENDS),
+    meaning: '`sqlite`: records in the file STORAGE_PATH (one host). `postgres`: records in the PostgreSQL database DATABASE_URL, shared by several hosts and enclaves (run `npm run migrate` first)',
+  },
+  DATABASE_URL: {
+    shownDefault: '(required with postgres)',
+    example: 'postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full',
+    parse: refine(text(), (url) => (/^postgres(ql)?:\/\/[^\s]+$/.test(url) ? undefined : 'must be a postgres:// or postgresql:// URL')),
+    meaning: 'The PostgreSQL database of STORAGE_BACKEND=postgres; `sslmode=verify-full` (with `sslrootcert=FILE` for a private CA) for TLS to the database. Holds the password: never logged',
+  },
+  DATABASE_POOL_SIZE: {
+    default: '10',
+    parse: integer(1, 1_000),
+    meaning: 'Connections to PostgreSQL this host keeps at most',
+  },
+  DATABASE_STATEMENT_TIMEOUT_MS: {
+    default: '5000',
+    parse: integer(100, 600_000),
+    meaning: 'A PostgreSQL statement not done in this time is cancelled and the enclave gets ERROR Unavailable (503 for the client). Keep it below the enclave\'s STORAGE_TIMEOUT_MS',
+  },
+  DATABASE_CONNECT_TIMEOUT_MS: {
+    default: '5000',
+    parse: integer(100, 600_000),
+    meaning: 'Time to open a connection to PostgreSQL before a request fails with ERROR Unavailable',
   },
   HOST_MAX_CONNECTIONS: {
     default: '900',
@@ -274,6 +315,18 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
 
   const storageListenAddress = reader.get(S.STORAGE_LISTEN);
   const storagePathValue = reader.get(S.STORAGE_PATH);
+  const storageBackend = reader.get(S.STORAGE_BACKEND);
+  let database: DatabaseSettings | undefined;
+  const databaseUrl = reader.read(S.DATABASE_URL);
+  if (storageBackend === 'postgres') {
+    if (databaseUrl === undefined && !problems.has('DATABASE_URL')) problems.add('DATABASE_URL', 'is required with STORAGE_BACKEND=postgres');
+    const poolSize = reader.get(S.DATABASE_POOL_SIZE);
+    const statementTimeoutMs = reader.get(S.DATABASE_STATEMENT_TIMEOUT_MS);
+    const connectTimeoutMs = reader.get(S.DATABASE_CONNECT_TIMEOUT_MS);
+    if (databaseUrl !== undefined) database = Object.freeze({ url: databaseUrl, poolSize, statementTimeoutMs, connectTimeoutMs });
+  } else if (reader.isSet(S.DATABASE_URL)) {
+    problems.add('DATABASE_URL', 'only used with STORAGE_BACKEND=postgres');
+  }
   const maxConnections = reader.get(S.HOST_MAX_CONNECTIONS);
   const maxConnectionsPerSource = reader.get(S.HOST_MAX_CONNECTIONS_PER_SOURCE);
   const connectTimeoutMs = reader.get(S.HOST_CONNECT_TIMEOUT_MS);
@@ -306,6 +359,8 @@ export function loadHostConfig(env: NodeJS.ProcessEnv): HostConfig {
     enclaveAddress: frozen(enclaveAddress),
     storageListenAddress: frozen(storageListenAddress),
     storagePath: storagePathValue,
+    storageBackend,
+    database,
     maxConnections,
     maxConnectionsPerSource,
     connectTimeoutMs,

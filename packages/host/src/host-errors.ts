@@ -111,6 +111,25 @@ export class RecordStoreSchemaError extends define('STORE_SCHEMA_TOO_NEW', 500, 
 /** The store could not be set up with the durability it promises (for example WAL refused by the file system). */
 export const RecordStoreSetupError = define('STORE_SETUP_FAILED', 500, 'storage', 'the store could not be set up');
 
+/** The PostgreSQL database has no schema yet, or an older one: `npm run migrate` brings it up to date (never done silently at start). */
+export class RecordStoreSchemaOutdatedError extends define('STORE_SCHEMA_OUTDATED', 500, 'storage', 'the database schema is older than this host needs') {
+  constructor(found: number, needed: number, options?: ErrorOptions) {
+    super(`database schema version ${found} is older than the ${needed} this host needs; run npm run migrate`, options);
+  }
+}
+
+/** The database did not answer (connection refused or lost, a statement past its timeout, shutting down); `reason` is the SQLSTATE or errno. Answered ERROR Unavailable. */
+export class RecordStoreUnavailableError extends define('STORE_UNAVAILABLE', 500, 'storage', 'the database did not answer') {
+  readonly reason: string;
+  constructor(reason: string, options?: ErrorOptions) {
+    super(`the database did not answer (${reason})`, options);
+    this.reason = reason;
+  }
+}
+
+/** The database is out of space (PostgreSQL disk_full, 53100). Answered ERROR Full. */
+export const RecordStoreFullError = define('STORE_FULL', 500, 'storage', 'the database is out of disk space');
+
 // AWS credentials (handed to the enclave through storage, for KMS).
 
 /** IMDS did not answer (refused, reset, timed out, 5xx) after every attempt. */
@@ -166,6 +185,9 @@ export const HOST_ERROR_CLASSES: readonly HostErrorClass[] = Object.freeze([
   RecordStoreCorruptError,
   RecordStoreSchemaError,
   RecordStoreSetupError,
+  RecordStoreSchemaOutdatedError,
+  RecordStoreUnavailableError,
+  RecordStoreFullError,
   ImdsUnavailable,
   ImdsBadResponse,
   TransientImdsError,

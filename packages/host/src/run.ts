@@ -78,6 +78,7 @@ export async function runHost(config: HostConfig, deps: HostDeps = {}): Promise<
       credentials,
       listenAddress: config.storageListenAddress,
       storagePath: config.storagePath,
+      database: config.database,
       logLevel: config.logLevel,
       logger,
       onUnexpectedExit: onFatalError,
@@ -230,7 +231,7 @@ export function describeStartupError(error: unknown): string {
   }
   const code = errorCode(error);
   if (code === 'TRANSPORT_UNSUPPORTED' && error instanceof Error) return `TRANSPORT_UNSUPPORTED: ${error.message}`;
-  if (error instanceof StorageStartError && error.stage === 'open') return `cannot open STORAGE_PATH database: ${error.reason} (${error.message})`;
+  if (error instanceof StorageStartError && error.stage === 'open') return `cannot open the record store: ${error.reason} (${error.message})`;
   return `start-up failed: ${specificCode(error)}`; // WORKER_EXITED, not STORAGE_START_FAILED
 }
 

@@ -1,6 +1,7 @@
 // Helpers for this package's tests (real sockets, real processes; no mocks).
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -165,3 +166,39 @@ export async function readRssBytes(pid: number): Promise<number> {
   if (match?.[1] === undefined) throw new Error('no VmRSS');
   return Number(match[1]) * 1024;
 }
+
+/**
+ * A fresh, empty PostgreSQL database on the test server (TEST_DATABASE_URL,
+ * started by scripts/run-tests.mjs), dropped by `drop()`; undefined when
+ * there is no test server (the caller skips, saying so).
+ */
+export async function createTestDatabase(): Promise<{ readonly url: string; drop(): Promise<void> } | undefined> {
+  const serverUrl = process.env['TEST_DATABASE_URL'];
+  if (serverUrl === undefined) return undefined;
+  const { default: pg } = await import('pg');
+  const name = `he_test_${randomBytes(8).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: serverUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+/** Why a PostgreSQL test skips here. */
+export const NO_TEST_DATABASE = 'no PostgreSQL test server (TEST_DATABASE_URL; npm test starts one when PostgreSQL is installed, and .ci/run installs it)';

@@ -12,10 +12,13 @@
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { LIST_MAX_ENTRIES } from '@http-enclave/protocol';
 import Database from 'better-sqlite3';
-import { RecordStoreCorruptError, RecordStoreInputError, RecordStoreSchemaError, RecordStoreSetupError } from '../host-errors.js';
+import { RecordStoreInputError, RecordStoreSchemaError, RecordStoreSetupError } from '../host-errors.js';
 import {
+  checkExpectedVersion,
+  checkKey,
+  checkListLimit,
+  checkListedRow,
   type GetResult,
   type ListResult,
   type RecordKey,
@@ -37,8 +40,6 @@ export const SQLITE_SCHEMA_VERSION = 2;
 export const PROBE_PAD_BYTES = 64 * 1024;
 /** How long a writer waits for another connection's lock before SQLITE_BUSY (ms). */
 export const SQLITE_BUSY_TIMEOUT_MS = 5_000;
-/** Owner and record pseudonyms are HMAC-SHA-256 outputs (see protocol storage-frame.ts). */
-const PSEUDONYM_BYTES = 32;
 
 export interface SqliteRecordStoreOptions {
   /** Cap on the database size in pages (PRAGMA max_page_count); writes beyond it fail with SQLITE_FULL. */
@@ -137,18 +138,11 @@ export class SqliteRecordStore implements RecordStore {
 
   async listRecords(after: RecordKey | undefined, limit: number): Promise<ListResult> {
     if (after !== undefined) checkKey(after.owner, after.record);
-    if (!Number.isInteger(limit) || limit < 1 || limit > LIST_MAX_ENTRIES) {
-      throw new RecordStoreInputError(`limit must be an integer in 1..${LIST_MAX_ENTRIES}`);
-    }
+    checkListLimit(limit);
     const rows = after === undefined ? this.#listFromStart.all(limit + 1) : this.#listAfter.all(after.owner, after.record, limit + 1);
     const more = rows.length > limit;
-    const entries = rows.slice(0, limit).map((row) => {
-      // The schema does not constrain key lengths: a bad row fails here, not in the frame encoder.
-      if (row.owner.length !== PSEUDONYM_BYTES || row.record.length !== PSEUDONYM_BYTES || !Number.isSafeInteger(row.version) || row.version < 1) {
-        throw new RecordStoreCorruptError('a records row has a key that is not 32 bytes or a version outside 1..2^53-1');
-      }
-      return { owner: row.owner, record: row.record, version: row.version };
-    });
+    // The schema does not constrain key lengths: a bad row fails here, not in the frame encoder.
+    const entries = rows.slice(0, limit).map(checkListedRow);
     return { entries, more };
   }
 
@@ -200,17 +194,5 @@ function checkBlobNotNull(db: Database.Database): void {
   const blob = columns.find((c) => c.name === 'blob');
   if (blob === undefined || blob.notnull !== 1) {
     throw new RecordStoreSetupError('the records table is from a pre-release draft of schema 1 (blob may be NULL); remove the database file');
-  }
-}
-
-function checkKey(owner: Buffer, record: Buffer): void {
-  if (owner.length !== PSEUDONYM_BYTES) throw new RecordStoreInputError(`owner must be ${PSEUDONYM_BYTES} bytes, got ${owner.length}`);
-  if (record.length !== PSEUDONYM_BYTES) throw new RecordStoreInputError(`record must be ${PSEUDONYM_BYTES} bytes, got ${record.length}`);
-}
-
-function checkExpectedVersion(expectedVersion: number): void {
-  // expectedVersion + 1 must stay a safe integer: the protocol caps versions at 2^53 - 1.
-  if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0 || expectedVersion >= Number.MAX_SAFE_INTEGER) {
-    throw new RecordStoreInputError('expectedVersion must be an integer in 0..2^53-2');
   }
 }

@@ -243,8 +243,8 @@ class StorageConnection {
 
 /** Maps a store error code to the wire error code. Only the code is ever logged or sent. */
 export function storageErrorCodeFor(code: string): StorageErrorCode {
-  if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_FULL_')) return StorageErrorCode.Full;
-  if (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED') return StorageErrorCode.Unavailable;
+  if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_FULL_') || code === 'STORE_FULL') return StorageErrorCode.Full;
+  if (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED' || code === 'STORE_UNAVAILABLE') return StorageErrorCode.Unavailable;
   if (code === 'STORE_BAD_INPUT') return StorageErrorCode.BadRequest;
   return StorageErrorCode.Internal;
 }

@@ -12,6 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import type { TransportAddress } from '@http-enclave/protocol';
 import { StorageProbeError, StorageStartError, StorageWorkerExitedError } from '../host-errors.js';
+import type { DatabaseSettings } from '../config.js';
 import { errorCode, type Logger, type LogLevel } from '../log.js';
 import type { HostEvents } from '../observability/host-events.js';
 import type { CredentialsSource } from './storage-service.js';
@@ -29,6 +30,8 @@ export interface StorageWorkerHandle {
 export interface StartStorageWorkerOptions {
   readonly listenAddress: TransportAddress;
   readonly storagePath: string;
+  /** STORAGE_BACKEND=postgres: the database instead of the SQLite file. */
+  readonly database?: DatabaseSettings | undefined;
   readonly logLevel: LogLevel;
   readonly logger: Logger;
   /** Called if the worker dies after it was ready (the host cannot store anything any more). */
@@ -50,7 +53,7 @@ async function answerCredentials(source: CredentialsSource | undefined, id: numb
 }
 
 export function startStorageWorker(options: StartStorageWorkerOptions): Promise<StorageWorkerHandle> {
-  const data: StorageWorkerData = { listenAddress: options.listenAddress, storagePath: options.storagePath, logLevel: options.logLevel };
+  const data: StorageWorkerData = { listenAddress: options.listenAddress, storagePath: options.storagePath, database: options.database, logLevel: options.logLevel };
   const worker = new Worker(new URL('./storage-worker.js', import.meta.url), { workerData: data });
   return new Promise((resolve, reject) => {
     let state: 'starting' | 'ready' | 'closing' | 'done' = 'starting';

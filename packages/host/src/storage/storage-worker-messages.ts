@@ -5,12 +5,15 @@
 // either the CREDENTIALS_OK document or the error code to log.
 
 import type { TransportAddress } from '@http-enclave/protocol';
+import type { DatabaseSettings } from '../config.js';
 import type { LogLevel } from '../log.js';
 import type { StorageEvent } from '../observability/host-events.js';
 
 export interface StorageWorkerData {
   readonly listenAddress: TransportAddress;
   readonly storagePath: string;
+  /** Set: the records are in this PostgreSQL database, not in the SQLite file at storagePath. */
+  readonly database?: DatabaseSettings | undefined;
   readonly logLevel: LogLevel;
 }
 

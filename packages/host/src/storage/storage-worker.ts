@@ -5,6 +5,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { CredentialsRequestError } from '../host-errors.js';
 import { createLogger, errorCode } from '../log.js';
+import { PostgresRecordStore } from './postgres-record-store.js';
+import type { RecordStore } from './record-store.js';
 import { SqliteRecordStore } from './sqlite-record-store.js';
 import { startStorageService, type CredentialsSource, type StorageService } from './storage-service.js';
 import { createHostEvents, STORAGE_CHANNEL, subscribeHostChannel, type StorageEvent } from '../observability/host-events.js';
@@ -56,12 +58,13 @@ const flushTimer = setInterval(() => {
 }, STORAGE_EVENT_FLUSH_MS);
 flushTimer.unref();
 
-let store: SqliteRecordStore | undefined;
+let store: RecordStore | undefined;
 let service: StorageService | undefined;
 try {
-  store = SqliteRecordStore.open(data.storagePath);
+  store = data.database === undefined ? SqliteRecordStore.open(data.storagePath) : await PostgresRecordStore.open(data.database);
 } catch (error) {
-  send({ type: 'failed', stage: 'open', code: errorCode(error), message: error instanceof Error ? error.message : 'open failed' });
+  const variable = data.database === undefined ? 'STORAGE_PATH' : 'DATABASE_URL';
+  send({ type: 'failed', stage: 'open', code: errorCode(error), message: `${variable}: ${error instanceof Error ? error.message : 'open failed'}` });
 }
 if (store !== undefined) {
   try {
